@@ -1,0 +1,157 @@
+"""Command line: `python -m core transcribe|ask|info FILE`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from . import chat
+from .config import Settings
+from .errors import AppError
+from .transcribe import Progress, plan, transcribe_file
+from .transcript import EXPORTERS, Transcript, format_timestamp
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(transcribe_model=args.model, language=args.language, prompt=args.prompt,
+                             concurrency=args.concurrency, chunk_seconds=args.chunk_seconds)
+
+
+class _Bar:
+    """A tqdm bar on stderr, in seconds of audio; silent when stderr is not a terminal."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.bar = None
+
+    def __call__(self, p: Progress) -> None:
+        from tqdm import tqdm
+
+        if p.cached and p.stage == "done":
+            return
+        if self.bar is None and p.seconds_total:
+            self.bar = tqdm(total=round(p.seconds_total), unit="s", desc=self.name, file=sys.stderr,
+                            disable=None, leave=False, bar_format="{desc}: {percentage:3.0f}%|{bar}| "
+                            "{n_fmt}/{total_fmt} s of audio [{elapsed}<{remaining}]{postfix}")
+        if self.bar is not None:
+            self.bar.n = min(round(p.seconds_done), self.bar.total)
+            if p.chunks_done:
+                self.bar.set_postfix_str(f"chunk {p.chunks_done}/{p.chunks_total or '?'}", refresh=False)
+            self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _transcribe(path: str, settings: Settings, use_cache: bool = True) -> Transcript:
+    bar = _Bar(Path(path).name[:30])
+    try:
+        return transcribe_file(Path(path), settings, bar, use_cache=use_cache)
+    finally:
+        bar.close()
+
+
+def cmd_transcribe(args: argparse.Namespace) -> int:
+    """Print the transcript (txt with [hh:mm:ss] marks, srt, vtt or json)."""
+    transcript = _transcribe(args.file, _settings(args), use_cache=not args.no_cache)
+    text = EXPORTERS[args.format](transcript)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    """Answer a question from the recording; without a question, chat until end of input."""
+    settings = _settings(args)
+    transcript = _transcribe(args.file, settings)
+    history: list[dict] = []
+    questions = [args.question] if args.question else _read_questions()
+    for question in questions:
+        reply = chat.ask(transcript, question, history, settings)
+        if reply.notice:
+            print(f"({reply.notice})", file=sys.stderr)
+        answer = []
+        for piece in reply.stream:
+            answer.append(piece)
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+        sys.stdout.write("\n")
+        history += [{"role": "user", "content": question}, {"role": "assistant", "content": "".join(answer)}]
+    return 0
+
+
+def _read_questions():
+    interactive = sys.stdin.isatty()
+    while True:
+        try:
+            line = input("? " if interactive else "")
+        except EOFError:
+            return
+        if line.strip():
+            yield line
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    """Duration, chunk plan and estimated cost, before anything is sent."""
+    settings = _settings(args)
+    p = plan(Path(args.file), settings)
+    hours = p.duration >= 3600
+    print(f"File:       {args.file}")
+    print(f"Duration:   {format_timestamp(p.duration, hours=True)} ({p.duration:.1f} s)")
+    print(f"Model:      {settings.transcribe_model}")
+    print(f"Chunks:     {len(p.chunks)} (target {settings.target_chunk_seconds:g} s, at most "
+          f"{p.max_chunk_seconds:.0f} s and {settings.max_upload_mb:g} MB each, "
+          f"{settings.concurrency} at a time)")
+    for i, (start, end, hard) in enumerate(p.chunks, 1):
+        how = "hard cut, overlapped" if hard else "cut in a pause" if i < len(p.chunks) else "end"
+        print(f"  {i:3d}  {format_timestamp(start, hours=hours)} – {format_timestamp(end, hours=hours)}  {how}")
+    cost = "unknown for this model" if p.estimated_cost is None else f"${p.estimated_cost:.3f}"
+    print(f"Estimated cost: {cost}{' (already cached: $0)' if p.cached else ''}")
+    print(f"Cached:     {'yes' if p.cached else 'no'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m core", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log retries and cache events")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, func, extra in [("transcribe", cmd_transcribe, "format"), ("ask", cmd_ask, "question"),
+                              ("info", cmd_info, None)]:
+        p = sub.add_parser(name, help=func.__doc__, description=func.__doc__)
+        p.set_defaults(func=func)
+        p.add_argument("file", help="audio or video file")
+        if extra == "question":
+            p.add_argument("question", nargs="?", help="omit it to ask several, one per line")
+        p.add_argument("--model", help="transcription model (TRANSCRIBE_MODEL)")
+        p.add_argument("--language", help="spoken language, e.g. en, es (TRANSCRIBE_LANGUAGE)")
+        p.add_argument("--prompt", help="vocabulary hint: names, jargon (TRANSCRIBE_PROMPT)")
+        p.add_argument("--concurrency", type=int, help="requests in parallel (TRANSCRIBE_CONCURRENCY)")
+        p.add_argument("--chunk-seconds", type=float, help="target chunk length (CHUNK_SECONDS)")
+        if extra == "format":
+            p.add_argument("-f", "--format", choices=sorted(EXPORTERS), default="txt")
+            p.add_argument("-o", "--output", help="write to this file instead of standard output")
+            p.add_argument("--no-cache", action="store_true", help="transcribe again even if cached")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "openai"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        return args.func(args)
+    except AppError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; finished parts are cached", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0

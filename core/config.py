@@ -1,0 +1,150 @@
+"""Settings, read once from the environment into a frozen dataclass.
+
+Precedence: CLI flag > environment variable > default. Tests build `Settings(...)` directly.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+import platformdirs
+
+from .errors import AppError
+
+APP_NAME = "talk-to-your-audio"
+
+# Service limits (OpenAI audio API, checked 2026-11).
+MAX_UPLOAD_BYTES = 25 * 1024 * 1024  # bytes per transcription request; more is refused with 413
+GPT4O_TRANSCRIBE_MAX_SECONDS = 1400.0  # gpt-4o-*transcribe refuse longer audio per request
+DURATION_SAFETY_SECONDS = 20.0  # stay this far under a model's duration cap
+
+# Price per audio minute in USD, for `info` estimates only (openai.com/api/pricing, 2026-11).
+PRICE_PER_MINUTE = {
+    "whisper-1": 0.006,
+    "gpt-4o-transcribe": 0.006,
+    "gpt-4o-mini-transcribe": 0.003,
+}
+
+
+def model_duration_cap(model: str) -> float | None:
+    """Seconds of audio one request may carry for this transcription model (None: no cap)."""
+    if model.startswith("gpt-4o") and "transcribe" in model:
+        return GPT4O_TRANSCRIBE_MAX_SECONDS
+    return None
+
+
+def model_has_timestamps(model: str) -> bool:
+    """Only whisper-1 returns segment timestamps (`verbose_json`); the gpt-4o models return text."""
+    return model_duration_cap(model) is None
+
+
+def default_cache_dir() -> Path:
+    return Path(platformdirs.user_cache_dir(APP_NAME))
+
+
+# Environment variable for each setting; the README documents them in this order.
+ENV = {
+    "api_key": "OPENAI_API_KEY",
+    "base_url": "OPENAI_BASE_URL",
+    "transcribe_model": "TRANSCRIBE_MODEL",
+    "chat_model": "CHAT_MODEL",
+    "cache_dir": "CACHE_DIR",
+    "language": "TRANSCRIBE_LANGUAGE",
+    "prompt": "TRANSCRIBE_PROMPT",
+    "concurrency": "TRANSCRIBE_CONCURRENCY",
+    "chunk_seconds": "CHUNK_SECONDS",
+    "max_upload_mb": "MAX_UPLOAD_MB",
+    "max_retries": "MAX_RETRIES",
+    "request_timeout": "REQUEST_TIMEOUT",
+    "context_tokens": "CONTEXT_TOKEN_BUDGET",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    # The key is never printed: repr=False keeps it out of logs and tracebacks.
+    api_key: str | None = field(default=None, repr=False)
+    base_url: str | None = None
+    transcribe_model: str = "whisper-1"
+    chat_model: str = "gpt-4o"
+    cache_dir: Path = field(default_factory=default_cache_dir)
+    language: str | None = None  # ISO-639-1 code; None lets the model detect it
+    prompt: str | None = None  # vocabulary hint: names, jargon, spelling
+    concurrency: int = 8  # chunk requests in flight at once
+    chunk_seconds: float = 300.0  # target chunk length; short chunks run in parallel
+    max_upload_mb: float = 24.0  # per request, under the service's 25 MB
+    max_retries: int = 4  # per chunk, after the first attempt
+    request_timeout: float = 300.0  # seconds per request
+    context_tokens: int = 60_000  # transcript tokens sent with a question at most
+    silence_window: float = 30.0  # seconds before a cut point searched for a pause
+    min_silence_ms: int = 300  # a pause at least this long is a place to cut
+    overlap_seconds: float = 5.0  # kept on both sides of a hard cut (no pause found)
+    retry_base_delay: float = 1.0  # seconds, first backoff; doubles each attempt
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "Settings":
+        env = os.environ if environ is None else environ
+        types = {f.name: f.type for f in fields(cls)}
+        values: dict = {}
+        for name, var in ENV.items():
+            raw = env.get(var, "").strip()
+            if raw:
+                values[name] = _parse(var, raw, types[name])
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values).validated()
+
+    def replace(self, **changes) -> "Settings":
+        return replace(self, **{k: v for k, v in changes.items() if v is not None}).validated()
+
+    def validated(self) -> "Settings":
+        checks = [
+            (self.concurrency >= 1, "TRANSCRIBE_CONCURRENCY must be at least 1"),
+            (self.chunk_seconds >= 10, "CHUNK_SECONDS must be at least 10"),
+            (0 < self.max_upload_mb <= 25, "MAX_UPLOAD_MB must be between 0 and 25"),
+            (self.max_retries >= 0, "MAX_RETRIES cannot be negative"),
+            (self.request_timeout > 0, "REQUEST_TIMEOUT must be positive"),
+            (self.context_tokens >= 500, "CONTEXT_TOKEN_BUDGET must be at least 500"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise AppError(message + ".")
+        return self
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return min(int(self.max_upload_mb * 1024 * 1024), MAX_UPLOAD_BYTES)
+
+    @property
+    def max_chunk_seconds(self) -> float:
+        """Longest audio one request may carry: the model's duration cap, and the byte limit
+        for uncompressed 16 kHz mono (the worst case of the lossless upload format)."""
+        from .media import BYTES_PER_SECOND
+
+        by_size = (self.max_upload_bytes - 4096) / BYTES_PER_SECOND
+        cap = model_duration_cap(self.transcribe_model)
+        return min(by_size, cap - DURATION_SAFETY_SECONDS) if cap else by_size
+
+    @property
+    def chunk_overlap_seconds(self) -> float:
+        """Overlap at hard cuts; at most a fifth of a chunk when limits make chunks short."""
+        return min(self.overlap_seconds, self.max_chunk_seconds / 5)
+
+    @property
+    def target_chunk_seconds(self) -> float:
+        return min(self.chunk_seconds, self.max_chunk_seconds - self.chunk_overlap_seconds)
+
+
+def _parse(var: str, raw: str, kind) -> object:
+    kind = str(kind)
+    try:
+        if "int" in kind:
+            return int(raw)
+        if "float" in kind:
+            return float(raw)
+    except ValueError:
+        raise AppError(f"{var} must be a number, not {raw!r}.") from None
+    if "Path" in kind:
+        return Path(raw).expanduser()
+    return raw

@@ -1,0 +1,51 @@
+"""Errors shown to the user.
+
+Every `AppError` message is meant to be displayed as it is: one or two sentences that say what
+went wrong and what the user can do. The UI turns them into `gr.Error`, the CLI prints them and
+exits 1. Library errors are wrapped with ``raise ... from e`` so the cause stays in tracebacks
+for developers, never in front of users.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Anything shaped like an OpenAI key ("sk-...", "sk-proj-...") or a bearer token.
+_SECRET = re.compile(r"(sk-[A-Za-z0-9_\-*]{6,}|Bearer\s+[A-Za-z0-9_\-.*]+)")
+
+
+def redact(text: str) -> str:
+    """Remove anything that looks like an API key from a text before it is shown or logged."""
+    return _SECRET.sub("[redacted]", text)
+
+
+class AppError(Exception):
+    """An error whose message is displayed to the user."""
+
+    def __init__(self, message: str):
+        super().__init__(redact(message))
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class MissingApiKey(AppError):
+    """No API key where one is needed."""
+
+
+class UnsupportedMedia(AppError):
+    """The file cannot be read as audio."""
+
+
+class ServiceError(AppError):
+    """The transcription or chat service refused or failed a request."""
+
+    def __init__(self, message: str, *, retryable: bool = False, retry_after: float | None = None):
+        super().__init__(message)
+        self.retryable = retryable
+        self.retry_after = retry_after  # seconds the server asked to wait, if it said
+
+
+class TranscriptionFailed(AppError):
+    """Some part of the recording could not be transcribed; the rest is kept in the cache."""

@@ -1,0 +1,254 @@
+"""Decode, probe and split recordings.
+
+Every input goes through ffmpeg once, straight to 16 kHz mono 16-bit PCM (what Whisper works at),
+read from a pipe in blocks. Chunks are cut from a small rolling buffer as the decoder runs, so a
+3-hour file never sits in memory whole, and the first chunk can be on its way to the service
+while the rest is still being decoded. Cuts fall in pauses (pydub's `detect_silence`) near the
+target length; where no pause exists, the cut is hard and both sides keep an overlap that the
+stitching in `transcribe` resolves.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterator
+
+with warnings.catch_warnings():  # pydub warns at import when ffmpeg is not on PATH; we set it below
+    warnings.simplefilter("ignore", RuntimeWarning)
+    from pydub import AudioSegment
+    from pydub.silence import detect_silence
+
+from .errors import UnsupportedMedia
+
+SAMPLE_RATE = 16_000  # Hz: Whisper's input rate
+SAMPLE_WIDTH = 2  # bytes per sample: signed 16-bit little-endian
+BYTES_PER_SECOND = SAMPLE_RATE * SAMPLE_WIDTH
+READ_BLOCK = BYTES_PER_SECOND * 8  # bytes read from the decoder at a time (8 s of audio)
+MIN_CHUNK_SECONDS = 1.0  # shorter tails are padded with silence (the service refuses < 0.1 s)
+SILENCE_SEEK_MS = 10  # detect_silence step; 1 ms costs ~40 s an hour, 10 ms is as good for cuts
+UPLOAD_FORMAT = "flac"  # lossless, about half the size of WAV, accepted by every Whisper server
+
+
+@lru_cache(maxsize=1)
+def ffmpeg_exe() -> str:
+    """The system ffmpeg, else the one shipped by the imageio-ffmpeg wheel."""
+    found = shutil.which("ffmpeg")
+    if not found:
+        try:
+            import imageio_ffmpeg
+
+            found = imageio_ffmpeg.get_ffmpeg_exe()
+        except Exception as e:  # not installed, or no binary for this platform
+            raise UnsupportedMedia(
+                "ffmpeg was not found. Install it (apt-get install ffmpeg) or `pip install imageio-ffmpeg`."
+            ) from e
+    AudioSegment.converter = found
+    return found
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    duration: float | None  # seconds, from the container; None when it does not say
+    has_audio: bool
+    container: str
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A slice of the recording to transcribe on its own.
+
+    `start`/`end` are the audio it carries; `keep_start`/`keep_end` the part it answers for.
+    They differ only at hard cuts, where neighbouring chunks overlap.
+    """
+
+    index: int
+    start: float
+    end: float
+    keep_start: float
+    keep_end: float
+    pcm: bytes  # 16 kHz mono s16le
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+    @property
+    def hard_start(self) -> bool:
+        return self.keep_start > self.start
+
+    def encode(self, fmt: str = UPLOAD_FORMAT) -> bytes:
+        """The chunk as an audio file for upload."""
+        return encode_pcm(self.pcm, fmt)
+
+
+_DURATION = re.compile(r"Duration:\s*(\d+):(\d+):(\d+(?:\.\d+)?)")
+_INPUT = re.compile(r"Input #0, ([^,]+)")
+
+
+def check_file(path: Path) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise UnsupportedMedia(f"File not found: {path}")
+    if not path.is_file():
+        raise UnsupportedMedia(f"Not a file: {path}")
+    if path.stat().st_size == 0:
+        raise UnsupportedMedia(f"{path.name} is empty (0 bytes).")
+    return path
+
+
+def probe(path: Path) -> MediaInfo:
+    """Read the container header with `ffmpeg -i` (ffprobe is not shipped by imageio-ffmpeg)."""
+    path = check_file(path)
+    run = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", os.fspath(path)],
+        capture_output=True,
+        text=True,
+        errors="replace",
+    )
+    err = run.stderr
+    container = _INPUT.search(err)
+    if not container:
+        raise UnsupportedMedia(f"{path.name} is not an audio or video file that ffmpeg can read.")
+    m = _DURATION.search(err)
+    duration = int(m[1]) * 3600 + int(m[2]) * 60 + float(m[3]) if m else None
+    has_audio = bool(re.search(r"Stream #\S+.*: Audio:", err))
+    return MediaInfo(duration=duration, has_audio=has_audio, container=container[1])
+
+
+def encode_pcm(pcm: bytes, fmt: str = UPLOAD_FORMAT) -> bytes:
+    run = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error",
+         "-f", "s16le", "-ar", str(SAMPLE_RATE), "-ac", "1", "-i", "pipe:0",
+         "-f", fmt, "pipe:1"],
+        input=pcm,
+        capture_output=True,
+    )
+    if run.returncode != 0:
+        raise UnsupportedMedia(f"Could not encode audio: {run.stderr.decode(errors='replace')[-300:]}")
+    return run.stdout
+
+
+def segment(pcm: bytes) -> AudioSegment:
+    return AudioSegment(data=pcm, sample_width=SAMPLE_WIDTH, frame_rate=SAMPLE_RATE, channels=1)
+
+
+def find_pause(pcm: bytes, min_silence_ms: int) -> float | None:
+    """Seconds into `pcm` of the middle of its longest pause (the latest on ties), or None."""
+    audio = segment(pcm)
+    if len(audio) < min_silence_ms:
+        return None
+    loudness = audio.dBFS
+    # Relative threshold: 16 dB under the window's average, as pydub's docs suggest; a silent
+    # window (-inf dBFS) is all pause.
+    thresh = -50.0 if loudness == float("-inf") else loudness - 16
+    pauses = detect_silence(audio, min_silence_len=min_silence_ms, silence_thresh=thresh,
+                            seek_step=SILENCE_SEEK_MS)
+    if not pauses:
+        return None
+    start, end = max(pauses, key=lambda p: (p[1] - p[0], p[0]))
+    return (start + end) / 2000.0
+
+
+def _pcm_bytes(seconds: float) -> int:
+    return int(round(seconds * SAMPLE_RATE)) * SAMPLE_WIDTH
+
+
+def _pad(pcm: bytes) -> bytes:
+    short = _pcm_bytes(MIN_CHUNK_SECONDS) - len(pcm)
+    return pcm + b"\0" * short if short > 0 else pcm
+
+
+class Decoder:
+    """ffmpeg decoding a file to 16 kHz mono PCM on a pipe."""
+
+    def __init__(self, path: Path):
+        self.path = check_file(path)
+        self._stderr = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(
+            [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error",
+             "-i", os.fspath(self.path), "-map", "0:a:0?", "-vn", "-sn", "-dn",
+             "-ac", "1", "-ar", str(SAMPLE_RATE), "-f", "s16le", "pipe:1"],
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+        )
+
+    def blocks(self) -> Iterator[bytes]:
+        assert self.proc.stdout is not None
+        while block := self.proc.stdout.read(READ_BLOCK):
+            yield block
+
+    def finish(self) -> None:
+        """Wait for ffmpeg; raise if it failed."""
+        code = self.proc.wait()
+        self._stderr.seek(0)
+        err = self._stderr.read().decode(errors="replace").strip()
+        self._stderr.close()
+        if code != 0:
+            last = err.splitlines()[-1] if err else f"exit code {code}"
+            raise UnsupportedMedia(f"Could not decode {self.path.name}: {last}")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout:
+            self.proc.stdout.close()
+        if not self._stderr.closed:
+            self._stderr.close()
+
+
+def iter_chunks(path: Path, *, target_seconds: float, window_seconds: float,
+                overlap_seconds: float, min_silence_ms: int) -> Iterator[Chunk]:
+    """Decode `path` and yield chunks of about `target_seconds`, cut in pauses.
+
+    A cut is searched in the last `window_seconds` before the target; with no pause there, the
+    chunk is cut hard at the target and overlaps its neighbour by `overlap_seconds` on each side.
+    Memory stays near one chunk plus one read block, whatever the file's length.
+    """
+    target = _pcm_bytes(target_seconds)
+    window = min(_pcm_bytes(window_seconds), _pcm_bytes(target_seconds / 2))
+    overlap = _pcm_bytes(overlap_seconds)
+    need = target + overlap  # bytes buffered before a cut is planned
+
+    decoder = Decoder(path)
+    buf = bytearray()
+    buf_start = 0  # position of buf[0] in the recording, in bytes
+    keep_start = 0
+    index = 0
+    try:
+        for block in decoder.blocks():
+            buf += block
+            while len(buf) >= need:
+                pause = find_pause(bytes(buf[target - window:target]), min_silence_ms)
+                if pause is not None:
+                    cut = target - window + _pcm_bytes(pause)
+                    pcm, end, next_start = bytes(buf[:cut]), cut, cut
+                else:  # no pause: hard cut at the target, both sides overlap it
+                    cut = target
+                    pcm, end, next_start = bytes(buf[:cut + overlap]), cut + overlap, cut - overlap
+                yield Chunk(index, _sec(buf_start), _sec(buf_start + end), _sec(keep_start),
+                            _sec(buf_start + cut), pcm)
+                index += 1
+                keep_start = buf_start + cut
+                del buf[:next_start]
+                buf_start += next_start
+        decoder.finish()
+        if buf and (index == 0 or len(buf) > (keep_start - buf_start)):
+            end = buf_start + len(buf)
+            yield Chunk(index, _sec(buf_start), _sec(end), _sec(keep_start), _sec(end), _pad(bytes(buf)))
+        elif index == 0:
+            raise UnsupportedMedia(f"{Path(path).name} contains no audio.")
+    finally:
+        decoder.close()
+
+
+def _sec(nbytes: int) -> float:
+    return nbytes / BYTES_PER_SECOND

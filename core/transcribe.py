@@ -1,0 +1,354 @@
+"""Transcription: backends, and the pipeline that runs them over a recording of any length.
+
+The pipeline decodes the file once (`media.iter_chunks`), sends chunks in parallel with bounded
+concurrency, retries each chunk on its own, caches every finished chunk, and stitches the parts
+into one transcript with absolute times. A chunk that still fails fails the job with its time
+range; what succeeded stays cached, so running again sends only what is missing.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import math
+import re
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol
+
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from . import media, service
+from .cache import Cache, file_digest, make_key
+from .config import PRICE_PER_MINUTE, Settings, model_has_timestamps
+from .errors import AppError, ServiceError, TranscriptionFailed, UnsupportedMedia
+from .media import Chunk
+from .transcript import Segment, Transcript, format_timestamp
+
+log = logging.getLogger(__name__)
+
+
+class Backend(Protocol):
+    name: str
+
+    def cache_params(self) -> dict:
+        """Everything about this backend that changes what a chunk transcribes to."""
+
+    def transcribe_chunk(self, chunk: Chunk) -> tuple[list[Segment], str | None]:
+        """Segments with times relative to the chunk, and the language if known."""
+
+
+class OpenAIBackend:
+    """Whisper through the OpenAI audio API, or any server that speaks it."""
+
+    name = "openai"
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.model = settings.transcribe_model
+        self.timestamps = model_has_timestamps(self.model)
+        # Retries are ours (per chunk, with Retry-After); the client must not retry on top.
+        self.client = service.make_client(settings, max_retries=0)
+
+    def cache_params(self) -> dict:
+        s = self.settings
+        return {"backend": self.name, "model": self.model, "language": s.language,
+                "prompt": s.prompt, "server": s.base_url or "openai"}
+
+    def transcribe_chunk(self, chunk: Chunk) -> tuple[list[Segment], str | None]:
+        audio = chunk.encode()
+        if len(audio) > self.settings.max_upload_bytes:  # cannot happen with lossless 16 kHz mono
+            raise AppError(f"Internal error: a {len(audio)} byte chunk is over the upload limit.")
+        args: dict = {
+            "model": self.model,
+            "file": (f"chunk-{chunk.index:04d}.{media.UPLOAD_FORMAT}", audio, f"audio/{media.UPLOAD_FORMAT}"),
+            "response_format": "verbose_json" if self.timestamps else "json",
+        }
+        if self.timestamps:
+            args["timestamp_granularities"] = ["segment"]
+        if self.settings.language:
+            args["language"] = self.settings.language
+        if self.settings.prompt:
+            args["prompt"] = self.settings.prompt
+        result = self.client.audio.transcriptions.create(**args)
+        if self.timestamps:
+            segments = [Segment(float(s.start), float(s.end), s.text.strip()) for s in result.segments or []]
+            if not segments and result.text.strip():  # some servers give text without segments
+                segments = [Segment(0.0, chunk.duration, result.text.strip())]
+            return segments, getattr(result, "language", None)
+        text = result.text.strip()
+        return ([Segment(0.0, chunk.duration, text)] if text else []), None
+
+
+BACKENDS: dict[str, Callable[[Settings], Backend]] = {"openai": OpenAIBackend}
+
+
+def get_backend(settings: Settings) -> Backend:
+    return BACKENDS["openai"](settings)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What the pipeline reports; `segments` are the newly finished ones, in absolute time."""
+
+    stage: str  # "decoding", "transcribing", "done"
+    seconds_done: float
+    seconds_total: float | None
+    chunks_done: int
+    chunks_total: int | None  # None until the whole file is decoded
+    segments: tuple[Segment, ...] = ()
+    cached: bool = False
+
+    @property
+    def fraction(self) -> float | None:
+        if not self.seconds_total:
+            return None
+        return min(1.0, self.seconds_done / self.seconds_total)
+
+
+@dataclass
+class _Part:
+    chunk: Chunk
+    segments: list[Segment] = field(default_factory=list)
+    done: bool = False
+
+
+def transcript_key(digest: str, backend: Backend, settings: Settings) -> str:
+    return make_key("transcript", digest, backend.cache_params(), settings.target_chunk_seconds,
+                    settings.chunk_overlap_seconds)
+
+
+def _chunk_key(chunk: Chunk, backend: Backend) -> str:
+    import hashlib
+
+    return make_key("chunk", hashlib.sha256(chunk.pcm).hexdigest(), backend.cache_params())
+
+
+def _split_params(settings: Settings) -> dict:
+    return {"target_seconds": settings.target_chunk_seconds, "window_seconds": settings.silence_window,
+            "overlap_seconds": settings.chunk_overlap_seconds, "min_silence_ms": settings.min_silence_ms}
+
+
+def _transcribe_with_retries(backend: Backend, chunk: Chunk, settings: Settings) -> tuple[list[Segment], str | None]:
+    model = getattr(backend, "model", settings.transcribe_model)
+    span = f"{format_timestamp(chunk.keep_start, hours=True)}–{format_timestamp(chunk.keep_end, hours=True)}"
+    backoff = wait_exponential_jitter(multiplier=settings.retry_base_delay, max=30, jitter=settings.retry_base_delay)
+
+    def wait_for(state) -> float:
+        exc = state.outcome.exception()
+        asked = getattr(exc, "retry_after", None)
+        if asked is not None and asked <= service.MAX_RETRY_AFTER:
+            return asked
+        return backoff(state)
+
+    def attempt():
+        try:
+            return backend.transcribe_chunk(chunk)
+        except AppError:
+            raise
+        except Exception as e:
+            raise service.explain(e, settings, model=model, what=f"Transcribing {span}") from e
+
+    retrying = Retrying(
+        stop=stop_after_attempt(settings.max_retries + 1),
+        retry=retry_if_exception(lambda e: isinstance(e, ServiceError) and e.retryable),
+        wait=wait_for,
+        reraise=True,
+        before_sleep=lambda s: log.info("retrying %s (attempt %d): %s", span, s.attempt_number,
+                                        s.outcome.exception()),
+    )
+    return retrying(attempt)
+
+
+def transcribe_file(path: Path, settings: Settings, on_progress: Callable[[Progress], None] | None = None,
+                    *, use_cache: bool = True, backend: Backend | None = None) -> Transcript:
+    """Transcribe a recording of any length; see the module docstring."""
+    path = media.check_file(Path(path))
+    info = media.probe(path)
+    if not info.has_audio:
+        raise UnsupportedMedia(f"{path.name} has no audio track.")
+    report = on_progress or (lambda p: None)
+    backend = backend or get_backend(settings)
+    cache = Cache(settings.cache_dir)
+    key = transcript_key(file_digest(path), backend, settings)
+    if use_cache and (hit := cache.get_transcript(key)) is not None:
+        n = len(hit.segments)
+        report(Progress("done", hit.duration, hit.duration, n, n, tuple(hit.segments), cached=True))
+        return hit
+
+    report(Progress("decoding", 0.0, info.duration, 0, None))
+    parts: list[_Part] = []
+    pending: dict[Future, _Part] = {}
+    failures: list[tuple[_Part, ServiceError]] = []
+    fatal: list[AppError] = []
+    languages: dict[str, float] = {}
+    state = {"seconds": 0.0, "done": 0}
+    total_chunks: list[int] = []
+
+    def finish(part: _Part, segments: list[Segment], language: str | None, cached: bool) -> None:
+        part.segments, part.done = segments, True
+        if language:
+            languages[language] = languages.get(language, 0.0) + part.chunk.duration
+        state["seconds"] += part.chunk.keep_end - part.chunk.keep_start
+        state["done"] += 1
+        shown = tuple(stitch([part]))
+        report(Progress("transcribing", state["seconds"], info.duration, state["done"],
+                        total_chunks[0] if total_chunks else None, shown, cached))
+
+    def collect(block: bool) -> None:
+        if not pending:
+            return
+        done, _ = wait(list(pending), timeout=None if block else 0, return_when=FIRST_COMPLETED)
+        for future in done:
+            part = pending.pop(future)
+            try:
+                segments, language = future.result()
+            except ServiceError as e:
+                if e.retryable:  # retries exhausted: stop sending, keep what finished
+                    failures.append((part, e))
+                else:  # bad key, no quota, unknown model: nothing else will work either
+                    fatal.append(e)
+                continue
+            except AppError as e:
+                fatal.append(e)
+                continue
+            if use_cache:
+                cache.put_chunk(_chunk_key(part.chunk, backend), segments)
+            finish(part, segments, language, False)
+
+    pool = ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="chunk")
+    try:
+        for chunk in media.iter_chunks(path, **_split_params(settings)):
+            part = _Part(chunk)
+            parts.append(part)
+            cached = cache.get_chunk(_chunk_key(chunk, backend)) if use_cache else None
+            if cached is not None:
+                finish(part, cached, None, True)
+                continue
+            while len(pending) >= settings.concurrency:
+                collect(block=True)
+            collect(block=False)
+            if failures or fatal:
+                break  # stop sending; what is in flight finishes and is cached
+            pending[pool.submit(_transcribe_with_retries, backend, chunk, settings)] = part
+        else:
+            total_chunks.append(len(parts))
+        while pending:
+            collect(block=True)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+    if fatal:
+        raise fatal[0]
+    if failures:
+        part, error = failures[0]
+        saved = sum(p.done for p in parts)
+        raise TranscriptionFailed(
+            f"{error} (Gave up after {settings.max_retries + 1} attempts; {saved} finished part(s) are "
+            "saved, so running again sends only what is missing.)"
+        )
+
+    duration = round(parts[-1].chunk.keep_end, 3) if parts else 0.0
+    segments = stitch(parts)
+    language = settings.language or (max(languages, key=languages.get) if languages else None)
+    transcript = Transcript(segments, duration, language, getattr(backend, "model", None), path.name)
+    if use_cache:
+        cache.put_transcript(key, transcript)
+    report(Progress("done", duration, duration, len(parts), len(parts), ()))
+    return transcript
+
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+MIN_MATCH_WORDS = 3  # words two overlapping chunks must share to be aligned on them
+
+
+def _norm(word: str) -> str:
+    return "".join(_WORD.findall(word.lower())) or word
+
+
+def _timed_words(segments: list[Segment], group: str) -> list[tuple[str, float, float, tuple]]:
+    """Each word with a time spread evenly over its segment, and the segment it came from."""
+    words = []
+    for i, seg in enumerate(segments):
+        parts = seg.text.split()
+        step = (seg.end - seg.start) / max(len(parts), 1)
+        words += [(w, seg.start + k * step, seg.start + (k + 1) * step, (group, i)) for k, w in enumerate(parts)]
+    return words
+
+
+def _regroup(words: list[tuple[str, float, float, tuple]]) -> list[Segment]:
+    out: list[Segment] = []
+    current = None
+    for word, start, end, group in words:
+        if group != current:
+            out.append(Segment(start, end, word))
+            current = group
+        else:
+            last = out[-1]
+            out[-1] = Segment(last.start, end, f"{last.text} {word}")
+    return [Segment(round(s.start, 3), round(s.end, 3), s.text) for s in out]
+
+
+def _join_at_hard_cut(out: list[Segment], new: list[Segment], cut: float, overlap: float) -> list[Segment]:
+    """Join the segments of a chunk that starts `overlap` s before `cut` to what came before.
+
+    Both sides heard the overlap. The words they share are aligned (longest common run) and each
+    word is kept once: the earlier chunk's up to the run, the later chunk's from it. With no run
+    to align on, each word goes to the side of the cut its time falls on.
+    """
+    split = next((i for i, s in enumerate(out) if s.end > cut - overlap), len(out))
+    head_n = next((i for i, s in enumerate(new) if s.start >= cut + overlap), len(new))
+    tail, head = _timed_words(out[split:], "a"), _timed_words(new[:head_n], "b")
+    match = difflib.SequenceMatcher(None, [_norm(w[0]) for w in tail], [_norm(w[0]) for w in head],
+                                    autojunk=False).find_longest_match(0, len(tail), 0, len(head))
+    if match.size >= MIN_MATCH_WORDS:
+        merged = tail[:match.a] + head[match.b:]
+    else:
+        merged = [w for w in tail if (w[1] + w[2]) / 2 < cut] + [w for w in head if (w[1] + w[2]) / 2 >= cut]
+    return out[:split] + _regroup(merged) + new[head_n:]
+
+
+def stitch(parts: list[_Part]) -> list[Segment]:
+    """Chunk segments in absolute time, in order, each spoken word once."""
+    out: list[Segment] = []
+    for part in sorted(parts, key=lambda p: p.chunk.index):
+        c = part.chunk
+        new = []
+        for seg in part.segments:
+            if seg.text:
+                start = min(max(seg.start + c.start, c.start), c.end)
+                new.append(Segment(round(start, 3), round(min(max(seg.end + c.start, start), c.end), 3), seg.text))
+        if c.hard_start and out:
+            out = _join_at_hard_cut(out, new, c.keep_start, c.keep_start - c.start)
+        else:
+            out += new
+    return out
+
+
+@dataclass(frozen=True)
+class Plan:
+    duration: float
+    chunks: list[tuple[float, float, bool]]  # start, end, hard cut
+    estimated_cost: float | None
+    cached: bool
+    max_chunk_seconds: float
+
+
+def plan(path: Path, settings: Settings) -> Plan:
+    """What `transcribe_file` would do, without sending anything: for `info`."""
+    path = media.check_file(Path(path))
+    info = media.probe(path)
+    if not info.has_audio:
+        raise UnsupportedMedia(f"{path.name} has no audio track.")
+    chunks = [(c.start, c.end, c.keep_end < c.end) for c in media.iter_chunks(path, **_split_params(settings))]
+    duration = chunks[-1][1] if chunks else 0.0
+    price = PRICE_PER_MINUTE.get(settings.transcribe_model)
+    cost = None if price is None else math.ceil(duration) / 60 * price
+    cached = False
+    try:
+        backend = get_backend(settings)
+        cached = Cache(settings.cache_dir).get_transcript(transcript_key(file_digest(path), backend, settings)) is not None
+    except AppError:
+        pass  # no key: cannot be cached for this backend
+    return Plan(duration, chunks, cost, cached, settings.max_chunk_seconds)

