@@ -11,11 +11,13 @@ from __future__ import annotations
 import difflib
 import logging
 import math
+import queue
 import re
+import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable, Iterator, Protocol
 
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
@@ -106,6 +108,28 @@ class Progress:
             return None
         return min(1.0, self.seconds_done / self.seconds_total)
 
+    def describe(self, elapsed: float) -> str:
+        """One line for a person: stage, chunk k of n, and the time left once it can be told."""
+        if self.stage == "decoding":
+            return "Decoding the audio…"
+        if self.stage == "done":
+            return "Loaded from the cache." if self.cached else "Done."
+        total = f" of {self.chunks_total}" if self.chunks_total else ""
+        line = f"Transcribing: part {self.chunks_done}{total} done"
+        fraction = self.fraction
+        if fraction and 0.02 < fraction < 1 and elapsed > 1:
+            left = elapsed * (1 - fraction) / fraction
+            line += f", about {_duration(left)} left"
+        return line + "…"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{max(5, round(seconds / 5) * 5)} s"
+    if seconds < 3600:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
+
 
 @dataclass
 class _Part:
@@ -117,6 +141,30 @@ class _Part:
 def transcript_key(digest: str, backend: Backend, settings: Settings) -> str:
     return make_key("transcript", digest, backend.cache_params(), settings.target_chunk_seconds,
                     settings.chunk_overlap_seconds)
+
+
+def iter_transcribe(path: Path, settings: Settings, **kw) -> Iterator[Progress | Transcript]:
+    """`transcribe_file` in a worker thread: yields its progress as it comes, then the transcript.
+
+    For callers that render progress themselves (the UI's generators). An error is raised here,
+    in the caller's thread. If the caller stops iterating, the work still finishes and is cached.
+    """
+    events: queue.Queue = queue.Queue()
+    done = object()
+
+    def work() -> None:
+        try:
+            events.put(transcribe_file(path, settings, events.put, **kw))
+        except BaseException as e:  # handed to the caller's thread
+            events.put(e)
+        finally:
+            events.put(done)
+
+    threading.Thread(target=work, name="transcribe", daemon=True).start()
+    while (item := events.get()) is not done:
+        if isinstance(item, BaseException):
+            raise item
+        yield item
 
 
 def _chunk_key(chunk: Chunk, backend: Backend) -> str:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Callable
 
 import srt
@@ -108,3 +110,22 @@ EXPORTERS: dict[str, Callable[[Transcript], str]] = {
     "vtt": to_vtt,
     "json": to_json,
 }
+
+
+def safe_stem(name: str | None, default: str = "transcript", limit: int = 80) -> str:
+    """A file name stem from a recording's name: its own letters (any script), no path parts."""
+    stem = Path(name or "").stem
+    stem = re.sub(r"[^\w\-. ]+", "_", stem, flags=re.UNICODE).strip(" ._")
+    return stem[:limit].rstrip(" ._") or default
+
+
+def write_exports(t: Transcript, folder: Path, stem: str | None = None) -> list[Path]:
+    """Write the transcript in every export format into `folder`; return the paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = safe_stem(stem or t.source)
+    paths = []
+    for ext, export in EXPORTERS.items():
+        path = folder / f"{stem}.{ext}"
+        path.write_text(export(t), encoding="utf-8")
+        paths.append(path)
+    return paths

@@ -126,6 +126,7 @@ class FakeOpenAI:
         self.faults: list[Fault] = []
         self.lock = threading.RLock()  # fault predicates may look at the records
         self.httpd: ThreadingHTTPServer | None = None
+        self.in_flight = 0  # requests being answered
 
     # Control
 
@@ -151,7 +152,12 @@ class FakeOpenAI:
             self.faults.append(fault)
         return fault
 
-    def clear(self) -> None:
+    def clear(self, settle: float = 10.0) -> None:
+        """Forget faults and records, once requests still being answered (say, one a client gave
+        up on during a slow reply) are done, so they cannot land in the next test's records."""
+        deadline = time.monotonic() + settle
+        while self.in_flight and time.monotonic() < deadline:
+            time.sleep(0.02)
         with self.lock:
             self.faults.clear()
             self.records.clear()
@@ -242,6 +248,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(*_error(404, "Not found"))
 
     def do_POST(self) -> None:
+        with self.fake.lock:
+            self.fake.in_flight += 1
+        try:
+            self._post()
+        finally:
+            with self.fake.lock:
+                self.fake.in_flight -= 1
+
+    def _post(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         if self.path.endswith("/audio/transcriptions"):
             if length > self.fake.max_bytes:

@@ -1,0 +1,238 @@
+"""Talk to your Audio: the Gradio app. Layout and wiring only; the work is done in `core`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import gradio as gr
+
+from core import chat
+from core.config import Settings
+from core.errors import AppError, MissingApiKey
+from core.transcribe import iter_transcribe
+from core.transcript import Transcript, to_txt, write_exports
+
+log = logging.getLogger("app")
+
+SESSIONS_DIR = Path(tempfile.gettempdir()) / "talk-to-your-audio"
+MEDIA_TYPES = ["audio", "video", ".mp3", ".m4a", ".wav", ".ogg", ".oga", ".opus", ".flac", ".webm",
+               ".mp4", ".mov", ".mkv", ".avi", ".aac", ".wma"]
+LANGUAGES = [("Auto", ""), ("English", "en"), ("Español", "es"), ("Français", "fr"), ("Deutsch", "de"),
+             ("Italiano", "it"), ("Português", "pt"), ("Nederlands", "nl"), ("Polski", "pl"),
+             ("Русский", "ru"), ("中文", "zh"), ("日本語", "ja"), ("한국어", "ko"), ("العربية", "ar"),
+             ("हिन्दी", "hi"), ("Türkçe", "tr")]
+
+I18N = gr.I18n(
+    en={
+        "title": "# Talk to your Audio\nDrop in a recording, get a timestamped transcript, then ask "
+                 "questions answered only from what was said.",
+        "upload_tab": "Upload", "record_tab": "Record", "link_tab": "Link",
+        "upload": "Audio or video file", "record": "Record from the microphone",
+        "link": "Media URL", "link_soon": "Coming soon: transcribing from a link is not available yet.",
+        "language": "Spoken language", "vocabulary": "Vocabulary hint (optional)",
+        "vocabulary_info": "Names, jargon and spellings that appear in the recording.",
+        "key": "Your OpenAI API key", "key_info": "Used only for your requests in this tab; never stored "
+               "or logged, and gone when you close the tab.",
+        "process": "Process", "transcript": "Transcript", "downloads": "Download the transcript",
+        "chat": "Chat with the recording", "question": "Your question",
+        "question_locked": "Process a recording first, then ask about it here.",
+        "question_ready": "Ask about the recording and press Enter",
+        "send": "Send", "clear": "Clear chat", "examples": "Examples",
+        "status_idle": "Choose a recording and press **Process**.",
+    },
+    es={
+        "title": "# Habla con tu audio\nSube una grabación, obtén una transcripción con marcas de tiempo y "
+                 "haz preguntas que se responden solo con lo que se dijo.",
+        "upload_tab": "Subir", "record_tab": "Grabar", "link_tab": "Enlace",
+        "upload": "Archivo de audio o vídeo", "record": "Grabar con el micrófono",
+        "link": "URL del medio", "link_soon": "Próximamente: aún no se puede transcribir desde un enlace.",
+        "language": "Idioma hablado", "vocabulary": "Vocabulario (opcional)",
+        "vocabulary_info": "Nombres, jerga y grafías que aparecen en la grabación.",
+        "key": "Tu clave de API de OpenAI", "key_info": "Solo se usa para tus peticiones en esta pestaña; "
+               "no se guarda ni se registra y desaparece al cerrar la pestaña.",
+        "process": "Procesar", "transcript": "Transcripción", "downloads": "Descargar la transcripción",
+        "chat": "Conversa con la grabación", "question": "Tu pregunta",
+        "question_locked": "Primero procesa una grabación; luego pregunta aquí.",
+        "question_ready": "Pregunta sobre la grabación y pulsa Intro",
+        "send": "Enviar", "clear": "Borrar chat", "examples": "Ejemplos",
+        "status_idle": "Elige una grabación y pulsa **Procesar**.",
+    },
+)
+
+EXAMPLE_QUESTIONS = [
+    "Summarize the recording in five bullet points.",
+    "What decisions were made, and when?",
+    "¿Cuáles son las fechas y cifras que se mencionan?",
+]
+
+
+def _remove_session_files(state: dict | None) -> None:
+    if state and state.get("dir"):
+        shutil.rmtree(state["dir"], ignore_errors=True)
+
+
+def _for_visitor(error: AppError) -> str:
+    if isinstance(error, MissingApiKey):
+        return "This server has no OpenAI API key: paste yours in the key field to use it for your requests."
+    return str(error)
+
+
+def _user_settings(base: Settings, user_key: str | None, **changes) -> Settings:
+    """The server's settings, with this visitor's options; their key only if the server has none."""
+    key = None if base.api_key else (user_key or "").strip() or None
+    return base.replace(api_key=key, **changes)
+
+
+def build_app(base: Settings) -> gr.Blocks:
+    with gr.Blocks(title="Talk to your Audio", delete_cache=(900, 3600)) as demo:
+        state = gr.State(None, delete_callback=_remove_session_files)  # {"transcript", "dir"} per tab
+        source = gr.State("upload")
+        gr.Markdown(I18N("title"))
+        with gr.Row():
+            with gr.Column(scale=2):
+                with gr.Tabs():
+                    with gr.Tab(I18N("upload_tab")) as upload_tab:
+                        upload = gr.File(label=I18N("upload"), file_types=MEDIA_TYPES, type="filepath",
+                                         elem_id="upload")
+                    with gr.Tab(I18N("record_tab")) as record_tab:
+                        recording = gr.Audio(label=I18N("record"), sources=["microphone"], type="filepath",
+                                             elem_id="recording")
+                    with gr.Tab(I18N("link_tab")):
+                        gr.Textbox(label=I18N("link"), placeholder="https://…", interactive=False,
+                                   info=I18N("link_soon"))
+                with gr.Row():
+                    language = gr.Dropdown(LANGUAGES, value="", label=I18N("language"), elem_id="language")
+                    vocabulary = gr.Textbox(label=I18N("vocabulary"), info=I18N("vocabulary_info"),
+                                            max_length=800, elem_id="vocabulary")
+                user_key = gr.Textbox(label=I18N("key"), info=I18N("key_info"), type="password",
+                                      visible=not base.api_key, elem_id="user-key")
+                process = gr.Button(I18N("process"), variant="primary", elem_id="process")
+                status = gr.Markdown(I18N("status_idle"), elem_id="status")
+                transcript_box = gr.Textbox(label=I18N("transcript"), lines=12, max_lines=24,
+                                            interactive=False, buttons=["copy"], elem_id="transcript")
+                downloads = gr.File(label=I18N("downloads"), file_count="multiple", interactive=False,
+                                    height=140, elem_id="downloads")
+            with gr.Column(scale=3):
+                chatbot = gr.Chatbot(label=I18N("chat"), height=520, elem_id="chatbot",
+                                     buttons=["copy", "copy_all"])
+                question = gr.Textbox(label=I18N("question"), placeholder=I18N("question_locked"),
+                                      interactive=False, max_length=chat.MAX_QUESTION_CHARS, submit_btn=True,
+                                      elem_id="question")
+                with gr.Row():
+                    clear = gr.ClearButton([question, chatbot], value=I18N("clear"), elem_id="clear")
+                gr.Examples(EXAMPLE_QUESTIONS, inputs=[question], label=I18N("examples"))
+
+        def transcribe(file, recording, chosen, language_code, vocabulary_hint, api_key, current,
+                       progress=gr.Progress()):
+            """Transcribe the uploaded or recorded audio; yields progress, then the transcript."""
+            path = (recording or file) if chosen == "record" else (file or recording)
+            if not path:
+                raise gr.Error("Choose a file or record something first.")
+            shown = current["transcript"] if current else None
+            yield {process: gr.update(interactive=False)}
+            try:
+                settings = _user_settings(base, api_key, language=language_code or None,
+                                          prompt=(vocabulary_hint or "").strip() or None)
+                started, segments, transcript = time.monotonic(), [], None
+                for item in iter_transcribe(Path(path), settings):
+                    if isinstance(item, Transcript):
+                        transcript = item
+                        break
+                    line = item.describe(time.monotonic() - started)
+                    progress(item.fraction or 0.0, desc=line)
+                    segments = sorted(segments + list(item.segments), key=lambda s: s.start)
+                    partial = Transcript(segments, item.seconds_done)
+                    yield {status: line, transcript_box: to_txt(partial)}
+            except AppError as e:
+                yield {status: "", transcript_box: to_txt(shown) if shown else "",
+                       process: gr.update(interactive=True)}
+                raise gr.Error(_for_visitor(e)) from None
+            _remove_session_files(current)
+            folder = Path(tempfile.mkdtemp(prefix="session-", dir=_sessions_dir()))
+            files = write_exports(transcript, folder, Path(path).name)
+            minutes = transcript.duration / 60
+            yield {
+                state: {"transcript": transcript, "dir": str(folder)},
+                status: f"Transcribed {minutes:.1f} min in {len(transcript.segments)} segments"
+                        f"{' (from the cache)' if time.monotonic() - started < 1 else ''}. Ask away →",
+                transcript_box: to_txt(transcript),
+                downloads: [str(f) for f in files],
+                question: gr.update(interactive=True, placeholder=I18N("question_ready")),
+                chatbot: [],
+                process: gr.update(interactive=True),
+            }
+
+        def ask(question_text, history, current, api_key):
+            """Answer a question from the transcript; yields the conversation as the answer streams."""
+            history = list(history or [])
+            if not current:
+                raise gr.Error("Process a recording first, then ask about it.")
+            try:
+                settings = _user_settings(base, api_key)
+                reply = chat.ask(current["transcript"], question_text, history, settings)
+                turn = [{"role": "user", "content": question_text.strip()},
+                        {"role": "assistant", "content": ""}]
+                answer = ""
+                for piece in reply.stream:
+                    answer += piece
+                    turn[1]["content"] = answer
+                    yield history + turn, ""
+                if reply.notice:
+                    turn[1]["content"] = f"{answer}\n\n*{reply.notice}*"
+                yield history + turn, ""
+            except AppError as e:
+                yield history, question_text  # the question stays in the box, to send again
+                raise gr.Error(_for_visitor(e)) from None
+
+        upload_tab.select(lambda: "upload", None, source, queue=False, api_visibility="private")
+        record_tab.select(lambda: "record", None, source, queue=False, api_visibility="private")
+        process.click(  # trigger_mode="once": a click while it runs starts nothing
+            transcribe, [upload, recording, source, language, vocabulary, user_key, state],
+            [state, status, transcript_box, downloads, question, chatbot, process],
+            api_name="transcribe", concurrency_limit=None, show_progress="minimal", trigger_mode="once",
+        )
+        question.submit(ask, [question, chatbot, state, user_key], [chatbot, question], api_name="ask",
+                        concurrency_limit=None, show_progress="hidden")
+        clear.click(None, api_visibility="private")
+    return demo
+
+
+def _sessions_dir() -> Path:
+    SESSIONS_DIR.mkdir(parents=True, exist_ok=True)
+    return SESSIONS_DIR
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Talk to your Audio, in the browser.")
+    parser.add_argument("--share", action="store_true", help="also make a temporary public link")
+    parser.add_argument("--host", help="address to listen on (GRADIO_SERVER_NAME, default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port (GRADIO_SERVER_PORT, default 7860)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "openai"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        settings = Settings.from_env()
+    except AppError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    demo = build_app(settings)
+    _, local_url, share_url = demo.launch(
+        server_name=args.host, server_port=args.port, share=args.share, i18n=I18N,
+        theme=gr.themes.Soft(), prevent_thread_lock=True,
+    )
+    if args.share and not share_url:
+        print("Could not create a public link (no internet access, or the tunnel is blocked). "
+              f"The app is still running locally at {local_url}", file=sys.stderr, flush=True)
+    demo.block_thread()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

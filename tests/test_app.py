@@ -1,0 +1,318 @@
+"""The Gradio app in a real browser (Playwright driving Debian's chromium), and through gradio_client."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import srt
+import webvtt
+
+import speech
+from conftest import TEST_KEY
+
+ROOT = Path(__file__).parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_app(env_extra: dict, tmp: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
+    (tmp / "tmp").mkdir(exist_ok=True)
+    env.update({"GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False", "TMPDIR": str(tmp / "tmp"),
+                "CACHE_DIR": str(tmp / "cache"), "GRADIO_TEMP_DIR": str(tmp / "gradio"), **env_extra})
+    log = open(tmp / "app.log", "w")
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"app exited: {(tmp / 'app.log').read_text()}")
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return proc, url
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    raise RuntimeError("app did not start")
+
+
+@pytest.fixture(scope="module")
+def app(fake_server, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("app")
+    proc, url = start_app({"OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": fake_server.base_url}, tmp)
+    yield url, tmp
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def playwright():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def browser(playwright):
+    b = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield b
+    b.close()
+
+
+@pytest.fixture
+def page(browser, app):
+    context = browser.new_context(locale="en-US", viewport={"width": 1300, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(app[0])
+    yield page
+    context.close()
+
+
+def process(page, path: Path) -> None:
+    previous = page.locator('#upload button[aria-label="Clear"], #upload button[aria-label="Remove this file"]')
+    if previous.count():
+        previous.first.click()
+    page.locator("#upload input[type=file]").set_input_files(str(path))
+    page.locator(f'#upload td.filename[aria-label="{path.name}"]').wait_for()
+    page.locator("#process").click()
+
+
+def transcript_text(page) -> str:
+    return page.locator("#transcript textarea").input_value()
+
+
+def wait_transcript(page, word: str) -> str:
+    page.wait_for_function("w => document.querySelector('#transcript textarea').value.includes(w)", arg=word)
+    page.get_by_text("Ask away").wait_for()
+    return transcript_text(page)
+
+
+def bot_messages(page) -> list[str]:
+    return page.locator("#chatbot .message.bot").all_inner_texts()
+
+
+def send(page, question: str) -> None:
+    box = page.locator("#question textarea")
+    box.fill(question)
+    box.press("Enter")
+
+
+def test_upload_process_and_chat(page, fake_server, short_talk):
+    path, spoken = short_talk
+    assert page.locator("#question textarea").is_disabled(), "chat is locked until a transcript exists"
+    process(page, path)
+    text = wait_transcript(page, "Maria")
+    assert text.splitlines()[0].startswith("[00:00:00] The budget")
+    assert "[00:00:05] Maria" in text
+    assert page.locator("#question textarea").is_enabled()
+
+    fake_server.chat_delay = 0.08  # tokens arrive one by one; we watch the answer grow
+    try:
+        send(page, "Who will travel to Lisbon?")
+        lengths = set()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            msgs = bot_messages(page)
+            if msgs:
+                lengths.add(len(msgs[-1]))
+                if "design team [00:05]" in msgs[-1]:
+                    break
+            time.sleep(0.05)
+        assert len(lengths) >= 3, f"the answer streamed in pieces, saw lengths {sorted(lengths)}"
+        assert "maria will travel to lisbon" in bot_messages(page)[-1].lower()
+    finally:
+        fake_server.chat_delay = 0.0
+    send(page, "Why?")  # only answerable with the first question as context
+    page.wait_for_function("() => document.querySelectorAll('#chatbot .message.bot').length == 2")
+    page.wait_for_function("() => [...document.querySelectorAll('#chatbot .message.bot')].at(-1)"
+                           ".innerText.includes('[00:05]')")
+    sent = fake_server.requests("chat")[-1].info["messages"]
+    assert [m["role"] for m in sent][-3:] == ["user", "assistant", "user"]
+    assert sent[-3]["content"] == "Who will travel to Lisbon?" and sent[-1]["content"] == "Why?"
+
+
+def test_downloads_are_valid_files(page, short_talk):
+    path, _ = short_talk
+    process(page, path)
+    wait_transcript(page, "Maria")
+    page.wait_for_function("() => document.querySelectorAll('#downloads a[download]').length == 4")
+    links = page.locator("#downloads a[download]")
+    files = {}
+    for i in range(links.count()):
+        name, href = links.nth(i).get_attribute("download"), links.nth(i).get_attribute("href")
+        assert name.startswith("short talk.")
+        files[name.rsplit(".", 1)[-1]] = page.request.get(href).text()
+    assert set(files) == {"txt", "srt", "vtt", "json"}
+    data = json.loads(files["json"])
+    subs = list(srt.parse(files["srt"]))
+    vtt = webvtt.from_buffer(__import__("io").StringIO(files["vtt"]))
+    assert len(subs) == len(vtt.captions) == len(data["segments"]) >= 2
+    assert "budget" in subs[0].content and "Maria" in vtt.captions[1].text
+    assert files["txt"].startswith("[00:00:00] The budget")
+
+
+def test_a_new_transcript_replaces_the_sessions_files(page, app, short_talk, media_dir):
+    sessions = app[1] / "tmp" / "talk-to-your-audio"
+    process(page, short_talk[0])
+    wait_transcript(page, "Maria")
+    before = set(sessions.iterdir())
+    second = media_dir / "second talk.mp3"
+    speech.recording(second, speech.SENTENCES[8:10])
+    process(page, second)
+    wait_transcript(page, "museum")
+    after = set(sessions.iterdir())
+    assert len(after - before) == 1 and len(before - after) == 1, "the old downloads were deleted"
+
+
+def test_bad_file_shows_a_readable_error(page, tmp_path, short_talk):
+    bad = tmp_path / "holiday photos.mp3"
+    bad.write_text("this is not audio at all\n" * 100)
+    process(page, bad)
+    page.get_by_text("is not an audio or video file").wait_for()
+    assert "Traceback" not in page.content()
+    # The page still works: a real file goes through afterwards.
+    page.wait_for_function("() => !document.querySelector('#process').disabled", timeout=10_000)
+    process(page, short_talk[0])
+    wait_transcript(page, "Maria")
+
+
+def test_sessions_do_not_see_each_other(browser, app, media_dir):
+    other = media_dir / "other talk.mp3"
+    speech.recording(other, speech.SENTENCES[6:8])
+    pages = []
+    for _ in range(2):
+        ctx = browser.new_context(locale="en-US")
+        pg = ctx.new_page()
+        pg.set_default_timeout(60_000)
+        pg.goto(app[0])
+        pages.append(pg)
+    a, b = pages
+    process(a, other)
+    wait_transcript(a, "coffee")
+    assert transcript_text(b) == "" and b.locator("#question textarea").is_disabled()
+    send(a, "What arrived in the kitchen?")
+    a.wait_for_function("() => document.querySelector('#chatbot .message.bot')?.innerText.includes('coffee')")
+    assert bot_messages(b) == []
+    for pg in pages:
+        pg.context.close()
+
+
+def test_spanish_labels_follow_the_browser(browser, app):
+    ctx = browser.new_context(locale="es-ES")
+    pg = ctx.new_page()
+    pg.goto(app[0])
+    pg.get_by_text("Habla con tu audio").wait_for(timeout=30_000)
+    assert pg.locator("#process").inner_text().strip() == "Procesar"
+    ctx.close()
+
+
+def test_gradio_client_endpoints(app, short_talk):
+    from gradio_client import Client, handle_file
+
+    client = Client(app[0], verbose=False)
+    status, transcript, files, _, _ = client.predict(handle_file(str(short_talk[0])), None, "", "", "",
+                                                     api_name="/transcribe")
+    assert "Maria" in transcript and len(files) == 4
+    history, box = client.predict("Who will travel to Lisbon?", [], "", api_name="/ask")
+    answer = history[-1]["content"]
+    answer = answer if isinstance(answer, str) else "".join(p.get("text", "") for p in answer)
+    assert "Maria" in answer and "[00:05]" in answer and box == ""
+
+
+def new_page(browser, url, locale="en-US"):
+    ctx = browser.new_context(locale=locale)
+    pg = ctx.new_page()
+    pg.set_default_timeout(60_000)
+    pg.goto(url)
+    return pg
+
+
+def test_double_click_starts_one_job_and_long_jobs_do_not_block_chat(browser, app, fake_server, media_dir,
+                                                                      short_talk):
+    slow = media_dir / "slow talk.mp3"
+    speech.recording(slow, speech.SENTENCES[4:6])
+    chatter, worker = new_page(browser, app[0]), new_page(browser, app[0])
+    process(chatter, short_talk[0])
+    wait_transcript(chatter, "Maria")
+
+    fake_server.clear()
+    fake_server.latency = lambda seconds: 8.0  # a long transcription
+    try:
+        process(worker, slow)
+        worker.locator("#process").click(force=True)  # impatient second click
+        time.sleep(0.5)
+        started = time.monotonic()
+        send(chatter, "Who will travel to Lisbon?")
+        chatter.wait_for_function("() => document.querySelector('#chatbot .message.bot')?.innerText"
+                                  ".includes('[00:05]')")
+        answered = time.monotonic() - started
+        assert "doctor" not in transcript_text(worker), "the transcription is still running"
+        assert answered < 6, f"chat waited {answered:.1f} s behind another user's transcription"
+        wait_transcript(worker, "doctor")
+    finally:
+        fake_server.latency = None
+    assert len(fake_server.requests("transcriptions")) == 1, "the second click started nothing"
+    for pg in (chatter, worker):
+        pg.context.close()
+
+
+def test_share_link_offline_is_explained(fake_server, tmp_path):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    env.update({"GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"})
+    proc = subprocess.Popen([sys.executable, "app.py", "--share"], cwd=ROOT, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        lines = []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            lines.append(line)
+            if "Could not create a public link" in line:
+                break
+        assert "still running locally" in lines[-1], "".join(lines)
+        assert urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10).status == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def test_microphone_recording(playwright, app, media_dir):
+    """Chromium's fake capture device plays generated speech into the real microphone widget."""
+    voice = media_dir / "microphone.wav"
+    speech.recording(voice, speech.SENTENCES[2:4], lead=1.0)
+    args = CHROMIUM_ARGS + ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                            f"--use-file-for-fake-audio-capture={voice}%noloop"]
+    b = playwright.chromium.launch(executable_path=CHROMIUM, args=args)
+    try:
+        pg = b.new_context(permissions=["microphone"], locale="en-US").new_page()
+        pg.set_default_timeout(60_000)
+        pg.goto(app[0])
+        pg.get_by_role("tab", name="Record").click()
+        pg.locator("#recording button.record-button").click()
+        time.sleep(9)  # the clip is about 8 s
+        pg.locator("#recording button.stop-button").first.click()
+        pg.locator("#recording audio, #recording [data-testid='waveform-controls']").first.wait_for(state="attached")
+        pg.locator("#process").click()
+        text = wait_transcript(pg, "basement")
+        assert "revenue" in text
+    finally:
+        b.close()
