@@ -37,8 +37,9 @@ I18N = gr.I18n(
         "link": "Media URL", "link_soon": "Coming soon: transcribing from a link is not available yet.",
         "language": "Spoken language", "vocabulary": "Vocabulary hint (optional)",
         "vocabulary_info": "Names, jargon and spellings that appear in the recording.",
-        "key": "Your OpenAI API key", "key_info": "Used only for your requests in this tab; never stored "
-               "or logged, and gone when you close the tab.",
+        "key": "Your OpenAI API key (optional)", "key_info": "Used only for your requests in this tab; never "
+               "stored or logged, and gone when you close the tab. Without it, a local Whisper model "
+               "transcribes here and the chat shows the matching passages.",
         "process": "Process", "transcript": "Transcript", "downloads": "Download the transcript",
         "chat": "Chat with the recording", "question": "Your question",
         "question_locked": "Process a recording first, then ask about it here.",
@@ -54,8 +55,9 @@ I18N = gr.I18n(
         "link": "URL del medio", "link_soon": "Próximamente: aún no se puede transcribir desde un enlace.",
         "language": "Idioma hablado", "vocabulary": "Vocabulario (opcional)",
         "vocabulary_info": "Nombres, jerga y grafías que aparecen en la grabación.",
-        "key": "Tu clave de API de OpenAI", "key_info": "Solo se usa para tus peticiones en esta pestaña; "
-               "no se guarda ni se registra y desaparece al cerrar la pestaña.",
+        "key": "Tu clave de API de OpenAI (opcional)", "key_info": "Solo se usa para tus peticiones en esta "
+               "pestaña; no se guarda ni se registra y desaparece al cerrar la pestaña. Sin ella, un modelo "
+               "Whisper local transcribe aquí y el chat muestra los pasajes que coinciden.",
         "process": "Procesar", "transcript": "Transcripción", "downloads": "Descargar la transcripción",
         "chat": "Conversa con la grabación", "question": "Tu pregunta",
         "question_locked": "Primero procesa una grabación; luego pregunta aquí.",
@@ -81,6 +83,15 @@ def _for_visitor(error: AppError) -> str:
     if isinstance(error, MissingApiKey):
         return "This server has no OpenAI API key: paste yours in the key field to use it for your requests."
     return str(error)
+
+
+def _summary(t: Transcript, cached: bool) -> str:
+    where = "a local Whisper model" if t.meta.get("backend") == "local" else "the API"
+    notes = "".join(f"\n\n⚠️ {n}" for n in t.meta.get("notes", ()))
+    if not t.segments:
+        return "No speech was found in this recording." + notes
+    return (f"Transcribed {t.duration / 60:.1f} min in {len(t.segments)} segments with {where} "
+            f"({t.model}){' (from the cache)' if cached else ''}. Ask away →{notes}")
 
 
 def _user_settings(base: Settings, user_key: str | None, **changes) -> Settings:
@@ -139,16 +150,19 @@ def build_app(base: Settings) -> gr.Blocks:
             try:
                 settings = _user_settings(base, api_key, language=language_code or None,
                                           prompt=(vocabulary_hint or "").strip() or None)
-                started, segments, transcript = time.monotonic(), [], None
+                started, by_chunk, transcript = time.monotonic(), {}, None
                 for item in iter_transcribe(Path(path), settings):
                     if isinstance(item, Transcript):
                         transcript = item
                         break
                     line = item.describe(time.monotonic() - started)
                     progress(item.fraction or 0.0, desc=line)
-                    segments = sorted(segments + list(item.segments), key=lambda s: s.start)
-                    partial = Transcript(segments, item.seconds_done)
-                    yield {status: line, transcript_box: to_txt(partial)}
+                    if item.partial:
+                        by_chunk.setdefault(item.chunk_index, []).extend(item.segments)
+                    elif item.segments:
+                        by_chunk[item.chunk_index] = list(item.segments)
+                    live = sorted((s for segs in by_chunk.values() for s in segs), key=lambda s: s.start)
+                    yield {status: line, transcript_box: to_txt(Transcript(live, item.seconds_done))}
             except AppError as e:
                 yield {status: "", transcript_box: to_txt(shown) if shown else "",
                        process: gr.update(interactive=True)}
@@ -156,11 +170,9 @@ def build_app(base: Settings) -> gr.Blocks:
             _remove_session_files(current)
             folder = Path(tempfile.mkdtemp(prefix="session-", dir=_sessions_dir()))
             files = write_exports(transcript, folder, Path(path).name)
-            minutes = transcript.duration / 60
             yield {
                 state: {"transcript": transcript, "dir": str(folder)},
-                status: f"Transcribed {minutes:.1f} min in {len(transcript.segments)} segments"
-                        f"{' (from the cache)' if time.monotonic() - started < 1 else ''}. Ask away →",
+                status: _summary(transcript, cached=time.monotonic() - started < 1),
                 transcript_box: to_txt(transcript),
                 downloads: [str(f) for f in files],
                 question: gr.update(interactive=True, placeholder=I18N("question_ready")),

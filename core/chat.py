@@ -90,10 +90,11 @@ class Context:
     passages_total: int
 
 
-def _passages(segments: list[Segment]) -> list[list[Segment]]:
+def _passages(segments: list[Segment], seconds: float = PASSAGE_SECONDS) -> list[list[Segment]]:
+    """Consecutive segments grouped into passages of about `seconds` (0: one segment each)."""
     passages: list[list[Segment]] = []
     for seg in segments:
-        if passages and seg.start - passages[-1][0].start < PASSAGE_SECONDS:
+        if passages and seg.start - passages[-1][0].start < seconds:
             passages[-1].append(seg)
         else:
             passages.append([seg])
@@ -174,9 +175,15 @@ class Reply:
 
 
 def ask(transcript: Transcript, question: str, history: Iterable[dict] | None, settings: Settings) -> Reply:
-    """Start an answer; iterate `Reply.stream` for its text as it arrives."""
+    """Start an answer; iterate `Reply.stream` for its text as it arrives.
+
+    With no language model configured (no key, no server, or CHAT_MODEL=none), the answer is the
+    transcript's passages that best match the question, labelled as such.
+    """
+    if not settings.chat_enabled:
+        return passages_reply(transcript, question, history)
     messages, context = build_messages(transcript, history, question, settings)
-    client = service.make_client(settings, max_retries=settings.max_retries)
+    client = service.make_client(settings, max_retries=settings.max_retries, chat=True)
     notice = None
     if context.partial:
         notice = (f"The recording is long: this answer used the {context.passages_used} most relevant "
@@ -195,4 +202,51 @@ def _stream(client, messages: list[dict], settings: Settings) -> Iterator[str]:
     except AppError:
         raise
     except Exception as e:
-        raise service.explain(e, settings, model=settings.chat_model, what="Answering") from e
+        raise service.explain(e, settings, model=settings.chat_model, what="Answering", chat=True) from e
+
+
+PASSAGES_SHOWN = 3  # passages returned when there is no language model
+
+PASSAGES_HEADER = ("**Transcript passages, not a generated answer** (no language model is configured; "
+                   "set OPENAI_API_KEY, or CHAT_BASE_URL for a local server, to get answers):")
+
+
+# Function words of the two UI languages: sharing only these is not a match.
+STOPWORDS = frozenset("""a an and are as at be but by did do does for from had has have he her his how i if in
+into is it its me my no not of on or our she so than that the their them then there these they this those
+to was we were what when where which who why will with would you your el la los las un una unos unas y o
+de del al en con por para que es son fue era se lo le les su sus mi tu como cuando donde quien qué cómo
+cuándo dónde quién muy más pero sin sobre este esta estos estas ese esa""".split())
+
+
+def rank_passages(transcript: Transcript, query: str, seconds: float = PASSAGE_SECONDS
+                  ) -> list[tuple[float, list[Segment]]]:
+    """Passages of the transcript that share a content word with `query`, best first (BM25, then
+    the number of shared words, which still ranks when the transcript is too short for BM25)."""
+    passages = _passages([s for s in transcript.segments if s.text], seconds)
+    words = [w for w in tokenize(query) if w not in STOPWORDS]
+    if not passages or not words:
+        return []
+    docs = [tokenize(" ".join(s.text for s in p)) or ["_"] for p in passages]
+    scores = BM25Okapi(docs).get_scores(words)
+    shared = [len(set(words) & set(doc)) for doc in docs]
+    ranked = sorted(range(len(passages)), key=lambda i: (-scores[i], -shared[i], i))
+    return [(float(scores[i]), passages[i]) for i in ranked if shared[i]]
+
+
+def passages_reply(transcript: Transcript, question: str, history: Iterable[dict] | None) -> Reply:
+    question = check_question(question)
+    earlier = [t["content"] for t in flatten_history(history) if t["role"] == "user"][-1:]
+    found = rank_passages(transcript, question, seconds=0)  # segments: the exact moments
+    if not found and earlier:  # a follow-up like "and when?" leans on the previous question
+        found = rank_passages(transcript, f"{question} {earlier[0]}", seconds=0)
+    hours = transcript.duration >= 3600
+    best = sorted(found[:PASSAGES_SHOWN], key=lambda x: x[1][0].start)
+    if best:
+        body = "\n".join("> " + " ".join(_line(s, hours) if i == 0 else s.text for i, s in enumerate(p))
+                         for _, p in best)
+        text = f"{PASSAGES_HEADER}\n\n{body}"
+    else:
+        text = f"{PASSAGES_HEADER}\n\nNo passage of the transcript matches the words of your question."
+    total = len(transcript.segments)
+    return Reply(None, iter([text]), Context(body if best else "", True, len(best), total))

@@ -16,7 +16,8 @@ from .transcript import EXPORTERS, Transcript, format_timestamp
 
 def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env(transcribe_model=args.model, language=args.language, prompt=args.prompt,
-                             concurrency=args.concurrency, chunk_seconds=args.chunk_seconds)
+                             concurrency=args.concurrency, chunk_seconds=args.chunk_seconds,
+                             backend=args.backend)
 
 
 class _Bar:
@@ -30,6 +31,9 @@ class _Bar:
         from tqdm import tqdm
 
         if p.cached and p.stage == "done":
+            return
+        if p.message:
+            tqdm.write(p.message, file=sys.stderr)
             return
         if self.bar is None and p.seconds_total:
             self.bar = tqdm(total=round(p.seconds_total), unit="s", desc=self.name, file=sys.stderr,
@@ -103,14 +107,16 @@ def cmd_info(args: argparse.Namespace) -> int:
     hours = p.duration >= 3600
     print(f"File:       {args.file}")
     print(f"Duration:   {format_timestamp(p.duration, hours=True)} ({p.duration:.1f} s)")
-    print(f"Model:      {settings.transcribe_model}")
+    local = settings.transcribe_backend == "local"
+    print(f"Model:      {'local ' + settings.local_model + ' (faster-whisper)' if local else settings.transcribe_model}")
     print(f"Chunks:     {len(p.chunks)} (target {settings.target_chunk_seconds:g} s, at most "
           f"{p.max_chunk_seconds:.0f} s and {settings.max_upload_mb:g} MB each, "
           f"{settings.concurrency} at a time)")
     for i, (start, end, hard) in enumerate(p.chunks, 1):
         how = "hard cut, overlapped" if hard else "cut in a pause" if i < len(p.chunks) else "end"
         print(f"  {i:3d}  {format_timestamp(start, hours=hours)} – {format_timestamp(end, hours=hours)}  {how}")
-    cost = "unknown for this model" if p.estimated_cost is None else f"${p.estimated_cost:.3f}"
+    cost = ("unknown for this model" if p.estimated_cost is None else
+            "$0 (runs on this machine)" if local else f"${p.estimated_cost:.3f}")
     print(f"Estimated cost: {cost}{' (already cached: $0)' if p.cached else ''}")
     print(f"Cached:     {'yes' if p.cached else 'no'}")
     return 0
@@ -127,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("file", help="audio or video file")
         if extra == "question":
             p.add_argument("question", nargs="?", help="omit it to ask several, one per line")
+        p.add_argument("--backend", choices=["auto", "openai", "local"],
+                       help="where to transcribe (TRANSCRIBE_BACKEND; auto: OpenAI with a key, else local)")
         p.add_argument("--model", help="transcription model (TRANSCRIBE_MODEL)")
         p.add_argument("--language", help="spoken language, e.g. en, es (TRANSCRIBE_LANGUAGE)")
         p.add_argument("--prompt", help="vocabulary hint: names, jargon (TRANSCRIBE_PROMPT)")

@@ -28,6 +28,9 @@ PRICE_PER_MINUTE = {
 }
 
 
+BACKEND_CHOICES = ("auto", "openai", "local")
+
+
 def model_duration_cap(model: str) -> float | None:
     """Seconds of audio one request may carry for this transcription model (None: no cap)."""
     if model.startswith("gpt-4o") and "transcribe" in model:
@@ -48,8 +51,12 @@ def default_cache_dir() -> Path:
 ENV = {
     "api_key": "OPENAI_API_KEY",
     "base_url": "OPENAI_BASE_URL",
+    "backend": "TRANSCRIBE_BACKEND",
     "transcribe_model": "TRANSCRIBE_MODEL",
+    "local_model": "LOCAL_WHISPER_MODEL",
     "chat_model": "CHAT_MODEL",
+    "chat_base_url": "CHAT_BASE_URL",
+    "chat_api_key": "CHAT_API_KEY",
     "cache_dir": "CACHE_DIR",
     "language": "TRANSCRIBE_LANGUAGE",
     "prompt": "TRANSCRIBE_PROMPT",
@@ -67,8 +74,12 @@ class Settings:
     # The key is never printed: repr=False keeps it out of logs and tracebacks.
     api_key: str | None = field(default=None, repr=False)
     base_url: str | None = None
+    backend: str = "auto"  # "openai", "local" (faster-whisper), or "auto": openai when a key is set
     transcribe_model: str = "whisper-1"
-    chat_model: str = "gpt-4o"
+    local_model: str = "base"  # faster-whisper size name or model folder; multilingual, laptop-fast
+    chat_model: str = "gpt-4o"  # "none": no language model, answers are the best passages
+    chat_base_url: str | None = None  # another server for answers (Ollama, llama.cpp, vLLM)
+    chat_api_key: str | None = field(default=None, repr=False)
     cache_dir: Path = field(default_factory=default_cache_dir)
     language: str | None = None  # ISO-639-1 code; None lets the model detect it
     prompt: str | None = None  # vocabulary hint: names, jargon, spelling
@@ -100,6 +111,7 @@ class Settings:
 
     def validated(self) -> "Settings":
         checks = [
+            (self.backend in BACKEND_CHOICES, f"TRANSCRIBE_BACKEND must be one of {', '.join(BACKEND_CHOICES)}"),
             (self.concurrency >= 1, "TRANSCRIBE_CONCURRENCY must be at least 1"),
             (self.chunk_seconds >= 10, "CHUNK_SECONDS must be at least 10"),
             (0 < self.max_upload_mb <= 25, "MAX_UPLOAD_MB must be between 0 and 25"),
@@ -111,6 +123,19 @@ class Settings:
             if not ok:
                 raise AppError(message + ".")
         return self
+
+    @property
+    def transcribe_backend(self) -> str:
+        """The backend in force: `auto` means OpenAI when there is a key, else the local Whisper."""
+        if self.backend != "auto":
+            return self.backend
+        return "openai" if self.api_key else "local"
+
+    @property
+    def chat_enabled(self) -> bool:
+        """Whether a language model can be reached; without one, answers are transcript passages."""
+        return self.chat_model.lower() != "none" and bool(
+            self.chat_api_key or self.api_key or self.chat_base_url or self.base_url)
 
     @property
     def max_upload_bytes(self) -> int:

@@ -12,24 +12,31 @@ from .errors import MissingApiKey, ServiceError
 MAX_RETRY_AFTER = 120.0  # seconds; a longer Retry-After is not waited for
 
 
-def make_client(settings: Settings, *, max_retries: int) -> openai.OpenAI:
-    if not settings.api_key:
+NO_KEY = "not-needed"  # sent to self-hosted servers that take no key (Ollama, llama.cpp)
+
+
+def make_client(settings: Settings, *, max_retries: int, chat: bool = False) -> openai.OpenAI:
+    """A client for transcription, or with `chat` for answers (CHAT_BASE_URL/CHAT_API_KEY first)."""
+    base_url = (settings.chat_base_url if chat else None) or settings.base_url
+    key = (settings.chat_api_key if chat else None) or settings.api_key
+    if not key and not base_url:
         raise MissingApiKey(
             "No OpenAI API key: set the OPENAI_API_KEY environment variable "
             "(export OPENAI_API_KEY=sk-...) and try again."
         )
     return openai.OpenAI(
-        api_key=settings.api_key,
-        base_url=settings.base_url or None,
+        api_key=key or NO_KEY,
+        base_url=base_url or None,
         timeout=settings.request_timeout,
         max_retries=max_retries,
     )
 
 
-def service_name(settings: Settings) -> str:
-    if not settings.base_url:
+def service_name(settings: Settings, *, chat: bool = False) -> str:
+    base_url = (settings.chat_base_url if chat else None) or settings.base_url
+    if not base_url:
         return "the OpenAI API"
-    return f"the server at {urlsplit(settings.base_url).netloc or settings.base_url}"
+    return f"the server at {urlsplit(base_url).netloc or base_url}"
 
 
 def retry_after(exc: Exception) -> float | None:
@@ -54,9 +61,9 @@ def _code(exc: openai.APIStatusError) -> str:
     return str(err.get("code") or err.get("type") or "")
 
 
-def explain(exc: Exception, settings: Settings, *, model: str, what: str) -> ServiceError:
+def explain(exc: Exception, settings: Settings, *, model: str, what: str, chat: bool = False) -> ServiceError:
     """A `ServiceError` for an exception of the openai client; `retryable` says if trying again may help."""
-    where = service_name(settings)
+    where = service_name(settings, chat=chat)
     if isinstance(exc, ServiceError):
         return exc
     if isinstance(exc, openai.APITimeoutError):

@@ -25,6 +25,7 @@ from . import media, service
 from .cache import Cache, file_digest, make_key
 from .config import PRICE_PER_MINUTE, Settings, model_has_timestamps
 from .errors import AppError, ServiceError, TranscriptionFailed, UnsupportedMedia
+from .local import LocalBackend
 from .media import Chunk
 from .transcript import Segment, Transcript, format_timestamp
 
@@ -37,8 +38,10 @@ class Backend(Protocol):
     def cache_params(self) -> dict:
         """Everything about this backend that changes what a chunk transcribes to."""
 
-    def transcribe_chunk(self, chunk: Chunk) -> tuple[list[Segment], str | None]:
-        """Segments with times relative to the chunk, and the language if known."""
+    def transcribe_chunk(self, chunk: Chunk, on_segment: Callable[[Segment], None] | None = None
+                         ) -> tuple[list[Segment], str | None]:
+        """Segments with times relative to the chunk, and the language if known. A backend that
+        produces segments one by one also hands each to `on_segment` as it comes."""
 
 
 class OpenAIBackend:
@@ -46,7 +49,7 @@ class OpenAIBackend:
 
     name = "openai"
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, notify: Callable[[str], None] | None = None):
         self.settings = settings
         self.model = settings.transcribe_model
         self.timestamps = model_has_timestamps(self.model)
@@ -58,7 +61,8 @@ class OpenAIBackend:
         return {"backend": self.name, "model": self.model, "language": s.language,
                 "prompt": s.prompt, "server": s.base_url or "openai"}
 
-    def transcribe_chunk(self, chunk: Chunk) -> tuple[list[Segment], str | None]:
+    def transcribe_chunk(self, chunk: Chunk, on_segment: Callable[[Segment], None] | None = None
+                         ) -> tuple[list[Segment], str | None]:
         audio = chunk.encode()
         if len(audio) > self.settings.max_upload_bytes:  # cannot happen with lossless 16 kHz mono
             raise AppError(f"Internal error: a {len(audio)} byte chunk is over the upload limit.")
@@ -83,24 +87,28 @@ class OpenAIBackend:
         return ([Segment(0.0, chunk.duration, text)] if text else []), None
 
 
-BACKENDS: dict[str, Callable[[Settings], Backend]] = {"openai": OpenAIBackend}
+BACKENDS: dict[str, Callable[..., Backend]] = {"openai": OpenAIBackend, "local": LocalBackend}
 
 
-def get_backend(settings: Settings) -> Backend:
-    return BACKENDS["openai"](settings)
+def get_backend(settings: Settings, notify: Callable[[str], None] | None = None) -> Backend:
+    """The backend in force (TRANSCRIBE_BACKEND; `auto` is OpenAI with a key, else local)."""
+    return BACKENDS[settings.transcribe_backend](settings, notify)
 
 
 @dataclass(frozen=True)
 class Progress:
     """What the pipeline reports; `segments` are the newly finished ones, in absolute time."""
 
-    stage: str  # "decoding", "transcribing", "done"
+    stage: str  # "preparing", "decoding", "transcribing", "done"
     seconds_done: float
     seconds_total: float | None
     chunks_done: int
     chunks_total: int | None  # None until the whole file is decoded
     segments: tuple[Segment, ...] = ()
     cached: bool = False
+    chunk_index: int | None = None  # the chunk the segments belong to
+    partial: bool = False  # segments of a chunk still running; its final event replaces them
+    message: str | None = None  # something to tell the user (a download, a fallback model)
 
     @property
     def fraction(self) -> float | None:
@@ -110,17 +118,26 @@ class Progress:
 
     def describe(self, elapsed: float) -> str:
         """One line for a person: stage, chunk k of n, and the time left once it can be told."""
+        if self.message:
+            return self.message
         if self.stage == "decoding":
             return "Decoding the audio…"
         if self.stage == "done":
             return "Loaded from the cache." if self.cached else "Done."
         total = f" of {self.chunks_total}" if self.chunks_total else ""
-        line = f"Transcribing: part {self.chunks_done}{total} done"
+        if self.partial:
+            line = f"Transcribing: {_clock(self.seconds_done)}{' of ' + _clock(self.seconds_total) if self.seconds_total else ''}"
+        else:
+            line = f"Transcribing: part {self.chunks_done}{total} done"
         fraction = self.fraction
         if fraction and 0.02 < fraction < 1 and elapsed > 1:
             left = elapsed * (1 - fraction) / fraction
             line += f", about {_duration(left)} left"
         return line + "…"
+
+
+def _clock(seconds: float) -> str:
+    return format_timestamp(seconds)
 
 
 def _duration(seconds: float) -> str:
@@ -178,7 +195,8 @@ def _split_params(settings: Settings) -> dict:
             "overlap_seconds": settings.chunk_overlap_seconds, "min_silence_ms": settings.min_silence_ms}
 
 
-def _transcribe_with_retries(backend: Backend, chunk: Chunk, settings: Settings) -> tuple[list[Segment], str | None]:
+def _transcribe_with_retries(backend: Backend, chunk: Chunk, settings: Settings,
+                             on_segment: Callable[[Segment], None] | None = None) -> tuple[list[Segment], str | None]:
     model = getattr(backend, "model", settings.transcribe_model)
     span = f"{format_timestamp(chunk.keep_start, hours=True)}–{format_timestamp(chunk.keep_end, hours=True)}"
     backoff = wait_exponential_jitter(multiplier=settings.retry_base_delay, max=30, jitter=settings.retry_base_delay)
@@ -192,7 +210,7 @@ def _transcribe_with_retries(backend: Backend, chunk: Chunk, settings: Settings)
 
     def attempt():
         try:
-            return backend.transcribe_chunk(chunk)
+            return backend.transcribe_chunk(chunk, on_segment)
         except AppError:
             raise
         except Exception as e:
@@ -217,7 +235,14 @@ def transcribe_file(path: Path, settings: Settings, on_progress: Callable[[Progr
     if not info.has_audio:
         raise UnsupportedMedia(f"{path.name} has no audio track.")
     report = on_progress or (lambda p: None)
-    backend = backend or get_backend(settings)
+    notes: list[str] = []
+
+    def notify(message: str) -> None:
+        notes.append(message)
+        report(Progress("preparing", 0.0, info.duration, 0, None, message=message))
+
+    backend = backend or get_backend(settings, notify)
+    concurrency = min(settings.concurrency, getattr(backend, "max_concurrency", settings.concurrency))
     cache = Cache(settings.cache_dir)
     key = transcript_key(file_digest(path), backend, settings)
     if use_cache and (hit := cache.get_transcript(key)) is not None:
@@ -242,7 +267,19 @@ def transcribe_file(path: Path, settings: Settings, on_progress: Callable[[Progr
         state["done"] += 1
         shown = tuple(stitch([part]))
         report(Progress("transcribing", state["seconds"], info.duration, state["done"],
-                        total_chunks[0] if total_chunks else None, shown, cached))
+                        total_chunks[0] if total_chunks else None, shown, cached, part.chunk.index))
+
+    def partial(part: _Part) -> Callable[[Segment], None]:
+        """Report a running chunk's segments as they come (the local backend makes them one by one)."""
+        c = part.chunk
+
+        def on_segment(seg: Segment) -> None:
+            heard = min(max(seg.end + c.start, c.keep_start), c.keep_end) - c.keep_start
+            report(Progress("transcribing", state["seconds"] + heard, info.duration, state["done"],
+                            total_chunks[0] if total_chunks else None, (seg.shifted(c.start),),
+                            chunk_index=c.index, partial=True))
+
+        return on_segment
 
     def collect(block: bool) -> None:
         if not pending:
@@ -265,7 +302,7 @@ def transcribe_file(path: Path, settings: Settings, on_progress: Callable[[Progr
                 cache.put_chunk(_chunk_key(part.chunk, backend), segments)
             finish(part, segments, language, False)
 
-    pool = ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="chunk")
+    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="chunk")
     try:
         for chunk in media.iter_chunks(path, **_split_params(settings)):
             part = _Part(chunk)
@@ -274,12 +311,12 @@ def transcribe_file(path: Path, settings: Settings, on_progress: Callable[[Progr
             if cached is not None:
                 finish(part, cached, None, True)
                 continue
-            while len(pending) >= settings.concurrency:
+            while len(pending) >= concurrency:
                 collect(block=True)
             collect(block=False)
             if failures or fatal:
                 break  # stop sending; what is in flight finishes and is cached
-            pending[pool.submit(_transcribe_with_retries, backend, chunk, settings)] = part
+            pending[pool.submit(_transcribe_with_retries, backend, chunk, settings, partial(part))] = part
         else:
             total_chunks.append(len(parts))
         while pending:
@@ -300,7 +337,8 @@ def transcribe_file(path: Path, settings: Settings, on_progress: Callable[[Progr
     duration = round(parts[-1].chunk.keep_end, 3) if parts else 0.0
     segments = stitch(parts)
     language = settings.language or (max(languages, key=languages.get) if languages else None)
-    transcript = Transcript(segments, duration, language, getattr(backend, "model", None), path.name)
+    transcript = Transcript(segments, duration, language, getattr(backend, "model", None), path.name,
+                            {"backend": backend.name, "notes": notes})
     if use_cache:
         cache.put_transcript(key, transcript)
     report(Progress("done", duration, duration, len(parts), len(parts), ()))
@@ -391,12 +429,13 @@ def plan(path: Path, settings: Settings) -> Plan:
         raise UnsupportedMedia(f"{path.name} has no audio track.")
     chunks = [(c.start, c.end, c.keep_end < c.end) for c in media.iter_chunks(path, **_split_params(settings))]
     duration = chunks[-1][1] if chunks else 0.0
-    price = PRICE_PER_MINUTE.get(settings.transcribe_model)
+    local = settings.transcribe_backend == "local"
+    price = 0.0 if local else PRICE_PER_MINUTE.get(settings.transcribe_model)
     cost = None if price is None else math.ceil(duration) / 60 * price
     cached = False
-    try:
-        backend = get_backend(settings)
+    try:  # nothing is downloaded or sent to find out
+        backend = LocalBackend(settings, download=False) if local else get_backend(settings)
         cached = Cache(settings.cache_dir).get_transcript(transcript_key(file_digest(path), backend, settings)) is not None
     except AppError:
-        pass  # no key: cannot be cached for this backend
+        pass  # no key, or no local model yet: nothing can be cached for it
     return Plan(duration, chunks, cost, cached, settings.max_chunk_seconds)

@@ -45,12 +45,14 @@ class Transcript:
             "language": self.language,
             "model": self.model,
             "source": self.source,
+            "meta": self.meta,
         }
 
     @classmethod
     def from_dict(cls, data: dict) -> "Transcript":
         segments = [Segment(float(s["start"]), float(s["end"]), str(s["text"])) for s in data["segments"]]
-        return cls(segments, float(data["duration"]), data.get("language"), data.get("model"), data.get("source"))
+        return cls(segments, float(data["duration"]), data.get("language"), data.get("model"), data.get("source"),
+                   dict(data.get("meta") or {}))
 
 
 def format_timestamp(seconds: float, *, hours: bool | None = None) -> str:

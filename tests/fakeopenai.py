@@ -115,7 +115,7 @@ class _Server(ThreadingHTTPServer):
 
 
 class FakeOpenAI:
-    def __init__(self, api_key: str = "test-key-0123456789", recognizer=whisper_recognizer,
+    def __init__(self, api_key: str | None = "test-key-0123456789", recognizer=whisper_recognizer,
                  max_bytes: int = MAX_BYTES, chat_delay: float = 0.0, latency: Callable[[float], float] | None = None):
         self.api_key = api_key
         self.recognizer = recognizer
@@ -208,7 +208,8 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
     def _authorized(self) -> bool:
-        return self.headers.get("Authorization") == f"Bearer {self.fake.api_key}"
+        """api_key=None makes a keyless server, like Ollama or llama.cpp, which take any key."""
+        return self.fake.api_key is None or self.headers.get("Authorization") == f"Bearer {self.fake.api_key}"
 
     def _apply_fault(self, kind: str, info: dict) -> bool:
         """Play a scripted fault; True when it answered the request."""

@@ -17,6 +17,7 @@ import webvtt
 
 import speech
 from conftest import TEST_KEY
+from test_local import TINY_EN
 
 ROOT = Path(__file__).parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -316,3 +317,25 @@ def test_microphone_recording(playwright, app, media_dir):
         assert "revenue" in text
     finally:
         b.close()
+
+
+def test_without_any_key_the_app_transcribes_locally_and_answers_with_passages(browser, fake_server,
+                                                                                 tmp_path_factory, short_talk):
+    tmp = tmp_path_factory.mktemp("keyless")
+    fake_server.clear()
+    proc, url = start_app({"LOCAL_WHISPER_MODEL": TINY_EN}, tmp)
+    try:
+        pg = new_page(browser, url)
+        pg.locator("#user-key input[type=password]").wait_for()  # visitors may bring their own key
+        process(pg, short_talk[0])
+        wait_transcript(pg, "Lisbon")
+        assert "local Whisper model (tiny.en)" in pg.locator("#status").inner_text()
+        send(pg, "Who will travel to Lisbon?")
+        pg.wait_for_function("() => document.querySelector('#chatbot .message.bot')?.innerText"
+                             ".includes('Transcript passages, not a generated answer')")
+        assert "Lisbon" in bot_messages(pg)[-1]
+        assert fake_server.requests("transcriptions") == [] and fake_server.requests("chat") == []
+        pg.context.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

