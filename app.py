@@ -7,7 +7,9 @@ import logging
 import shutil
 import sys
 import tempfile
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import gradio as gr
@@ -15,6 +17,7 @@ import gradio as gr
 from core import chat
 from core.config import Settings
 from core.errors import AppError, MissingApiKey
+from core.fetch import download
 from core.transcribe import iter_transcribe
 from core.transcript import Transcript, to_txt, write_exports
 
@@ -34,7 +37,7 @@ I18N = gr.I18n(
                  "questions answered only from what was said.",
         "upload_tab": "Upload", "record_tab": "Record", "link_tab": "Link",
         "upload": "Audio or video file", "record": "Record from the microphone",
-        "link": "Media URL", "link_soon": "Coming soon: transcribing from a link is not available yet.",
+        "link": "Media URL", "link_info": "A link to an audio or video file, or to a video site's page.",
         "language": "Spoken language", "vocabulary": "Vocabulary hint (optional)",
         "vocabulary_info": "Names, jargon and spellings that appear in the recording.",
         "key": "Your OpenAI API key (optional)", "key_info": "Used only for your requests in this tab; never "
@@ -52,7 +55,7 @@ I18N = gr.I18n(
                  "haz preguntas que se responden solo con lo que se dijo.",
         "upload_tab": "Subir", "record_tab": "Grabar", "link_tab": "Enlace",
         "upload": "Archivo de audio o vídeo", "record": "Grabar con el micrófono",
-        "link": "URL del medio", "link_soon": "Próximamente: aún no se puede transcribir desde un enlace.",
+        "link": "URL del medio", "link_info": "Un enlace a un archivo de audio o vídeo, o a la página de un sitio de vídeo.",
         "language": "Idioma hablado", "vocabulary": "Vocabulario (opcional)",
         "vocabulary_info": "Nombres, jerga y grafías que aparecen en la grabación.",
         "key": "Tu clave de API de OpenAI (opcional)", "key_info": "Solo se usa para tus peticiones en esta "
@@ -85,13 +88,43 @@ def _for_visitor(error: AppError) -> str:
     return str(error)
 
 
-def _summary(t: Transcript, cached: bool) -> str:
+def _summary(t: Transcript) -> str:
     where = "a local Whisper model" if t.meta.get("backend") == "local" else "the API"
     notes = "".join(f"\n\n⚠️ {n}" for n in t.meta.get("notes", ()))
-    if not t.segments:
-        return "No speech was found in this recording." + notes
     return (f"Transcribed {t.duration / 60:.1f} min in {len(t.segments)} segments with {where} "
-            f"({t.model}){' (from the cache)' if cached else ''}. Ask away →{notes}")
+            f"({t.model}). Ask away →{notes}")
+
+
+_jobs: threading.BoundedSemaphore | None = None
+
+
+@contextmanager
+def _job_slot(progress):
+    """At most MAX_CONCURRENT_JOBS transcriptions at once; the others wait their turn."""
+    if not _jobs.acquire(blocking=False):
+        progress(0.0, desc="The server is busy: waiting for a free slot…")
+        _jobs.acquire()
+    try:
+        yield
+    finally:
+        _jobs.release()
+
+
+def _progress_updates(path: Path, settings: Settings, progress):
+    """(status line, transcript so far) while `path` is transcribed, then the transcript."""
+    started, by_chunk = time.monotonic(), {}
+    for item in iter_transcribe(path, settings):
+        if isinstance(item, Transcript):
+            yield item
+            return
+        line = item.describe(time.monotonic() - started)
+        progress(item.fraction or 0.0, desc=line)
+        if item.partial:
+            by_chunk.setdefault(item.chunk_index, []).extend(item.segments)
+        elif item.segments:
+            by_chunk[item.chunk_index] = list(item.segments)
+        live = sorted((s for segs in by_chunk.values() for s in segs), key=lambda s: s.start)
+        yield line, to_txt(Transcript(live, item.seconds_done))
 
 
 def _user_settings(base: Settings, user_key: str | None, **changes) -> Settings:
@@ -101,6 +134,8 @@ def _user_settings(base: Settings, user_key: str | None, **changes) -> Settings:
 
 
 def build_app(base: Settings) -> gr.Blocks:
+    global _jobs
+    _jobs = threading.BoundedSemaphore(base.max_jobs)
     with gr.Blocks(title="Talk to your Audio", delete_cache=(900, 3600)) as demo:
         state = gr.State(None, delete_callback=_remove_session_files)  # {"transcript", "dir"} per tab
         source = gr.State("upload")
@@ -114,9 +149,9 @@ def build_app(base: Settings) -> gr.Blocks:
                     with gr.Tab(I18N("record_tab")) as record_tab:
                         recording = gr.Audio(label=I18N("record"), sources=["microphone"], type="filepath",
                                              elem_id="recording")
-                    with gr.Tab(I18N("link_tab")):
-                        gr.Textbox(label=I18N("link"), placeholder="https://…", interactive=False,
-                                   info=I18N("link_soon"))
+                    with gr.Tab(I18N("link_tab")) as link_tab:
+                        link = gr.Textbox(label=I18N("link"), placeholder="https://…", info=I18N("link_info"),
+                                          max_length=2000, elem_id="link")
                 with gr.Row():
                     language = gr.Dropdown(LANGUAGES, value="", label=I18N("language"), elem_id="language")
                     vocabulary = gr.Textbox(label=I18N("vocabulary"), info=I18N("vocabulary_info"),
@@ -139,40 +174,46 @@ def build_app(base: Settings) -> gr.Blocks:
                     clear = gr.ClearButton([question, chatbot], value=I18N("clear"), elem_id="clear")
                 gr.Examples(EXAMPLE_QUESTIONS, inputs=[question], label=I18N("examples"))
 
-        def transcribe(file, recording, chosen, language_code, vocabulary_hint, api_key, current,
+        def transcribe(file, recording, url, chosen, language_code, vocabulary_hint, api_key, current,
                        progress=gr.Progress()):
-            """Transcribe the uploaded or recorded audio; yields progress, then the transcript."""
-            path = (recording or file) if chosen == "record" else (file or recording)
-            if not path:
+            """Transcribe the uploaded file, the recording or the link; yields progress, then the transcript."""
+            path = {"record": recording, "link": None}.get(chosen, file)
+            if chosen == "record" and not recording:
+                raise gr.Error("Record something first: the microphone recording is empty.")
+            if chosen == "link" and not (url or "").strip():
+                raise gr.Error("Paste a link to an audio or video file first.")
+            if chosen not in ("record", "link") and not path:
                 raise gr.Error("Choose a file or record something first.")
             shown = current["transcript"] if current else None
             yield {process: gr.update(interactive=False)}
+            fetched, transcript = None, None
             try:
                 settings = _user_settings(base, api_key, language=language_code or None,
                                           prompt=(vocabulary_hint or "").strip() or None)
-                started, by_chunk, transcript = time.monotonic(), {}, None
-                for item in iter_transcribe(Path(path), settings):
-                    if isinstance(item, Transcript):
-                        transcript = item
-                        break
-                    line = item.describe(time.monotonic() - started)
-                    progress(item.fraction or 0.0, desc=line)
-                    if item.partial:
-                        by_chunk.setdefault(item.chunk_index, []).extend(item.segments)
-                    elif item.segments:
-                        by_chunk[item.chunk_index] = list(item.segments)
-                    live = sorted((s for segs in by_chunk.values() for s in segs), key=lambda s: s.start)
-                    yield {status: line, transcript_box: to_txt(Transcript(live, item.seconds_done))}
+                with _job_slot(progress):
+                    if chosen == "link":
+                        progress(0.0, desc="Fetching the link…")
+                        yield {status: "Fetching the link…"}
+                        fetched = Path(tempfile.mkdtemp(prefix="fetch-", dir=_sessions_dir()))
+                        path = download(url, fetched, settings)
+                    for update in _progress_updates(Path(path), settings, progress):
+                        if isinstance(update, Transcript):
+                            transcript = update
+                        else:
+                            yield {status: update[0], transcript_box: update[1]}
             except AppError as e:
                 yield {status: "", transcript_box: to_txt(shown) if shown else "",
                        process: gr.update(interactive=True)}
                 raise gr.Error(_for_visitor(e)) from None
+            finally:
+                if fetched:  # the downloaded media is not kept
+                    shutil.rmtree(fetched, ignore_errors=True)
             _remove_session_files(current)
             folder = Path(tempfile.mkdtemp(prefix="session-", dir=_sessions_dir()))
-            files = write_exports(transcript, folder, Path(path).name)
+            files = write_exports(transcript, folder, transcript.source)
             yield {
                 state: {"transcript": transcript, "dir": str(folder)},
-                status: _summary(transcript, cached=time.monotonic() - started < 1),
+                status: _summary(transcript),
                 transcript_box: to_txt(transcript),
                 downloads: [str(f) for f in files],
                 question: gr.update(interactive=True, placeholder=I18N("question_ready")),
@@ -204,8 +245,9 @@ def build_app(base: Settings) -> gr.Blocks:
 
         upload_tab.select(lambda: "upload", None, source, queue=False, api_visibility="private")
         record_tab.select(lambda: "record", None, source, queue=False, api_visibility="private")
+        link_tab.select(lambda: "link", None, source, queue=False, api_visibility="private")
         process.click(  # trigger_mode="once": a click while it runs starts nothing
-            transcribe, [upload, recording, source, language, vocabulary, user_key, state],
+            transcribe, [upload, recording, link, source, language, vocabulary, user_key, state],
             [state, status, transcript_box, downloads, question, chatbot, process],
             api_name="transcribe", concurrency_limit=None, show_progress="minimal", trigger_mode="once",
         )

@@ -66,6 +66,11 @@ ENV = {
     "max_retries": "MAX_RETRIES",
     "request_timeout": "REQUEST_TIMEOUT",
     "context_tokens": "CONTEXT_TOKEN_BUDGET",
+    "max_file_mb": "MAX_FILE_MB",
+    "max_duration_minutes": "MAX_DURATION_MINUTES",
+    "max_jobs": "MAX_CONCURRENT_JOBS",
+    "url_timeout": "URL_TIMEOUT",
+    "allow_private_urls": "ALLOW_PRIVATE_URLS",
 }
 
 
@@ -89,6 +94,11 @@ class Settings:
     max_retries: int = 4  # per chunk, after the first attempt
     request_timeout: float = 300.0  # seconds per request
     context_tokens: int = 60_000  # transcript tokens sent with a question at most
+    max_file_mb: float = 2048.0  # largest input file accepted (uploads, URLs, CLI)
+    max_duration_minutes: float = 600.0  # longest recording accepted, checked before anything is paid
+    max_jobs: int = 4  # transcriptions running at once in the app; more wait for a slot
+    url_timeout: float = 600.0  # seconds a media URL may take to download
+    allow_private_urls: bool = False  # let URLs reach loopback/private hosts (self-hosting, tests)
     silence_window: float = 30.0  # seconds before a cut point searched for a pause
     min_silence_ms: int = 300  # a pause at least this long is a place to cut
     overlap_seconds: float = 5.0  # kept on both sides of a hard cut (no pause found)
@@ -118,6 +128,10 @@ class Settings:
             (self.max_retries >= 0, "MAX_RETRIES cannot be negative"),
             (self.request_timeout > 0, "REQUEST_TIMEOUT must be positive"),
             (self.context_tokens >= 500, "CONTEXT_TOKEN_BUDGET must be at least 500"),
+            (self.max_file_mb > 0, "MAX_FILE_MB must be positive"),
+            (self.max_duration_minutes > 0, "MAX_DURATION_MINUTES must be positive"),
+            (self.max_jobs >= 1, "MAX_CONCURRENT_JOBS must be at least 1"),
+            (self.url_timeout > 0, "URL_TIMEOUT must be positive"),
         ]
         for ok, message in checks:
             if not ok:
@@ -163,6 +177,12 @@ class Settings:
 
 def _parse(var: str, raw: str, kind) -> object:
     kind = str(kind)
+    if "bool" in kind:
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        raise AppError(f"{var} must be true or false, not {raw!r}.")
     try:
         if "int" in kind:
             return int(raw)

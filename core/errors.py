@@ -49,3 +49,11 @@ class ServiceError(AppError):
 
 class TranscriptionFailed(AppError):
     """Some part of the recording could not be transcribed; the rest is kept in the cache."""
+
+
+class NoSpeech(AppError):
+    """The recording has no speech to transcribe (silence, noise, music)."""
+
+
+class TooLarge(AppError):
+    """Over a configured size or duration limit; said before anything is uploaded or paid for."""

@@ -19,7 +19,7 @@ import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 with warnings.catch_warnings():  # pydub warns at import when ffmpeg is not on PATH; we set it below
     warnings.simplefilter("ignore", RuntimeWarning)
@@ -157,6 +157,33 @@ def find_pause(pcm: bytes, min_silence_ms: int) -> float | None:
     return (start + end) / 2000.0
 
 
+SILENT_DBFS = -50.0  # a chunk whose loudest sample stays under this has nothing to transcribe
+VAD_MIN_SPEECH_MS = 250  # shorter blips are not speech
+
+
+def is_silent(pcm: bytes) -> bool:
+    return segment(pcm).max_dBFS < SILENT_DBFS
+
+
+def has_speech(pcm: bytes) -> bool:
+    """Silero voice activity detection (shipped with faster-whisper) on 16 kHz mono PCM."""
+    import numpy as np
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    if len(pcm) < SAMPLE_WIDTH * SAMPLE_RATE // 10 or is_silent(pcm):
+        return False
+    audio = np.frombuffer(pcm[: len(pcm) - len(pcm) % 2], dtype=np.int16).astype(np.float32) / 32768.0
+    return bool(get_speech_timestamps(audio, VadOptions(min_speech_duration_ms=VAD_MIN_SPEECH_MS)))
+
+
+def measure_duration(path: Path) -> float:
+    """Seconds of audio, by decoding (for containers that do not say, e.g. some WebM recordings)."""
+    run = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", os.fspath(path), "-map", "0:a:0?",
+                          "-vn", "-f", "null", "-"], capture_output=True, text=True, errors="replace")
+    times = re.findall(r"time=(\d+):(\d+):(\d+(?:\.\d+)?)", run.stderr)
+    return int(times[-1][0]) * 3600 + int(times[-1][1]) * 60 + float(times[-1][2]) if times else 0.0
+
+
 def _pcm_bytes(seconds: float) -> int:
     return int(round(seconds * SAMPLE_RATE)) * SAMPLE_WIDTH
 
@@ -185,8 +212,8 @@ class Decoder:
         while block := self.proc.stdout.read(READ_BLOCK):
             yield block
 
-    def finish(self) -> None:
-        """Wait for ffmpeg; raise if it failed."""
+    def finish(self) -> str:
+        """Wait for ffmpeg; raise if it failed, else return what it complained about (if anything)."""
         code = self.proc.wait()
         self._stderr.seek(0)
         err = self._stderr.read().decode(errors="replace").strip()
@@ -194,6 +221,7 @@ class Decoder:
         if code != 0:
             last = err.splitlines()[-1] if err else f"exit code {code}"
             raise UnsupportedMedia(f"Could not decode {self.path.name}: {last}")
+        return err
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -206,7 +234,8 @@ class Decoder:
 
 
 def iter_chunks(path: Path, *, target_seconds: float, window_seconds: float,
-                overlap_seconds: float, min_silence_ms: int) -> Iterator[Chunk]:
+                overlap_seconds: float, min_silence_ms: int,
+                on_damage: Callable[[str], None] | None = None) -> Iterator[Chunk]:
     """Decode `path` and yield chunks of about `target_seconds`, cut in pauses.
 
     A cut is searched in the last `window_seconds` before the target; with no pause there, the
@@ -240,12 +269,14 @@ def iter_chunks(path: Path, *, target_seconds: float, window_seconds: float,
                 keep_start = buf_start + cut
                 del buf[:next_start]
                 buf_start += next_start
-        decoder.finish()
+        complaints = decoder.finish()
+        if complaints and on_damage:  # decoded, but not cleanly: truncated or damaged data
+            on_damage(complaints.splitlines()[-1])
         if buf and (index == 0 or len(buf) > (keep_start - buf_start)):
             end = buf_start + len(buf)
             yield Chunk(index, _sec(buf_start), _sec(end), _sec(keep_start), _sec(end), _pad(bytes(buf)))
         elif index == 0:
-            raise UnsupportedMedia(f"{Path(path).name} contains no audio.")
+            raise UnsupportedMedia(f"{Path(path).name} contains no audio (the recording is empty).")
     finally:
         decoder.close()
 

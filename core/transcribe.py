@@ -24,7 +24,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 from . import media, service
 from .cache import Cache, file_digest, make_key
 from .config import PRICE_PER_MINUTE, Settings, model_has_timestamps
-from .errors import AppError, ServiceError, TranscriptionFailed, UnsupportedMedia
+from .errors import AppError, NoSpeech, ServiceError, TooLarge, TranscriptionFailed, UnsupportedMedia
 from .local import LocalBackend
 from .media import Chunk
 from .transcript import Segment, Transcript, format_timestamp
@@ -79,12 +79,52 @@ class OpenAIBackend:
             args["prompt"] = self.settings.prompt
         result = self.client.audio.transcriptions.create(**args)
         if self.timestamps:
-            segments = [Segment(float(s.start), float(s.end), s.text.strip()) for s in result.segments or []]
-            if not segments and result.text.strip():  # some servers give text without segments
+            segments = [Segment(float(s.start), float(s.end), s.text.strip()) for s in result.segments or []
+                        if not _no_speech(s)]
+            if not segments and result.text.strip() and not result.segments:  # text without segments
                 segments = [Segment(0.0, chunk.duration, result.text.strip())]
-            return segments, getattr(result, "language", None)
+            return drop_hallucinations(segments, chunk), getattr(result, "language", None)
         text = result.text.strip()
-        return ([Segment(0.0, chunk.duration, text)] if text else []), None
+        return drop_hallucinations([Segment(0.0, chunk.duration, text)] if text else [], chunk), None
+
+
+# Whisper's own rule (openai/whisper transcribe.py): a segment the model itself thinks is probably
+# not speech, and is not confident about, is silence or noise.
+NO_SPEECH_PROB = 0.6
+LOGPROB_FLOOR = -1.0
+
+# What Whisper writes over silence, noise or music (learned from subtitled videos).
+HALLUCINATIONS = {
+    "thank you", "thank you for watching", "thanks for watching", "thank you so much for watching",
+    "thank you very much", "please subscribe", "like and subscribe", "subscribe to my channel",
+    "subtitles by the amara org community", "subtitles by", "you", "bye", "so", "okay",
+    "gracias", "gracias por ver", "gracias por ver el video", "suscríbete",
+    "subtítulos realizados por la comunidad de amara org", "sous titres réalisés par la communauté d amara org",
+    "untertitel der amara org community", "music", "applause",
+}
+
+
+def _no_speech(seg) -> bool:
+    prob, logprob = getattr(seg, "no_speech_prob", None), getattr(seg, "avg_logprob", None)
+    return prob is not None and logprob is not None and prob > NO_SPEECH_PROB and logprob < LOGPROB_FLOOR
+
+
+def _plain(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+def drop_hallucinations(segments: list[Segment], chunk: Chunk) -> list[Segment]:
+    """Drop the stock phrases Whisper invents over silence, when no voice is heard under them."""
+    kept = []
+    for seg in segments:
+        if _plain(seg.text) in HALLUCINATIONS:
+            a = media._pcm_bytes(max(0.0, seg.start))
+            b = media._pcm_bytes(min(chunk.duration, max(seg.end, seg.start + 1.0)))
+            if not media.has_speech(chunk.pcm[a:b]):
+                log.info("dropped %r at %.1f s: no voice under it", seg.text, chunk.start + seg.start)
+                continue
+        kept.append(seg)
+    return kept
 
 
 BACKENDS: dict[str, Callable[..., Backend]] = {"openai": OpenAIBackend, "local": LocalBackend}
@@ -190,6 +230,20 @@ def _chunk_key(chunk: Chunk, backend: Backend) -> str:
     return make_key("chunk", hashlib.sha256(chunk.pcm).hexdigest(), backend.cache_params())
 
 
+def check_limits(path: Path, info: media.MediaInfo, settings: Settings) -> float:
+    """Refuse, before anything is decoded, sent or paid for, what is over the configured limits."""
+    size = path.stat().st_size
+    if size > settings.max_file_mb * 1024 * 1024:
+        raise TooLarge(f"{path.name} is {size / 2**20:.0f} MB; the limit is {settings.max_file_mb:g} MB (MAX_FILE_MB).")
+    if not info.has_audio:
+        raise UnsupportedMedia(f"{path.name} has no audio track.")
+    duration = info.duration if info.duration is not None else media.measure_duration(path)
+    if duration > settings.max_duration_minutes * 60:
+        raise TooLarge(f"{path.name} is {format_timestamp(duration, hours=True)} long; the limit is "
+                       f"{settings.max_duration_minutes:g} min (MAX_DURATION_MINUTES).")
+    return duration
+
+
 def _split_params(settings: Settings) -> dict:
     return {"target_seconds": settings.target_chunk_seconds, "window_seconds": settings.silence_window,
             "overlap_seconds": settings.chunk_overlap_seconds, "min_silence_ms": settings.min_silence_ms}
@@ -232,8 +286,7 @@ def transcribe_file(path: Path, settings: Settings, on_progress: Callable[[Progr
     """Transcribe a recording of any length; see the module docstring."""
     path = media.check_file(Path(path))
     info = media.probe(path)
-    if not info.has_audio:
-        raise UnsupportedMedia(f"{path.name} has no audio track.")
+    expected = check_limits(path, info, settings)
     report = on_progress or (lambda p: None)
     notes: list[str] = []
 
@@ -304,12 +357,16 @@ def transcribe_file(path: Path, settings: Settings, on_progress: Callable[[Progr
 
     pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="chunk")
     try:
-        for chunk in media.iter_chunks(path, **_split_params(settings)):
+        damage: list[str] = []
+        for chunk in media.iter_chunks(path, **_split_params(settings), on_damage=damage.append):
             part = _Part(chunk)
             parts.append(part)
             cached = cache.get_chunk(_chunk_key(chunk, backend)) if use_cache else None
             if cached is not None:
                 finish(part, cached, None, True)
+                continue
+            if media.is_silent(chunk.pcm):  # nothing to hear: nothing to send or pay for
+                finish(part, [], None, False)
                 continue
             while len(pending) >= concurrency:
                 collect(block=True)
@@ -335,7 +392,16 @@ def transcribe_file(path: Path, settings: Settings, on_progress: Callable[[Progr
         )
 
     duration = round(parts[-1].chunk.keep_end, 3) if parts else 0.0
+    if damage or (expected and duration < expected * 0.95 - 1):
+        notes.append(f"{path.name} seems damaged or cut short: the transcript covers the "
+                     f"{format_timestamp(duration)} that could be decoded"
+                     f"{f' of {format_timestamp(expected)}' if expected else ''}.")
     segments = stitch(parts)
+    if not segments and damage:
+        raise UnsupportedMedia(f"{path.name} seems damaged: ffmpeg could not decode it cleanly "
+                               f"({damage[-1][:120]}), and no speech was found in what it could read.")
+    if not segments:
+        raise NoSpeech(f"No speech was found in {path.name}: it seems to be silence, noise or music.")
     language = settings.language or (max(languages, key=languages.get) if languages else None)
     transcript = Transcript(segments, duration, language, getattr(backend, "model", None), path.name,
                             {"backend": backend.name, "notes": notes})
@@ -424,9 +490,7 @@ class Plan:
 def plan(path: Path, settings: Settings) -> Plan:
     """What `transcribe_file` would do, without sending anything: for `info`."""
     path = media.check_file(Path(path))
-    info = media.probe(path)
-    if not info.has_audio:
-        raise UnsupportedMedia(f"{path.name} has no audio track.")
+    check_limits(path, media.probe(path), settings)
     chunks = [(c.start, c.end, c.keep_end < c.end) for c in media.iter_chunks(path, **_split_params(settings))]
     duration = chunks[-1][1] if chunks else 0.0
     local = settings.transcribe_backend == "local"

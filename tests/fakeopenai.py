@@ -122,6 +122,7 @@ class FakeOpenAI:
         self.max_bytes = max_bytes
         self.chat_delay = chat_delay  # seconds between streamed tokens
         self.latency = latency  # seconds of processing for a given audio duration
+        self.hallucinate = False  # like the real model: stock phrases where nothing is said
         self.records: list[Record] = []
         self.faults: list[Fault] = []
         self.lock = threading.RLock()  # fault predicates may look at the records
@@ -320,6 +321,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self.fake.latency:
             time.sleep(self.fake.latency(seconds))
         segments, language = self.fake.recognizer(audio, fields.get("language"), fields.get("prompt"))
+        if not segments and self.fake.hallucinate:
+            segments = [(0.0, min(seconds, 2.0), "Thank you for watching!")]
         text = " ".join(s[2] for s in segments)
         self.fake._record(kind, 200, info)
         if fmt == "text":

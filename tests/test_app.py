@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -56,7 +57,8 @@ def start_app(env_extra: dict, tmp: Path) -> tuple[subprocess.Popen, str]:
 @pytest.fixture(scope="module")
 def app(fake_server, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("app")
-    proc, url = start_app({"OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": fake_server.base_url}, tmp)
+    proc, url = start_app({"OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": fake_server.base_url,
+                           "ALLOW_PRIVATE_URLS": "true"}, tmp)  # the test media server is on 127.0.0.1
     yield url, tmp
     proc.terminate()
     proc.wait(timeout=20)
@@ -229,7 +231,7 @@ def test_gradio_client_endpoints(app, short_talk):
     from gradio_client import Client, handle_file
 
     client = Client(app[0], verbose=False)
-    status, transcript, files, _, _ = client.predict(handle_file(str(short_talk[0])), None, "", "", "",
+    status, transcript, files, _, _ = client.predict(handle_file(str(short_talk[0])), None, "", "", "", "",
                                                      api_name="/transcribe")
     assert "Maria" in transcript and len(files) == 4
     history, box = client.predict("Who will travel to Lisbon?", [], "", api_name="/ask")
@@ -311,7 +313,8 @@ def test_microphone_recording(playwright, app, media_dir):
         pg.locator("#recording button.record-button").click()
         time.sleep(9)  # the clip is about 8 s
         pg.locator("#recording button.stop-button").first.click()
-        pg.locator("#recording audio, #recording [data-testid='waveform-controls']").first.wait_for(state="attached")
+        pg.locator('#recording button[aria-label="Play"]').wait_for()  # the recording is loaded
+        time.sleep(1.5)  # and handed to the server
         pg.locator("#process").click()
         text = wait_transcript(pg, "basement")
         assert "revenue" in text
@@ -339,3 +342,71 @@ def test_without_any_key_the_app_transcribes_locally_and_answers_with_passages(b
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_media_link_and_refused_links(page, short_talk, tmp_path):
+    from mediaserver import MediaServer
+
+    shutil.copy(short_talk[0], tmp_path / "episode.mp3")
+    media = MediaServer(tmp_path)
+    try:
+        page.get_by_role("tab", name="Link").click()
+        box = page.locator("#link textarea, #link input").first
+        for bad, words in [("file:///etc/passwd", "Only http:// and https://"),
+                           (media.url("/page"), "web page, not a media file")]:
+            box.fill(bad)
+            page.locator("#process").click()
+            page.get_by_text(words).first.wait_for()
+            page.wait_for_function("() => !document.querySelector('#process').disabled")
+        box.fill(media.url("/files/episode.mp3"))
+        page.locator("#process").click()
+        wait_transcript(page, "Maria")
+        assert "/files/episode.mp3" in media.hits
+        assert not list((tmp_path.parent).glob("fetch-*")), "the fetched file is not kept"
+    finally:
+        media.stop()
+
+
+def test_empty_microphone_recording(page):
+    page.get_by_role("tab", name="Record").click()
+    page.locator("#process").click()
+    page.get_by_text("the microphone recording is empty").wait_for()
+
+
+def test_concurrent_sessions_keep_their_own_data(app, fake_server, media_dir):
+    """Several users at once through the app's API: nobody waits for all, nobody sees another's text."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradio_client import Client, handle_file
+
+    groups = [speech.SENTENCES[i:i + 2] for i in (0, 2, 4, 6, 8)]
+    files = []
+    for i, group in enumerate(groups):
+        path = media_dir / f"load-{i}.mp3"
+        speech.recording(path, group)
+        files.append((path, [key for _, key in group]))
+    fake_server.clear()
+    fake_server.latency = lambda seconds: 1.5
+
+    def user(i: int):
+        path, keys = files[i]
+        client = Client(app[0], verbose=False)
+        _, transcript, _, _, _ = client.predict(handle_file(str(path)), None, "", "", "", "", api_name="/transcribe")
+        history, _ = client.predict(f"Tell me about the {keys[1]}", [], "", api_name="/ask")
+        return transcript.lower(), str(history[-1]["content"]).lower()
+
+    try:
+        started = time.monotonic()
+        with ThreadPoolExecutor(len(files)) as pool:
+            results = list(pool.map(user, range(len(files)), timeout=180))
+        elapsed = time.monotonic() - started
+    finally:
+        fake_server.latency = None
+    for i, (transcript, answer) in enumerate(results):
+        own = files[i][1]
+        others = [k for j, (_, keys) in enumerate(files) if j != i for k in keys]
+        assert all(k in transcript for k in own), (i, transcript)
+        assert not any(k in transcript for k in others), (i, transcript)
+        assert own[1] in answer and not any(k in answer for k in others)
+    # Five 1.5 s transcriptions, MAX_CONCURRENT_JOBS=4: in parallel, not one after another.
+    assert elapsed < 5 * 1.5 + 20

@@ -1,0 +1,204 @@
+"""Hostile input, media URLs, service faults and secrets: each gets a clear message, nothing leaks."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import socket
+import subprocess
+from urllib.parse import quote
+
+import pytest
+
+from core import fetch
+from core.errors import AppError, NoSpeech, TooLarge, UnsupportedMedia
+from core.fetch import UrlRefused
+from core.transcribe import transcribe_file
+
+import speech
+from conftest import TEST_KEY
+from mediaserver import MediaServer
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory, short_talk_module):
+    root = tmp_path_factory.mktemp("served")
+    shutil.copy(short_talk_module, root / "talk.mp3")
+    server = MediaServer(root)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def short_talk_module(tmp_path_factory):
+    path = tmp_path_factory.mktemp("robust") / "talk.mp3"
+    speech.recording(path, speech.SENTENCES[:2])
+    return path
+
+
+@pytest.fixture
+def private_ok(settings):
+    return settings.replace(allow_private_urls=True)
+
+
+# Media URLs
+
+def test_media_url_is_fetched_and_transcribed(private_ok, server, media, tmp_path):
+    url = media.url("/redirect?" + "to=" + quote(media.url("/files/talk.mp3")) + "&hops=2")
+    path = fetch.download(url, tmp_path, private_ok)
+    assert path.name == "talk.mp3" and path.stat().st_size > 10_000
+    assert "Lisbon" in transcribe_file(path, private_ok).text
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.com/a.mp3", "data:audio/mp3;base64,AAAA",
+                                 "gopher://x/", "javascript:alert(1)", "/etc/passwd", "", "http://user:pw@example.com/a.mp3"])
+def test_other_schemes_are_refused(url, settings, tmp_path):
+    with pytest.raises(UrlRefused):
+        fetch.download(url, tmp_path, settings)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::1]", "169.254.169.254", "10.0.0.8", "192.168.1.1",
+                                  "172.16.5.4", "100.64.0.1", "0.0.0.0", "[::ffff:127.0.0.1]", "[fe80::1]", "224.0.0.1"])
+def test_internal_hosts_are_refused_without_connecting(host, settings, tmp_path, monkeypatch):
+    """Checked on the resolved address, before any connection is opened."""
+    def no_connect(*a, **k):
+        raise AssertionError("a connection was attempted")
+
+    monkeypatch.setattr(socket, "create_connection", no_connect)
+    with pytest.raises(UrlRefused, match="private or internal"):
+        fetch.download(f"http://{host}/latest/meta-data", tmp_path, settings)
+
+
+def test_dns_rebinding_is_caught_at_connect_time(settings, media, tmp_path, monkeypatch):
+    """A name that resolves to a loopback address when the connection is made is refused then."""
+    real = socket.getaddrinfo
+
+    def rebinding(host, *args, **kw):
+        if host == "media.example.com":
+            return real("127.0.0.1", *args, **kw)
+        return real(host, *args, **kw)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    media.hits.clear()
+    port = media.httpd.server_address[1]
+    with pytest.raises(UrlRefused, match="private or internal"):
+        fetch.download(f"http://media.example.com:{port}/files/talk.mp3", tmp_path, settings)
+    assert "/files/talk.mp3" not in media.hits
+
+
+def test_every_redirect_is_checked(settings, media, tmp_path, monkeypatch):
+    """The test server stands in for a public host; its redirect to an internal one is refused."""
+    real = fetch.check_address
+    monkeypatch.setattr(fetch, "check_address",
+                        lambda address, allow: None if address == "127.0.0.1" else real(address, allow))
+    for target in ["http://169.254.169.254/latest/meta-data/", "http://10.1.2.3/admin", "file:///etc/passwd"]:
+        with pytest.raises(UrlRefused):
+            fetch.download(media.url("/redirect?to=" + quote(target)), tmp_path, settings)
+
+
+def test_download_limits(private_ok, media, tmp_path):
+    small = private_ok.replace(max_file_mb=0.01)
+    with pytest.raises(UrlRefused, match="limit is 0.01 MB"):  # said by Content-Length, before the body
+        fetch.download(media.url("/files/talk.mp3"), tmp_path, small)
+    with pytest.raises(UrlRefused, match="over the 0.01 MB limit"):  # no Content-Length: counted
+        fetch.download(media.url("/endless"), tmp_path, small)
+    with pytest.raises(UrlRefused, match="longer than 1 s"):
+        fetch.download(media.url("/slow"), tmp_path, private_ok.replace(url_timeout=1))
+    with pytest.raises(UrlRefused, match="redirects too many times"):
+        fetch.download(media.url("/redirect?to=/files/talk.mp3&hops=9"), tmp_path, private_ok)
+    with pytest.raises(UrlRefused, match=r"error \(404\)"):
+        fetch.download(media.url("/files/nothing.mp3"), tmp_path, private_ok)
+    assert list(tmp_path.iterdir()) == [], "partial downloads are removed"
+
+
+def test_web_page_that_is_no_video_site(private_ok, media, tmp_path):
+    with pytest.raises(UrlRefused, match="web page, not a media file"):
+        fetch.download(media.url("/page"), tmp_path, private_ok)
+
+
+# Bad files
+
+def ffmpeg(*args: str) -> None:
+    subprocess.run([speech.ffmpeg(), "-nostdin", "-loglevel", "error", "-y", *args], check=True)
+
+
+def test_bad_files_get_clear_messages(settings, server, tmp_path, short_talk):
+    path, _ = short_talk
+    cases = []
+    empty = tmp_path / "empty.mp3"
+    empty.write_bytes(b"")
+    cases.append((empty, UnsupportedMedia, "is empty"))
+    text = tmp_path / "notes.wav"
+    text.write_text("RIFF? no, just notes\n" * 40)
+    cases.append((text, UnsupportedMedia, "not an audio or video file"))
+    corrupt = tmp_path / "corrupt.mp3"
+    corrupt.write_bytes(path.read_bytes()[:600] + bytes(range(256)) * 40)
+    cases.append((corrupt, UnsupportedMedia, "seems damaged"))
+    video = tmp_path / "silent film.mp4"
+    ffmpeg("-f", "lavfi", "-i", "color=c=red:s=64x64:d=2", "-c:v", "libx264", str(video))
+    cases.append((video, UnsupportedMedia, "no audio track"))
+    zero = tmp_path / "microphone.wav"
+    speech.write(b"", zero)
+    cases.append((zero, UnsupportedMedia, "empty"))
+    silence = tmp_path / "silence.mp3"
+    speech.write(speech.silence(20), silence)
+    cases.append((silence, NoSpeech, "No speech was found"))
+    for bad, kind, words in cases:
+        with pytest.raises(kind, match=words) as err:
+            transcribe_file(bad, settings)
+        print(bad.name, "->", err.value)
+        assert "Traceback" not in str(err.value) and len(str(err.value)) < 300
+    assert server.requests() == [], "nothing was sent for any of them"
+
+
+def test_noise_gives_no_speech_not_hallucinations(settings, server, tmp_path):
+    noise = tmp_path / "noise.mp3"
+    ffmpeg("-f", "lavfi", "-i", "anoisesrc=d=12:c=pink:a=0.05", "-ac", "1", str(noise))
+    server.hallucinate = True  # the service answers "Thank you for watching!" over noise
+    try:
+        with pytest.raises(NoSpeech):
+            transcribe_file(noise, settings)
+    finally:
+        server.hallucinate = False
+    assert len(server.requests()) == 1
+
+
+def test_truncated_file_is_transcribed_as_far_as_it_goes(settings, server, tmp_path, long_talk):
+    path, spoken = long_talk
+    cut = tmp_path / "cut short.mp3"
+    cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    t = transcribe_file(cut, settings)
+    assert "budget" in t.text and "museum" not in t.text
+    assert any("cut short" in n and "could be decoded" in n for n in t.meta["notes"]), t.meta
+
+
+def test_limits_are_said_before_anything_is_paid(settings, server, long_talk):
+    path, _ = long_talk
+    with pytest.raises(TooLarge, match="MAX_FILE_MB"):
+        transcribe_file(path, settings.replace(max_file_mb=0.01))
+    with pytest.raises(TooLarge, match=r"0:00:45 long; the limit is 0.5 min \(MAX_DURATION_MINUTES\)"):
+        transcribe_file(path, settings.replace(max_duration_minutes=0.5))
+    assert server.requests() == []
+
+
+@pytest.mark.parametrize("name", ["my talk (final) v2.mp3", "réunion d'équipe — 会议.mp3", "x" * 200 + ".mp3",
+                                  "-rf --help.mp3", "a;b&c|d$e.mp3"])
+def test_unusual_file_names(name, settings, server, tmp_path, short_talk):
+    path = tmp_path / name
+    shutil.copy(short_talk[0], path)
+    t = transcribe_file(path, settings)
+    assert "Lisbon" in t.text and t.source == name
+
+
+# Secrets
+
+def test_the_key_never_reaches_logs_caches_or_messages(settings, server, short_talk, caplog, tmp_path):
+    caplog.set_level(logging.DEBUG)
+    server.add_fault(status=500, times=2)
+    transcribe_file(short_talk[0], settings)
+    with pytest.raises(AppError) as err:
+        transcribe_file(short_talk[0], settings.replace(api_key="sk-live-0123456789abcdefghij", cache_dir=tmp_path / "c2"))
+    texts = [caplog.text, str(err.value), repr(settings)]
+    texts += [p.read_text(errors="replace") for p in settings.cache_dir.rglob("*") if p.is_file()]
+    for text in texts:
+        assert TEST_KEY not in text and "0123456789abcdefghij" not in text
