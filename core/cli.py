@@ -111,7 +111,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"Model:      {'local ' + settings.local_model + ' (faster-whisper)' if local else settings.transcribe_model}")
     print(f"Chunks:     {len(p.chunks)} (target {settings.target_chunk_seconds:g} s, at most "
           f"{p.max_chunk_seconds:.0f} s and {settings.max_upload_mb:g} MB each, "
-          f"{settings.concurrency} at a time)")
+          f"{1 if local else settings.concurrency} at a time)")
     for i, (start, end, hard) in enumerate(p.chunks, 1):
         how = "hard cut, overlapped" if hard else "cut in a pause" if i < len(p.chunks) else "end"
         print(f"  {i:3d}  {format_timestamp(start, hours=hours)} – {format_timestamp(end, hours=hours)}  {how}")

@@ -88,10 +88,10 @@ class Settings:
     cache_dir: Path = field(default_factory=default_cache_dir)
     language: str | None = None  # ISO-639-1 code; None lets the model detect it
     prompt: str | None = None  # vocabulary hint: names, jargon, spelling
-    concurrency: int = 8  # chunk requests in flight at once
-    chunk_seconds: float = 300.0  # target chunk length; short chunks run in parallel
+    concurrency: int = 16  # chunk requests in flight at once (OpenAI tier 1 allows 500 a minute)
+    chunk_seconds: float = 180.0  # target chunk length: short chunks finish together, in parallel
     max_upload_mb: float = 24.0  # per request, under the service's 25 MB
-    max_retries: int = 4  # per chunk, after the first attempt
+    max_retries: int = 8  # per chunk, after the first attempt: with backoff, rides out ~3 min outages
     request_timeout: float = 300.0  # seconds per request
     context_tokens: int = 60_000  # transcript tokens sent with a question at most
     max_file_mb: float = 2048.0  # largest input file accepted (uploads, URLs, CLI)

@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
@@ -123,7 +124,15 @@ def probe(path: Path) -> MediaInfo:
     return MediaInfo(duration=duration, has_audio=has_audio, container=container[1])
 
 
+_encoders = threading.BoundedSemaphore(2)  # ffmpeg encoders at once: bounds memory with many uploads
+
+
 def encode_pcm(pcm: bytes, fmt: str = UPLOAD_FORMAT) -> bytes:
+    with _encoders:
+        return _encode(pcm, fmt)
+
+
+def _encode(pcm: bytes, fmt: str) -> bytes:
     run = subprocess.run(
         [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error",
          "-f", "s16le", "-ar", str(SAMPLE_RATE), "-ac", "1", "-i", "pipe:0",

@@ -15,7 +15,7 @@ import queue
 import re
 import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterator, Protocol
 
@@ -190,7 +190,8 @@ def _duration(seconds: float) -> str:
 
 @dataclass
 class _Part:
-    chunk: Chunk
+    chunk: Chunk  # without its audio: only the worker sending it holds that, and only while it works
+    key: str = ""  # cache key of the chunk's audio
     segments: list[Segment] = field(default_factory=list)
     done: bool = False
 
@@ -249,11 +250,15 @@ def _split_params(settings: Settings) -> dict:
             "overlap_seconds": settings.chunk_overlap_seconds, "min_silence_ms": settings.min_silence_ms}
 
 
+MAX_BACKOFF = 60.0  # seconds between two attempts at most: 1, 2, 4 ... 60 s rides out a few minutes
+
+
 def _transcribe_with_retries(backend: Backend, chunk: Chunk, settings: Settings,
                              on_segment: Callable[[Segment], None] | None = None) -> tuple[list[Segment], str | None]:
     model = getattr(backend, "model", settings.transcribe_model)
     span = f"{format_timestamp(chunk.keep_start, hours=True)}–{format_timestamp(chunk.keep_end, hours=True)}"
-    backoff = wait_exponential_jitter(multiplier=settings.retry_base_delay, max=30, jitter=settings.retry_base_delay)
+    backoff = wait_exponential_jitter(multiplier=settings.retry_base_delay, max=MAX_BACKOFF,
+                                      jitter=settings.retry_base_delay)
 
     def wait_for(state) -> float:
         exc = state.outcome.exception()
@@ -352,16 +357,16 @@ def transcribe_file(path: Path, settings: Settings, on_progress: Callable[[Progr
                 fatal.append(e)
                 continue
             if use_cache:
-                cache.put_chunk(_chunk_key(part.chunk, backend), segments)
+                cache.put_chunk(part.key, segments)
             finish(part, segments, language, False)
 
     pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="chunk")
     try:
         damage: list[str] = []
         for chunk in media.iter_chunks(path, **_split_params(settings), on_damage=damage.append):
-            part = _Part(chunk)
+            part = _Part(replace(chunk, pcm=b""), _chunk_key(chunk, backend))
             parts.append(part)
-            cached = cache.get_chunk(_chunk_key(chunk, backend)) if use_cache else None
+            cached = cache.get_chunk(part.key) if use_cache else None
             if cached is not None:
                 finish(part, cached, None, True)
                 continue

@@ -1,0 +1,322 @@
+"""Benchmark: this project against LangChain's OpenAIWhisperParser, side by side, same server.
+
+    pip install -r requirements.txt -r requirements-test.txt -r bench/requirements.txt
+    python bench/run.py                    # 10, 60 and 180 minutes (about 15 minutes in all)
+    python bench/run.py --sizes 10 --rtf 60   # a quick look
+
+Writes bench/RESULTS.md and prints, last, `speedup_vs_langchain=<x> peak_rss_mb=<y>` for the
+largest size.
+
+The recordings are varied espeak-ng sentences joined with pauses, 44.1 kHz mono MP3 at 96 kbps
+(podcast-like). The simulated service (tests/fakeopenai.py on 127.0.0.1) refuses uploads over 25 MB
+and takes `0.5 s + audio seconds / RTF` per request: whisper-1 returns about 30x real time in our
+experience (a 10-minute file in ~20 s) plus a fixed overhead for upload and queueing, and the
+time grows with the audio, not the bytes. Every 7th request gets 429 with Retry-After: 2 (rate
+limits). It "recognises" each spoken sentence by its energy (a sentence between pauses is one
+segment), so completeness is checked exactly: every sentence once, at the right time, in order.
+A second scenario puts a 45-second outage (503) at the start of a run of the shortest file.
+Each pipeline runs in its own process; memory is the peak RSS of that process and its children
+(ffmpeg), sampled every 20 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+import speech  # noqa: E402
+from fakeopenai import FakeOpenAI  # noqa: E402
+
+KEY = "bench-key"
+RATE = 16_000
+WORK = HERE / "work"
+SUBJECTS = ("budget library travel design revenue server doctor concert coffee mountain museum river garden "
+            "window teacher market bridge summer winter station harbor village engine forest").split()
+VERBS = "discussed approved postponed reviewed cancelled explained".split()
+
+
+# ---------- recordings ----------
+
+def sentence_pool(n: int = 120) -> list[bytes]:
+    """n distinct spoken sentences as 16 kHz PCM, made once and kept in bench/work."""
+    pool_dir = WORK / "pool"
+    pool_dir.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i in range(n):
+        f = pool_dir / f"{i:03d}.pcm"
+        if not f.exists():
+            a, b, v = SUBJECTS[i % len(SUBJECTS)], SUBJECTS[(i * 7 + 3) % len(SUBJECTS)], VERBS[i % len(VERBS)]
+            f.write_bytes(speech.speak_pcm(f"Point {i + 1}: the {a} near the {b} was {v} by the team."))
+        out.append(f.read_bytes())
+    return out
+
+
+def make_recording(minutes: int) -> tuple[Path, list[float]]:
+    """A recording of `minutes`, and the start time of every sentence in it."""
+    path, timeline = WORK / f"talk-{minutes}min.mp3", WORK / f"talk-{minutes}min.json"
+    if path.exists() and timeline.exists():
+        return path, json.loads(timeline.read_text())
+    pool, rng = sentence_pool(), np.random.default_rng(minutes)
+    enc = subprocess.Popen([speech.ffmpeg(), "-nostdin", "-loglevel", "error", "-y", "-f", "s16le", "-ar", str(RATE),
+                            "-ac", "1", "-i", "pipe:0", "-ar", "44100", "-ac", "1", "-b:a", "96k", str(path)],
+                           stdin=subprocess.PIPE)
+    starts, written, total = [], 0, minutes * 60 * RATE * 2
+    while written < total:
+        pause = speech.silence(float(rng.uniform(0.4, 1.4)))
+        clip = pool[int(rng.integers(len(pool)))]
+        starts.append((written + len(pause)) / 2 / RATE)
+        enc.stdin.write(pause + clip)
+        written += len(pause) + len(clip)
+    enc.stdin.close()
+    enc.wait()
+    timeline.write_text(json.dumps(starts))
+    return path, starts
+
+
+# ---------- the simulated service ----------
+
+def energy_recognizer(audio: np.ndarray, language, prompt):
+    """One segment per stretch of sound between pauses of 300 ms or more."""
+    frame = RATE // 50  # 20 ms
+    n = len(audio) // frame
+    if n == 0:
+        return [], "english"
+    rms = np.sqrt((audio[: n * frame].reshape(n, frame) ** 2).mean(axis=1))
+    loud = rms > 0.01
+    segments, start, quiet = [], None, 0
+    for i, on in enumerate(loud):
+        if on:
+            start = i if start is None else start
+            quiet = 0
+        elif start is not None:
+            quiet += 1
+            if quiet >= 15:  # 300 ms of quiet ends the stretch
+                end = i - quiet + 1
+                if end - start >= 10:
+                    segments.append((start * 0.02, end * 0.02, "spoken sentence"))
+                start, quiet = None, 0
+    if start is not None and n - start >= 10:
+        segments.append((start * 0.02, n * 0.02, "spoken sentence"))
+    return segments, "english"
+
+
+class Service:
+    def __init__(self, rtf: float):
+        self.fake = FakeOpenAI(api_key=KEY, recognizer=energy_recognizer,
+                               latency=lambda seconds: 0.5 + seconds / rtf, chat_delay=0.02)
+        self.base_url = self.fake.start()
+
+    def reset(self, outage: float = 0.0) -> None:
+        self.fake.clear()
+        self.fake.add_fault(status=429, retry_after=2, times=None,
+                            when=lambda info: len(self.fake.requests()) % 7 == 6)
+        if outage:
+            started: list[float] = []
+
+            def down(info) -> bool:
+                started or started.append(time.monotonic())
+                return time.monotonic() - started[0] < outage
+
+            self.fake.faults.insert(0, type(self.fake.faults[0])(path="transcriptions", status=503, times=None,
+                                                                 when=down))
+
+    def stats(self) -> dict:
+        reqs = self.fake.requests()
+        return {"requests": len(reqs), "uploaded_mb": sum(r.info.get("bytes", 0) for r in reqs) / 2**20}
+
+
+# ---------- the two pipelines, each in its own process ----------
+
+OURS = r"""
+import json, sys, time
+from pathlib import Path
+t0 = time.perf_counter()
+from core.config import Settings
+from core.transcribe import transcribe_file
+from core import chat
+s = Settings(api_key=sys.argv[3], base_url=sys.argv[2], cache_dir=Path(sys.argv[4]), backend="openai")
+first = []
+def progress(p):
+    if p.segments and not first:
+        first.append(time.perf_counter() - t0)
+t1 = time.perf_counter()
+t = transcribe_file(Path(sys.argv[1]), s, progress)
+call = time.perf_counter() - t1
+reply = chat.ask(t, "What was said about the budget?", [], s)
+t2 = time.perf_counter()
+token = None
+for piece in reply.stream:
+    token = token or time.perf_counter() - t2
+print(json.dumps({"starts": [x.start for x in t.segments], "first_text_s": first[0] if first else None,
+                  "call_s": call, "first_token_s": token}))
+"""
+
+BASELINE = r"""
+import json, os, sys, time
+t0 = time.perf_counter()
+from langchain_community.document_loaders.parsers.audio import OpenAIWhisperParser
+from langchain_core.documents.base import Blob
+parser = OpenAIWhisperParser(api_key=sys.argv[3], base_url=sys.argv[2])
+docs, first = [], None
+sys.stdout = sys.stderr  # the parser prints progress
+for doc in parser.lazy_parse(Blob.from_path(sys.argv[1])):
+    first = first or time.perf_counter() - t0
+    docs.append(doc)
+sys.stdout = sys.__stdout__
+print(json.dumps({"texts": [d.page_content for d in docs], "chunks": [d.metadata["chunk"] for d in docs],
+                  "first_text_s": first}))
+"""
+
+
+def run_child(code: str, *args: str) -> tuple[dict, float, float]:
+    """Run a pipeline; return its JSON, wall seconds and peak RSS (MB) of it and its children."""
+    import psutil
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", code, *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    peak, done = [0], threading.Event()
+
+    def sample() -> None:
+        parent = psutil.Process(proc.pid)
+        while not done.is_set():
+            try:
+                total = sum(p.memory_info().rss for p in [parent, *parent.children(recursive=True)])
+                peak[0] = max(peak[0], total)
+            except psutil.Error:
+                pass
+            time.sleep(0.02)
+
+    threading.Thread(target=sample, daemon=True).start()
+    out, _ = proc.communicate()
+    wall = time.perf_counter() - start
+    done.set()
+    if proc.returncode != 0:
+        return {"error": f"exit {proc.returncode}"}, wall, peak[0] / 2**20
+    return json.loads(out.strip().splitlines()[-1]), wall, peak[0] / 2**20
+
+
+@dataclass
+class Row:
+    size: int
+    pipeline: str
+    wall_s: float
+    peak_mb: float
+    uploaded_mb: float
+    requests: int
+    first_text_s: float | None
+    complete: str
+    extra: str = ""
+
+
+def check_ours(result: dict, expected: list[float]) -> str:
+    if "error" in result:
+        return f"failed ({result['error']})"
+    starts = result["starts"]
+    if starts != sorted(starts):
+        return "OUT OF ORDER"
+    found = np.searchsorted(starts, np.array(expected) - 0.3)
+    hits = sum(1 for e, i in zip(expected, found) if i < len(starts) and abs(starts[i] - e) < 0.3)
+    extra = len(starts) - hits
+    return f"{hits}/{len(expected)} sentences in order" + (f", {extra} extra" if extra else "")
+
+
+def check_baseline(result: dict, expected: list[float], minutes: int) -> str:
+    if "error" in result:
+        return f"failed ({result['error']})"
+    said = sum(t.count("spoken sentence") for t in result["texts"])
+    chunks_expected = -(-minutes // 20)
+    lost = chunks_expected - len(result["chunks"])
+    # A fixed 20-minute cut can split a sentence in two: allow one extra per cut.
+    return f"{said}/{len(expected)} sentences (no timestamps)" + (f", {lost} chunk(s) LOST" if lost else "")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="10,60,180", help="minutes, comma-separated")
+    parser.add_argument("--rtf", type=float, default=30.0, help="simulated service speed, x real time")
+    parser.add_argument("--outage", type=float, default=45.0, help="seconds of 503s in the outage scenario")
+    args = parser.parse_args()
+    sizes = [int(x) for x in args.sizes.split(",")]
+    service = Service(args.rtf)
+    rows: list[Row] = []
+    for minutes in sizes:
+        audio, expected = make_recording(minutes)
+        print(f"{minutes} min: {audio.stat().st_size / 2**20:.0f} MB, {len(expected)} sentences", flush=True)
+        cache = WORK / f"cache-{minutes}-{time.time_ns()}"
+        for name, code in (("langchain OpenAIWhisperParser", BASELINE), ("talk-to-your-audio", OURS)):
+            service.reset()
+            result, wall, peak = run_child(code, str(audio), service.base_url, KEY, str(cache))
+            stats = service.stats()
+            complete = (check_baseline(result, expected, minutes) if code is BASELINE
+                        else check_ours(result, expected))
+            extra = ""
+            if code is OURS and "error" not in result:
+                extra = f"first answer token {result['first_token_s']:.2f} s"
+            rows.append(Row(minutes, name, wall, peak, stats["uploaded_mb"], stats["requests"],
+                            result.get("first_text_s"), complete, extra))
+            print(f"  {name}: {wall:.1f} s, {peak:.0f} MB, {stats['requests']} requests, {complete}", flush=True)
+        service.reset()
+        result, wall, peak = run_child(OURS, str(audio), service.base_url, KEY, str(cache))
+        rows.append(Row(minutes, "talk-to-your-audio, second run", wall, peak, service.stats()["uploaded_mb"],
+                        service.stats()["requests"], result.get("first_text_s"), check_ours(result, expected),
+                        f"transcribe call {result.get('call_s', 0):.2f} s"))
+        print(f"  second run: {wall:.1f} s ({result.get('call_s', 0):.2f} s in the call), "
+              f"{service.stats()['requests']} requests", flush=True)
+
+    # Outage: the service answers 503 for the first `outage` seconds of the run.
+    outage_rows = []
+    minutes = sizes[0]
+    audio, expected = make_recording(minutes)
+    for name, code in (("langchain OpenAIWhisperParser", BASELINE), ("talk-to-your-audio", OURS)):
+        service.reset(outage=args.outage)
+        cache = WORK / f"cache-outage-{time.time_ns()}"
+        result, wall, peak = run_child(code, str(audio), service.base_url, KEY, str(cache))
+        complete = check_baseline(result, expected, minutes) if code is BASELINE else check_ours(result, expected)
+        outage_rows.append(Row(minutes, name, wall, peak, service.stats()["uploaded_mb"], service.stats()["requests"],
+                               result.get("first_text_s"), complete))
+        print(f"  outage, {name}: {wall:.1f} s, {complete}", flush=True)
+
+    write_results(rows, outage_rows, args)
+    largest = max(sizes)
+    base = next(r for r in rows if r.size == largest and r.pipeline.startswith("langchain"))
+    ours = next(r for r in rows if r.size == largest and r.pipeline == "talk-to-your-audio")
+    print(f"speedup_vs_langchain={base.wall_s / ours.wall_s:.1f} peak_rss_mb={ours.peak_mb:.0f}")
+
+
+def write_results(rows: list[Row], outage_rows: list[Row], args) -> None:
+    def table(rs: list[Row]) -> list[str]:
+        out = ["| minutes | pipeline | wall s | speedup | peak RSS MB | uploaded MB | requests | first text s "
+               "| complete | notes |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for r in rs:
+            base = next(b for b in rs if b.size == r.size and b.pipeline.startswith("langchain"))
+            first = f"{r.first_text_s:.1f}" if r.first_text_s is not None else "-"
+            out.append(f"| {r.size} | {r.pipeline} | {r.wall_s:.1f} | {base.wall_s / r.wall_s:.1f}x | "
+                       f"{r.peak_mb:.0f} | {r.uploaded_mb:.1f} | {r.requests} | {first} | {r.complete} | {r.extra} |")
+        return out
+
+    lines = ["# Benchmark results", "",
+             f"Made by `python bench/run.py --sizes {args.sizes} --rtf {args.rtf:g}` on {os.cpu_count()} cores, "
+             f"{time.strftime('%Y-%m-%d')}. Simulated service: 25 MB limit, 0.5 s + audio/{args.rtf:g} per request, "
+             "429 with Retry-After: 2 on every 7th request. See bench/run.py for the model.", "",
+             "## Same files, same service", "", *table(rows), "",
+             f"## A {args.outage:g}-second outage (503) at the start", "", *table(outage_rows), ""]
+    (HERE / "RESULTS.md").write_text("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
