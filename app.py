@@ -18,7 +18,7 @@ from core import chat
 from core.config import Settings
 from core.errors import AppError, MissingApiKey
 from core.fetch import download
-from core.transcribe import iter_transcribe
+from core.transcribe import LiveTranscript, iter_transcribe
 from core.transcript import Transcript, to_txt, write_exports
 
 log = logging.getLogger("app")
@@ -112,19 +112,14 @@ def _job_slot(progress):
 
 def _progress_updates(path: Path, settings: Settings, progress):
     """(status line, transcript so far) while `path` is transcribed, then the transcript."""
-    started, by_chunk = time.monotonic(), {}
+    started, live = time.monotonic(), LiveTranscript()
     for item in iter_transcribe(path, settings):
         if isinstance(item, Transcript):
             yield item
             return
         line = item.describe(time.monotonic() - started)
         progress(item.fraction or 0.0, desc=line)
-        if item.partial:
-            by_chunk.setdefault(item.chunk_index, []).extend(item.segments)
-        elif item.segments:
-            by_chunk[item.chunk_index] = list(item.segments)
-        live = sorted((s for segs in by_chunk.values() for s in segs), key=lambda s: s.start)
-        yield line, to_txt(Transcript(live, item.seconds_done))
+        yield line, to_txt(live.add(item))
 
 
 def _user_settings(base: Settings, user_key: str | None, **changes) -> Settings:

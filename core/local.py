@@ -128,6 +128,9 @@ class LocalBackend:
         return {"backend": self.name, "model": self.model, "language": s.language, "prompt": s.prompt,
                 "beam": BEAM_SIZE, "temperature": TEMPERATURE, "vad": True}
 
+    def prepare(self, chunk: Chunk) -> Chunk:
+        return chunk  # the model reads the PCM itself
+
     def transcribe_chunk(self, chunk: Chunk, on_segment: Callable[[Segment], None] | None = None
                          ) -> tuple[list[Segment], str | None]:
         model = load(self.local.path)

@@ -76,10 +76,15 @@ class Chunk:
     keep_start: float
     keep_end: float
     pcm: bytes  # 16 kHz mono s16le
+    encoded: bytes = b""  # the upload file, once made (then the PCM can be dropped)
 
     @property
     def duration(self) -> float:
         return self.end - self.start
+
+    def audio(self) -> bytes:
+        """The PCM, decoded again from the upload file if it was dropped."""
+        return self.pcm or (decode_bytes(self.encoded) if self.encoded else b"")
 
     @property
     def hard_start(self) -> bool:
@@ -87,7 +92,7 @@ class Chunk:
 
     def encode(self, fmt: str = UPLOAD_FORMAT) -> bytes:
         """The chunk as an audio file for upload."""
-        return encode_pcm(self.pcm, fmt)
+        return self.encoded or encode_pcm(self.pcm, fmt)
 
 
 _DURATION = re.compile(r"Duration:\s*(\d+):(\d+):(\d+(?:\.\d+)?)")
@@ -142,6 +147,13 @@ def _encode(pcm: bytes, fmt: str) -> bytes:
     )
     if run.returncode != 0:
         raise UnsupportedMedia(f"Could not encode audio: {run.stderr.decode(errors='replace')[-300:]}")
+    return run.stdout
+
+
+def decode_bytes(data: bytes) -> bytes:
+    """16 kHz mono PCM of an audio file held in memory."""
+    run = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", "pipe:0",
+                          "-ac", "1", "-ar", str(SAMPLE_RATE), "-f", "s16le", "pipe:1"], input=data, capture_output=True)
     return run.stdout
 
 

@@ -38,6 +38,9 @@ class Backend(Protocol):
     def cache_params(self) -> dict:
         """Everything about this backend that changes what a chunk transcribes to."""
 
+    def prepare(self, chunk: Chunk) -> Chunk:
+        """The chunk as the backend will send it (runs in the producer, before a worker gets it)."""
+
     def transcribe_chunk(self, chunk: Chunk, on_segment: Callable[[Segment], None] | None = None
                          ) -> tuple[list[Segment], str | None]:
         """Segments with times relative to the chunk, and the language if known. A backend that
@@ -60,6 +63,10 @@ class OpenAIBackend:
         s = self.settings
         return {"backend": self.name, "model": self.model, "language": s.language,
                 "prompt": s.prompt, "server": s.base_url or "openai"}
+
+    def prepare(self, chunk: Chunk) -> Chunk:
+        """Encode the upload up front and drop the PCM: a chunk in flight holds only what it sends."""
+        return replace(chunk, encoded=chunk.encode(), pcm=b"")
 
     def transcribe_chunk(self, chunk: Chunk, on_segment: Callable[[Segment], None] | None = None
                          ) -> tuple[list[Segment], str | None]:
@@ -120,7 +127,7 @@ def drop_hallucinations(segments: list[Segment], chunk: Chunk) -> list[Segment]:
         if _plain(seg.text) in HALLUCINATIONS:
             a = media._pcm_bytes(max(0.0, seg.start))
             b = media._pcm_bytes(min(chunk.duration, max(seg.end, seg.start + 1.0)))
-            if not media.has_speech(chunk.pcm[a:b]):
+            if not media.has_speech(chunk.audio()[a:b]):
                 log.info("dropped %r at %.1f s: no voice under it", seg.text, chunk.start + seg.start)
                 continue
         kept.append(seg)
@@ -174,6 +181,21 @@ class Progress:
             left = elapsed * (1 - fraction) / fraction
             line += f", about {_duration(left)} left"
         return line + "…"
+
+
+class LiveTranscript:
+    """The transcript so far, from progress events: finished chunks replace their running text."""
+
+    def __init__(self) -> None:
+        self._by_chunk: dict[int | None, list[Segment]] = {}
+
+    def add(self, p: Progress) -> Transcript:
+        if p.partial:
+            self._by_chunk.setdefault(p.chunk_index, []).extend(p.segments)
+        elif p.segments:
+            self._by_chunk[p.chunk_index] = list(p.segments)
+        segments = sorted((s for segs in self._by_chunk.values() for s in segs), key=lambda s: s.start)
+        return Transcript(segments, p.seconds_done)
 
 
 def _clock(seconds: float) -> str:
@@ -373,6 +395,7 @@ def transcribe_file(path: Path, settings: Settings, on_progress: Callable[[Progr
             if media.is_silent(chunk.pcm):  # nothing to hear: nothing to send or pay for
                 finish(part, [], None, False)
                 continue
+            chunk = backend.prepare(chunk)
             while len(pending) >= concurrency:
                 collect(block=True)
             collect(block=False)
