@@ -38,6 +38,7 @@ ROOT = HERE.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import speech  # noqa: E402
+from core import media  # noqa: E402
 from fakeopenai import FakeOpenAI  # noqa: E402
 
 KEY = "bench-key"
@@ -235,11 +236,11 @@ def check_ours(result: dict, expected: list[float]) -> str:
     return f"{hits}/{len(expected)} sentences in order" + (f", {extra} extra" if extra else "")
 
 
-def check_baseline(result: dict, expected: list[float]) -> str:
+def check_baseline(result: dict, expected: list[float], duration: float) -> str:
     if "error" in result:
         return f"failed ({result['error']})"
     said = sum(t.count("spoken sentence") for t in result["texts"])
-    chunks_expected = int(expected[-1] // 1200) + 1  # its fixed 20-minute cuts
+    chunks_expected = -(-int(duration * 1000) // 1_200_000)  # its fixed 20-minute cuts, as pydub makes them
     lost = chunks_expected - len(result["chunks"])
     return f"{said}/{len(expected)} sentences (no timestamps)" + (f", {lost} chunk(s) LOST" if lost else "")
 
@@ -261,7 +262,7 @@ def main() -> None:
             service.reset()
             result, wall, peak = run_child(code, str(audio), service.base_url, KEY, str(cache))
             stats = service.stats()
-            complete = (check_baseline(result, expected) if code is BASELINE
+            complete = (check_baseline(result, expected, media.probe(audio).duration) if code is BASELINE
                         else check_ours(result, expected))
             extra = ""
             if code is OURS and "error" not in result:
@@ -285,7 +286,7 @@ def main() -> None:
         service.reset(outage=args.outage)
         cache = WORK / f"cache-outage-{time.time_ns()}"
         result, wall, peak = run_child(code, str(audio), service.base_url, KEY, str(cache))
-        complete = check_baseline(result, expected) if code is BASELINE else check_ours(result, expected)
+        complete = check_baseline(result, expected, media.probe(audio).duration) if code is BASELINE else check_ours(result, expected)
         outage_rows.append(Row(minutes, name, wall, peak, service.stats()["uploaded_mb"], service.stats()["requests"],
                                result.get("first_text_s"), complete))
         print(f"  outage, {name}: {wall:.1f} s, {complete}", flush=True)
@@ -313,7 +314,7 @@ def write_results(rows: list[Row], outage_rows: list[Row], args) -> None:
              f"{time.strftime('%Y-%m-%d')}. Simulated service: 25 MB limit, 0.5 s + audio/{args.rtf:g} per request, "
              "429 with Retry-After: 2 on every 7th request. See bench/run.py for the model.", "",
              "## Same files, same service", "", *table(rows), "",
-             f"## A {args.outage:g}-second outage (503) at the start", "", *table(outage_rows), ""]
+             f"## A {args.outage:g}-second outage (503) at the start", "", *table(outage_rows), "", ""]
     (HERE / "RESULTS.md").write_text("\n".join(lines))
 
 
