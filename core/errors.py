@@ -25,10 +25,6 @@ class AppError(Exception):
     def __init__(self, message: str):
         super().__init__(redact(message))
 
-    @property
-    def message(self) -> str:
-        return str(self)
-
 
 class MissingApiKey(AppError):
     """No API key where one is needed."""

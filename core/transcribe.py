@@ -9,6 +9,7 @@ range; what succeeded stays cached, so running again sends only what is missing.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import logging
 import math
 import queue
@@ -248,8 +249,6 @@ def iter_transcribe(path: Path, settings: Settings, **kw) -> Iterator[Progress |
 
 
 def _chunk_key(chunk: Chunk, backend: Backend) -> str:
-    import hashlib
-
     return make_key("chunk", hashlib.sha256(chunk.pcm).hexdigest(), backend.cache_params())
 
 

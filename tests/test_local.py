@@ -17,7 +17,6 @@ from core import chat
 from core.config import Settings
 from core.transcribe import transcribe_file
 
-import speech
 from fakeopenai import FakeOpenAI
 
 ROOT = Path(__file__).parent.parent
