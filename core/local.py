@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Callable
 
@@ -44,7 +45,7 @@ class LocalModel:
     name: str  # what the cache key and the transcript record
     note: str | None = None  # said to the user, e.g. that a fallback is in use
 
-    @property
+    @cached_property  # reads a 51k-line file: once per model, not once per chunk
     def english_only(self) -> bool:
         vocabulary = Path(self.path, "vocabulary.txt")
         if vocabulary.is_file():

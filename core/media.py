@@ -205,12 +205,12 @@ def measure_duration(path: Path) -> float:
     return int(times[-1][0]) * 3600 + int(times[-1][1]) * 60 + float(times[-1][2]) if times else 0.0
 
 
-def _pcm_bytes(seconds: float) -> int:
+def pcm_bytes(seconds: float) -> int:
     return int(round(seconds * SAMPLE_RATE)) * SAMPLE_WIDTH
 
 
 def _pad(pcm: bytes) -> bytes:
-    short = _pcm_bytes(MIN_CHUNK_SECONDS) - len(pcm)
+    short = pcm_bytes(MIN_CHUNK_SECONDS) - len(pcm)
     return pcm + b"\0" * short if short > 0 else pcm
 
 
@@ -263,9 +263,9 @@ def iter_chunks(path: Path, *, target_seconds: float, window_seconds: float,
     chunk is cut hard at the target and overlaps its neighbour by `overlap_seconds` on each side.
     Memory stays near one chunk plus one read block, whatever the file's length.
     """
-    target = _pcm_bytes(target_seconds)
-    window = min(_pcm_bytes(window_seconds), _pcm_bytes(target_seconds / 2))
-    overlap = _pcm_bytes(overlap_seconds)
+    target = pcm_bytes(target_seconds)
+    window = min(pcm_bytes(window_seconds), pcm_bytes(target_seconds / 2))
+    overlap = pcm_bytes(overlap_seconds)
     need = target + overlap  # bytes buffered before a cut is planned
 
     decoder = Decoder(path)
@@ -279,7 +279,7 @@ def iter_chunks(path: Path, *, target_seconds: float, window_seconds: float,
             while len(buf) >= need:
                 pause = find_pause(bytes(buf[target - window:target]), min_silence_ms)
                 if pause is not None:
-                    cut = target - window + _pcm_bytes(pause)
+                    cut = target - window + pcm_bytes(pause)
                     pcm, end, next_start = bytes(buf[:cut]), cut, cut
                 else:  # no pause: hard cut at the target, both sides overlap it
                     cut = target

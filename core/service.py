@@ -15,10 +15,15 @@ MAX_RETRY_AFTER = 120.0  # seconds; a longer Retry-After is not waited for
 NO_KEY = "not-needed"  # sent to self-hosted servers that take no key (Ollama, llama.cpp)
 
 
+def _endpoint(settings: Settings, chat: bool) -> tuple[str | None, str | None]:
+    """Server and key for transcription, or with `chat` for answers (CHAT_BASE_URL/CHAT_API_KEY first)."""
+    if chat:
+        return settings.chat_base_url or settings.base_url, settings.chat_api_key or settings.api_key
+    return settings.base_url, settings.api_key
+
+
 def make_client(settings: Settings, *, max_retries: int, chat: bool = False) -> openai.OpenAI:
-    """A client for transcription, or with `chat` for answers (CHAT_BASE_URL/CHAT_API_KEY first)."""
-    base_url = (settings.chat_base_url if chat else None) or settings.base_url
-    key = (settings.chat_api_key if chat else None) or settings.api_key
+    base_url, key = _endpoint(settings, chat)
     if not key and not base_url:
         raise MissingApiKey(
             "No OpenAI API key: set the OPENAI_API_KEY environment variable "
@@ -33,7 +38,7 @@ def make_client(settings: Settings, *, max_retries: int, chat: bool = False) -> 
 
 
 def service_name(settings: Settings, *, chat: bool = False) -> str:
-    base_url = (settings.chat_base_url if chat else None) or settings.base_url
+    base_url, _ = _endpoint(settings, chat)
     if not base_url:
         return "the OpenAI API"
     return f"the server at {urlsplit(base_url).netloc or base_url}"

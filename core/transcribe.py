@@ -126,8 +126,8 @@ def drop_hallucinations(segments: list[Segment], chunk: Chunk) -> list[Segment]:
     kept = []
     for seg in segments:
         if _plain(seg.text) in HALLUCINATIONS:
-            a = media._pcm_bytes(max(0.0, seg.start))
-            b = media._pcm_bytes(min(chunk.duration, max(seg.end, seg.start + 1.0)))
+            a = media.pcm_bytes(max(0.0, seg.start))
+            b = media.pcm_bytes(min(chunk.duration, max(seg.end, seg.start + 1.0)))
             if not media.has_speech(chunk.audio()[a:b]):
                 log.info("dropped %r at %.1f s: no voice under it", seg.text, chunk.start + seg.start)
                 continue
@@ -174,7 +174,8 @@ class Progress:
             return "Loaded from the cache." if self.cached else "Done."
         total = f" of {self.chunks_total}" if self.chunks_total else ""
         if self.partial:
-            line = f"Transcribing: {_clock(self.seconds_done)}{' of ' + _clock(self.seconds_total) if self.seconds_total else ''}"
+            of = f" of {format_timestamp(self.seconds_total)}" if self.seconds_total else ""
+            line = f"Transcribing: {format_timestamp(self.seconds_done)}{of}"
         else:
             line = f"Transcribing: part {self.chunks_done}{total} done"
         fraction = self.fraction
@@ -197,10 +198,6 @@ class LiveTranscript:
             self._by_chunk[p.chunk_index] = list(p.segments)
         segments = sorted((s for segs in self._by_chunk.values() for s in segs), key=lambda s: s.start)
         return Transcript(segments, p.seconds_done)
-
-
-def _clock(seconds: float) -> str:
-    return format_timestamp(seconds)
 
 
 def _duration(seconds: float) -> str:
