@@ -124,8 +124,10 @@ def _progress_updates(path: Path, settings: Settings, progress):
 
 def _user_settings(base: Settings, user_key: str | None, **changes) -> Settings:
     """The server's settings, with this visitor's options; their key only if the server has none."""
-    key = None if base.api_key else (user_key or "").strip() or None
-    return base.replace(api_key=key, **changes)
+    key = (user_key or "").strip()
+    if key and not base.api_key:
+        changes["api_key"] = key
+    return base.replace(**changes)
 
 
 def build_app(base: Settings) -> gr.Blocks:

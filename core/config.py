@@ -58,6 +58,7 @@ ENV = {
     "chat_base_url": "CHAT_BASE_URL",
     "chat_api_key": "CHAT_API_KEY",
     "cache_dir": "CACHE_DIR",
+    "cache_max_mb": "CACHE_MAX_MB",
     "language": "TRANSCRIBE_LANGUAGE",
     "prompt": "TRANSCRIBE_PROMPT",
     "concurrency": "TRANSCRIBE_CONCURRENCY",
@@ -86,6 +87,7 @@ class Settings:
     chat_base_url: str | None = None  # another server for answers (Ollama, llama.cpp, vLLM)
     chat_api_key: str | None = field(default=None, repr=False)
     cache_dir: Path = field(default_factory=default_cache_dir)
+    cache_max_mb: float = 1024.0  # the cache's size cap; the least recently used entries go first
     language: str | None = None  # ISO-639-1 code; None lets the model detect it
     prompt: str | None = None  # vocabulary hint: names, jargon, spelling
     concurrency: int = 16  # chunk requests in flight at once (OpenAI tier 1 allows 500 a minute)
@@ -117,7 +119,8 @@ class Settings:
         return cls(**values).validated()
 
     def replace(self, **changes) -> "Settings":
-        return replace(self, **{k: v for k, v in changes.items() if v is not None}).validated()
+        """A copy with `changes`, None included: `replace(language=None)` means "detect it"."""
+        return replace(self, **changes).validated()
 
     def validated(self) -> "Settings":
         checks = [
@@ -129,6 +132,7 @@ class Settings:
             (self.request_timeout > 0, "REQUEST_TIMEOUT must be positive"),
             (self.context_tokens >= 500, "CONTEXT_TOKEN_BUDGET must be at least 500"),
             (self.max_file_mb > 0, "MAX_FILE_MB must be positive"),
+            (self.cache_max_mb > 0, "CACHE_MAX_MB must be positive"),
             (self.max_duration_minutes > 0, "MAX_DURATION_MINUTES must be positive"),
             (self.max_jobs >= 1, "MAX_CONCURRENT_JOBS must be at least 1"),
             (self.url_timeout > 0, "URL_TIMEOUT must be positive"),

@@ -128,6 +128,8 @@ class FakeOpenAI:
         self.lock = threading.RLock()  # fault predicates may look at the records
         self.httpd: ThreadingHTTPServer | None = None
         self.in_flight = 0  # requests being answered
+        self.transcribing = 0  # transcription requests being answered, abandoned ones included
+        self.peak_transcribing = 0  # the most at once since `clear`
 
     # Control
 
@@ -162,6 +164,7 @@ class FakeOpenAI:
         with self.lock:
             self.faults.clear()
             self.records.clear()
+            self.peak_transcribing = self.transcribing
 
     def requests(self, path: str = "transcriptions", status: int | None = None) -> list[Record]:
         with self.lock:
@@ -250,13 +253,18 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(*_error(404, "Not found"))
 
     def do_POST(self) -> None:
+        transcription = self.path.endswith("/audio/transcriptions")
         with self.fake.lock:
             self.fake.in_flight += 1
+            if transcription:
+                self.fake.transcribing += 1
+                self.fake.peak_transcribing = max(self.fake.peak_transcribing, self.fake.transcribing)
         try:
             self._post()
         finally:
             with self.fake.lock:
                 self.fake.in_flight -= 1
+                self.fake.transcribing -= transcription
 
     def _post(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
