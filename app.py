@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import shutil
 import sys
 import tempfile
 import threading
 import time
-from contextlib import contextmanager
+import uuid
 from pathlib import Path
 
+import anyio
 import gradio as gr
 
 from core import chat
 from core.config import Settings
-from core.errors import AppError, MissingApiKey
+from core.errors import AppError, MissingApiKey, redact
 from core.fetch import download
-from core.transcribe import LiveTranscript, iter_transcribe
+from core.jobs import Job, running
+from core.transcribe import LiveTranscript, lookup
 from core.transcript import Transcript, to_txt, write_exports
 
 log = logging.getLogger("app")
@@ -95,31 +98,29 @@ def _summary(t: Transcript) -> str:
             f"({t.model}). Ask away →{notes}")
 
 
-_jobs: threading.BoundedSemaphore | None = None
+JOB_POLL = 0.1  # seconds between two looks at a running job's progress (no thread is held meanwhile)
+_session_jobs: dict[str, Job] = {}  # the running job of each browser session, stopped when it leaves
 
 
-@contextmanager
-def _job_slot(progress):
-    """At most MAX_CONCURRENT_JOBS transcriptions at once; the others wait their turn."""
-    if not _jobs.acquire(blocking=False):
-        progress(0.0, desc="The server is busy: waiting for a free slot…")
-        _jobs.acquire()
-    try:
-        yield
-    finally:
-        _jobs.release()
+def _stop_session_job(request: gr.Request) -> None:
+    """The tab was closed or reloaded: its job stops sending (what is in flight is still saved)."""
+    job = _session_jobs.pop(getattr(request, "session_hash", None) or "", None)
+    if job:
+        job.close()
 
 
-def _progress_updates(path: Path, settings: Settings, progress):
-    """(status line, transcript so far) while `path` is transcribed, then the transcript."""
-    started, live = time.monotonic(), LiveTranscript()
-    for item in iter_transcribe(path, settings):
-        if isinstance(item, Transcript):
-            yield item
-            return
-        line = item.describe(time.monotonic() - started)
-        progress(item.fraction or 0.0, desc=line)
-        yield line, to_txt(live.add(item))
+def _when_finished(job: Job, cleanup) -> None:
+    """Run `cleanup` once the job has really stopped (it may still read its file after a cancel)."""
+    threading.Thread(target=lambda: (job.finished.wait(), cleanup()), daemon=True).start()
+
+
+def _failure(error: Exception) -> str:
+    """A message for the visitor, whatever went wrong; our own bugs are logged, not shown."""
+    if isinstance(error, AppError):
+        return _for_visitor(error)
+    log.error("unexpected error: %s", redact(repr(error)), exc_info=error)
+    return ("Something went wrong on the server while doing that (an internal error). Please try again; "
+            "if it happens again, try another file or come back later.")
 
 
 def _user_settings(base: Settings, user_key: str | None, **changes) -> Settings:
@@ -131,11 +132,10 @@ def _user_settings(base: Settings, user_key: str | None, **changes) -> Settings:
 
 
 def build_app(base: Settings) -> gr.Blocks:
-    global _jobs
-    _jobs = threading.BoundedSemaphore(base.max_jobs)
     with gr.Blocks(title="Talk to your Audio", delete_cache=(900, 3600)) as demo:
         state = gr.State(None, delete_callback=_remove_session_files)  # {"transcript", "dir"} per tab
         source = gr.State("upload")
+        ticket = gr.State(None)  # a transcription to run: set only when the cache does not have it
         gr.Markdown(I18N("title"))
         with gr.Row():
             with gr.Column(scale=2):
@@ -156,6 +156,7 @@ def build_app(base: Settings) -> gr.Blocks:
                 user_key = gr.Textbox(label=I18N("key"), info=I18N("key_info"), type="password",
                                       visible=not base.api_key, elem_id="user-key")
                 process = gr.Button(I18N("process"), variant="primary", elem_id="process")
+                api_transcribe = gr.Button(visible=False)  # the `/transcribe` endpoint for API clients
                 status = gr.Markdown(I18N("status_idle"), elem_id="status")
                 transcript_box = gr.Textbox(label=I18N("transcript"), lines=12, max_lines=24,
                                             interactive=False, buttons=["copy"], elem_id="transcript")
@@ -171,44 +172,13 @@ def build_app(base: Settings) -> gr.Blocks:
                     clear = gr.ClearButton([question, chatbot], value=I18N("clear"), elem_id="clear")
                 gr.Examples(EXAMPLE_QUESTIONS, inputs=[question], label=I18N("examples"))
 
-        def transcribe(file, recording, url, chosen, language_code, vocabulary_hint, api_key, current,
-                       progress=gr.Progress()):
-            """Transcribe the uploaded file, the recording or the link; yields progress, then the transcript."""
-            path = {"record": recording, "link": None}.get(chosen, file)
-            if chosen == "record" and not recording:
-                raise gr.Error("Record something first: the microphone recording is empty.")
-            if chosen == "link" and not (url or "").strip():
-                raise gr.Error("Paste a link to an audio or video file first.")
-            if chosen not in ("record", "link") and not path:
-                raise gr.Error("Choose a file or record something first.")
-            shown = current["transcript"] if current else None
-            yield {process: gr.update(interactive=False)}
-            fetched, transcript = None, None
-            try:
-                settings = _user_settings(base, api_key, language=language_code or None,
-                                          prompt=(vocabulary_hint or "").strip() or None)
-                with _job_slot(progress):
-                    if chosen == "link":
-                        progress(0.0, desc="Fetching the link…")
-                        yield {status: "Fetching the link…"}
-                        fetched = Path(tempfile.mkdtemp(prefix="fetch-", dir=_sessions_dir()))
-                        path = download(url, fetched, settings)
-                    for update in _progress_updates(Path(path), settings, progress):
-                        if isinstance(update, Transcript):
-                            transcript = update
-                        else:
-                            yield {status: update[0], transcript_box: update[1]}
-            except AppError as e:
-                yield {status: "", transcript_box: to_txt(shown) if shown else "",
-                       process: gr.update(interactive=True)}
-                raise gr.Error(_for_visitor(e)) from None
-            finally:
-                if fetched:  # the downloaded media is not kept
-                    shutil.rmtree(fetched, ignore_errors=True)
+        outputs = [state, status, transcript_box, downloads, question, chatbot, process]
+
+        def finished(transcript: Transcript, current: dict | None) -> dict:
             _remove_session_files(current)
             folder = Path(tempfile.mkdtemp(prefix="session-", dir=_sessions_dir()))
             files = write_exports(transcript, folder, transcript.source)
-            yield {
+            return {
                 state: {"transcript": transcript, "dir": str(folder)},
                 status: _summary(transcript),
                 transcript_box: to_txt(transcript),
@@ -217,6 +187,100 @@ def build_app(base: Settings) -> gr.Blocks:
                 chatbot: [],
                 process: gr.update(interactive=True),
             }
+
+        def failed(error: Exception, current: dict | None) -> dict:
+            """The message in the status line; the rest of the page stays as it was, and usable."""
+            shown = current["transcript"] if current else None
+            return {status: f"⚠️ {_failure(error)}", transcript_box: to_txt(shown) if shown else "",
+                    process: gr.update(interactive=True)}
+
+        def prepare(file, recording, url, chosen, language_code, vocabulary_hint, api_key):
+            """The cached transcript, or the job to run; an `AppError` for input that cannot be used."""
+            if chosen == "record" and not recording:
+                raise AppError("Record something first: the microphone recording is empty.")
+            if chosen == "link" and not (url or "").strip():
+                raise AppError("Paste a link to an audio or video file first.")
+            path = {"record": recording, "link": None}.get(chosen, file)
+            if chosen != "link" and not path:
+                raise AppError("Choose a file or record something first.")
+            settings = _user_settings(base, api_key, language=language_code or None,
+                                      prompt=(vocabulary_hint or "").strip() or None)
+            if path and (hit := lookup(Path(path), settings)) is not None:
+                return hit
+            return {"id": uuid.uuid4().hex, "path": path, "url": url if chosen == "link" else None,
+                    "settings": settings}
+
+        async def work(job, current, request: gr.Request, progress):
+            """Progress updates while the job runs, then the finished page; polling, it holds no thread."""
+            session = getattr(request, "session_hash", None) or job["id"]
+            fetched, transcription = None, None
+            try:
+                while running() >= base.max_jobs:  # a cancelled job still winding down keeps its slot
+                    yield {status: "Waiting for a free slot…"}
+                    await asyncio.sleep(JOB_POLL * 5)
+                path = job["path"]
+                if job["url"]:
+                    progress(0.0, desc="Fetching the link…")
+                    yield {status: "Fetching the link…"}
+                    fetched = Path(tempfile.mkdtemp(prefix="fetch-", dir=_sessions_dir()))
+                    path = await anyio.to_thread.run_sync(download, job["url"], fetched, job["settings"])
+                transcription = Job(Path(path), job["settings"])
+                _session_jobs[session] = transcription
+                started, live = time.monotonic(), LiveTranscript()
+                while not transcription.over:
+                    for item in transcription.poll():
+                        if isinstance(item, Transcript):
+                            yield finished(item, current)
+                            return
+                        line = item.describe(time.monotonic() - started)
+                        progress(item.fraction or 0.0, desc=line)
+                        yield {status: line, transcript_box: to_txt(live.add(item))}
+                    await asyncio.sleep(JOB_POLL)
+            finally:
+                if transcription is not None:
+                    transcription.close()  # a no-op once it is done; else the visitor left: stop sending
+                    if _session_jobs.get(session) is transcription:
+                        del _session_jobs[session]
+                if fetched:  # the downloaded media is not kept
+                    cleanup = lambda: shutil.rmtree(fetched, ignore_errors=True)  # noqa: E731
+                    _when_finished(transcription, cleanup) if transcription is not None else cleanup()
+
+        def begin(file, recording, url, chosen, language_code, vocabulary_hint, api_key, current):
+            """Check the input and the cache at once, before waiting for a job slot: a recording that
+            is already transcribed is shown without queueing behind other visitors' jobs."""
+            try:
+                found = prepare(file, recording, url, chosen, language_code, vocabulary_hint, api_key)
+            except Exception as e:
+                return failed(e, current)
+            if isinstance(found, Transcript):
+                return finished(found, current)
+            return {ticket: found, process: gr.update(interactive=False), status: "Waiting for a free slot…"}
+
+        async def run(job, current, request: gr.Request, progress=gr.Progress()):
+            """A transcription in one of the MAX_CONCURRENT_JOBS slots of Gradio's queue."""
+            if not job:
+                return
+            try:
+                async for update in work(job, current, request, progress):
+                    yield update
+            except Exception as e:
+                yield failed(e, current)
+
+        async def transcribe(file, recording, url, language_code, vocabulary_hint, api_key, current,
+                             request: gr.Request, progress=gr.Progress()):
+            """Transcribe the uploaded file, the recording or the link (the first one given); yields
+            progress, then the transcript."""
+            chosen = "upload" if file else "record" if recording else "link"
+            try:
+                found = await anyio.to_thread.run_sync(prepare, file, recording, url, chosen, language_code,
+                                                       vocabulary_hint, api_key)
+                if isinstance(found, Transcript):
+                    yield finished(found, current)
+                    return
+                async for update in work(found, current, request, progress):
+                    yield update
+            except Exception as e:
+                raise gr.Error(_failure(e)) from None
 
         def ask(question_text, history, current, api_key):
             """Answer a question from the transcript; yields the conversation as the answer streams."""
@@ -236,18 +300,25 @@ def build_app(base: Settings) -> gr.Blocks:
                 if reply.notice:
                     turn[1]["content"] = f"{answer}\n\n*{reply.notice}*"
                 yield history + turn, ""
-            except AppError as e:
+            except Exception as e:
                 yield history, question_text  # the question stays in the box, to send again
-                raise gr.Error(_for_visitor(e)) from None
+                raise gr.Error(_failure(e)) from None
 
         upload_tab.select(lambda: "upload", None, source, queue=False, api_visibility="private")
         record_tab.select(lambda: "record", None, source, queue=False, api_visibility="private")
         link_tab.select(lambda: "link", None, source, queue=False, api_visibility="private")
+        # A click checks the cache at once (no limit); only a recording that needs work sets the
+        # ticket, whose job then waits in Gradio's queue for one of MAX_CONCURRENT_JOBS slots
+        # (waiting visitors see their place; a waiting job holds no thread).
         process.click(  # trigger_mode="once": a click while it runs starts nothing
-            transcribe, [upload, recording, link, source, language, vocabulary, user_key, state],
-            [state, status, transcript_box, downloads, question, chatbot, process],
-            api_name="transcribe", concurrency_limit=None, show_progress="minimal", trigger_mode="once",
+            begin, [upload, recording, link, source, language, vocabulary, user_key, state], [*outputs, ticket],
+            api_visibility="private", concurrency_limit=None, show_progress="hidden", trigger_mode="once",
         )
+        ticket.change(run, [ticket, state], outputs, api_visibility="private", concurrency_limit=base.max_jobs,
+                      concurrency_id="transcribe", show_progress="minimal")
+        api_transcribe.click(transcribe, [upload, recording, link, language, vocabulary, user_key, state], outputs,
+                             api_name="transcribe", concurrency_limit=base.max_jobs, concurrency_id="transcribe")
+        demo.unload(_stop_session_job)
         question.submit(ask, [question, chatbot, state, user_key], [chatbot, question], api_name="ask",
                         concurrency_limit=None, show_progress="hidden")
         clear.click(None, api_visibility="private")
@@ -277,6 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     _, local_url, share_url = demo.launch(
         server_name=args.host, server_port=args.port, share=args.share, i18n=I18N,
         theme=gr.themes.Soft(), prevent_thread_lock=True,
+        max_file_size=int(settings.max_file_mb * 1024 * 1024),  # refused before it reaches the disk
     )
     if args.share and not share_url:
         print("Could not create a public link (no internet access, or the tunnel is blocked). "

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import sys
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import chat
 from .config import Settings
-from .errors import AppError
+from .errors import AppError, Cancelled
 from .transcribe import Progress, plan, transcribe_file
 from .transcript import EXPORTERS, Transcript, format_timestamp
 
@@ -50,10 +54,35 @@ class _Bar:
             self.bar.close()
 
 
+@contextmanager
+def _stop_on_interrupt(cancel: threading.Event):
+    """The first Ctrl-C stops the job the way a closed tab does: nothing new is sent, nothing is
+    retried, what is in flight finishes and is cached. A second Ctrl-C quits at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_interrupt(signum, frame) -> None:
+        if cancel.is_set():
+            os._exit(130)
+        cancel.set()
+        if sys.stderr.isatty():
+            print("\nStopping: the parts in flight finish and are saved (Ctrl-C again to quit now)…",
+                  file=sys.stderr, flush=True)
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _transcribe(path: str, settings: Settings, use_cache: bool = True) -> Transcript:
     bar = _Bar(Path(path).name[:30])
+    cancel = threading.Event()
     try:
-        return transcribe_file(Path(path), settings, bar, use_cache=use_cache)
+        with _stop_on_interrupt(cancel):
+            return transcribe_file(Path(path), settings, bar, use_cache=use_cache, cancel=cancel)
     finally:
         bar.close()
 
@@ -155,11 +184,19 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         return args.func(args)
+    except Cancelled as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 130
     except AppError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("interrupted; finished parts are cached", file=sys.stderr)
+        print("error: interrupted.", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as e:  # a bug of ours: one line for the user, the details in the log
+        logging.getLogger("core").info("unexpected error", exc_info=True)
+        print(f"error: something went wrong inside the program ({type(e).__name__}); run with -v "
+              "for details and please report it.", file=sys.stderr)
+        return 1

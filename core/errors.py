@@ -53,3 +53,7 @@ class NoSpeech(AppError):
 
 class TooLarge(AppError):
     """Over a configured size or duration limit; said before anything is uploaded or paid for."""
+
+
+class Cancelled(AppError):
+    """The job was stopped (Ctrl-C, a closed tab); what finished is cached."""

@@ -12,6 +12,10 @@ from .errors import MissingApiKey, ServiceError
 MAX_RETRY_AFTER = 120.0  # seconds; a longer Retry-After is not waited for
 
 
+class BadResponse(Exception):
+    """The server answered, but not with what the API returns (a proxy's error page, say)."""
+
+
 NO_KEY = "not-needed"  # sent to self-hosted servers that take no key (Ollama, llama.cpp)
 
 
@@ -102,7 +106,7 @@ def explain(exc: Exception, settings: Settings, *, model: str, what: str, chat: 
                                 "try again in a minute.", retryable=True, retry_after=retry_after(exc))
         detail = _message(exc)
         return ServiceError(f"{what}: {where} refused the request ({status}){': ' + detail if detail else ''}.")
-    if isinstance(exc, (ValueError, TypeError, AttributeError, KeyError)):
+    if isinstance(exc, (BadResponse, ValueError, TypeError, AttributeError, KeyError)):
         return ServiceError(f"{what}: {where} sent a response that could not be read. "
                             "Check that OPENAI_BASE_URL points to an OpenAI-compatible server.",
                             retryable=True)

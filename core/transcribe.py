@@ -11,20 +11,24 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import queue
 import re
 import threading
+import time
+from contextlib import contextmanager, nullcontext
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterator, Protocol
+from typing import Callable, Protocol
 
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+import openai
+
+from tenacity import (Retrying, retry_if_exception, stop_after_attempt, stop_when_event_set,
+                      wait_exponential_jitter)
 
 from . import media, service
 from .cache import Cache, file_digest, make_key
 from .config import PRICE_PER_MINUTE, Settings, model_has_timestamps
-from .errors import AppError, NoSpeech, ServiceError, TooLarge, TranscriptionFailed, UnsupportedMedia
+from .errors import AppError, Cancelled, NoSpeech, ServiceError, TooLarge, TranscriptionFailed, UnsupportedMedia
 from .local import LocalBackend
 from .media import Chunk
 from .stitch import stitch
@@ -85,15 +89,23 @@ class OpenAIBackend:
             args["language"] = self.settings.language
         if self.settings.prompt:
             args["prompt"] = self.settings.prompt
+        try:
+            segments, language = self._send(chunk, args)
+        except (ValueError, TypeError, AttributeError, KeyError) as e:  # a body that is not the API's
+            raise service.BadResponse(type(e).__name__) from e
+        return drop_hallucinations(segments, chunk), language
+
+    def _send(self, chunk: Chunk, args: dict) -> tuple[list[Segment], str | None]:
+        """One request, and its response read into segments relative to the chunk."""
         result = self.client.audio.transcriptions.create(**args)
-        if self.timestamps:
-            segments = [Segment(float(s.start), float(s.end), s.text.strip()) for s in result.segments or []
-                        if not _no_speech(s)]
-            if not segments and result.text.strip() and not result.segments:  # text without segments
-                segments = [Segment(0.0, chunk.duration, result.text.strip())]
-            return drop_hallucinations(segments, chunk), getattr(result, "language", None)
-        text = result.text.strip()
-        return drop_hallucinations([Segment(0.0, chunk.duration, text)] if text else [], chunk), None
+        if not self.timestamps:
+            text = result.text.strip()
+            return ([Segment(0.0, chunk.duration, text)] if text else []), None
+        segments = [Segment(float(s.start), float(s.end), s.text.strip()) for s in result.segments or []
+                    if not _no_speech(s)]
+        if not segments and result.text.strip() and not result.segments:  # text without segments
+            segments = [Segment(0.0, chunk.duration, result.text.strip())]
+        return segments, getattr(result, "language", None)
 
 
 # Whisper's own rule (openai/whisper transcribe.py): a segment the model itself thinks is probably
@@ -221,30 +233,6 @@ def transcript_key(digest: str, backend: Backend, settings: Settings) -> str:
                     settings.chunk_overlap_seconds)
 
 
-def iter_transcribe(path: Path, settings: Settings, **kw) -> Iterator[Progress | Transcript]:
-    """`transcribe_file` in a worker thread: yields its progress as it comes, then the transcript.
-
-    For callers that render progress themselves (the UI's generators). An error is raised here,
-    in the caller's thread. If the caller stops iterating, the work still finishes and is cached.
-    """
-    events: queue.Queue = queue.Queue()
-    done = object()
-
-    def work() -> None:
-        try:
-            events.put(transcribe_file(path, settings, events.put, **kw))
-        except BaseException as e:  # handed to the caller's thread
-            events.put(e)
-        finally:
-            events.put(done)
-
-    threading.Thread(target=work, name="transcribe", daemon=True).start()
-    while (item := events.get()) is not done:
-        if isinstance(item, BaseException):
-            raise item
-        yield item
-
-
 def _chunk_key(chunk: Chunk, backend: Backend) -> str:
     return make_key("chunk", hashlib.sha256(chunk.pcm).hexdigest(), backend.cache_params())
 
@@ -269,12 +257,56 @@ def _split_params(settings: Settings) -> dict:
 
 
 MAX_BACKOFF = 60.0  # seconds between two attempts at most: 1, 2, 4 ... 60 s rides out a few minutes
+CANCEL_POLL = 0.25  # seconds between two looks at the cancel flag while waiting
 
 
-def _transcribe_with_retries(backend: Backend, chunk: Chunk, settings: Settings,
-                             on_segment: Callable[[Segment], None] | None = None) -> tuple[list[Segment], str | None]:
+class InFlight:
+    """The requests one job has on the service, abandoned ones included.
+
+    A request that timed out on our side is most likely still being worked on by a slow server:
+    it keeps its place for another `linger` seconds, so its retry (or the next chunk) does not
+    pile a second request on a server that is still busy with the first. A job never has more
+    than `limit` requests on the server, retries included.
+    """
+
+    def __init__(self, limit: int, linger: float):
+        self.limit, self.linger = limit, linger
+        self._busy = 0
+        self._ghosts: list[float] = []  # when each abandoned request is assumed to be over
+        self._cond = threading.Condition()
+
+    def acquire(self, cancel: threading.Event) -> bool:
+        """Wait for a place; False if the job was cancelled meanwhile."""
+        with self._cond:
+            while not cancel.is_set():
+                now = time.monotonic()
+                self._ghosts = [t for t in self._ghosts if t > now]
+                if self._busy + len(self._ghosts) < self.limit:
+                    self._busy += 1
+                    return True
+                soonest = min(self._ghosts) - now if self._ghosts else CANCEL_POLL
+                self._cond.wait(min(soonest, CANCEL_POLL))
+            return False
+
+    def release(self, abandoned: bool) -> None:
+        with self._cond:
+            self._busy -= 1
+            if abandoned:
+                self._ghosts.append(time.monotonic() + self.linger)
+            self._cond.notify_all()
+
+
+def _span(chunk: Chunk) -> str:
+    return f"{format_timestamp(chunk.keep_start, hours=True)}–{format_timestamp(chunk.keep_end, hours=True)}"
+
+
+def _transcribe_with_retries(backend: Backend, chunk: Chunk, settings: Settings, inflight: InFlight,
+                             cancel: threading.Event, on_segment: Callable[[Segment], None] | None = None
+                             ) -> tuple[list[Segment], str | None]:
+    """One chunk, retried on its own. Only what the service or the network did wrong is retried
+    (our own bugs are not paid for nine times), and nothing is retried once the job is cancelled."""
     model = getattr(backend, "model", settings.transcribe_model)
-    span = f"{format_timestamp(chunk.keep_start, hours=True)}–{format_timestamp(chunk.keep_end, hours=True)}"
+    span = _span(chunk)
     backoff = wait_exponential_jitter(multiplier=settings.retry_base_delay, max=MAX_BACKOFF,
                                       jitter=settings.retry_base_delay)
 
@@ -286,17 +318,22 @@ def _transcribe_with_retries(backend: Backend, chunk: Chunk, settings: Settings,
         return backoff(state)
 
     def attempt():
+        if not inflight.acquire(cancel):
+            raise Cancelled(f"Stopped before {span} was sent.")
+        abandoned = False
         try:
             return backend.transcribe_chunk(chunk, on_segment)
-        except AppError:
-            raise
-        except Exception as e:
+        except (openai.OpenAIError, service.BadResponse) as e:
+            abandoned = isinstance(e, openai.APITimeoutError)
             raise service.explain(e, settings, model=model, what=f"Transcribing {span}") from e
+        finally:
+            inflight.release(abandoned)
 
     retrying = Retrying(
-        stop=stop_after_attempt(settings.max_retries + 1),
+        stop=stop_after_attempt(settings.max_retries + 1) | stop_when_event_set(cancel),
         retry=retry_if_exception(lambda e: isinstance(e, ServiceError) and e.retryable),
         wait=wait_for,
+        sleep=cancel.wait,  # a cancel ends the wait at once, and the next attempt sends nothing
         reraise=True,
         before_sleep=lambda s: log.info("retrying %s (attempt %d): %s", span, s.attempt_number,
                                         s.outcome.exception()),
@@ -304,13 +341,65 @@ def _transcribe_with_retries(backend: Backend, chunk: Chunk, settings: Settings,
     return retrying(attempt)
 
 
+_claims: dict[str, list] = {}  # transcript key -> [lock, number of jobs holding or waiting for it]
+_claims_lock = threading.Lock()
+WAITING_FOR_TWIN = "The same recording is being transcribed for someone else; waiting for it…"
+
+
+@contextmanager
+def _claim(key: str, cancel: threading.Event, on_wait: Callable[[], None]):
+    """One job per recording and settings in this process: later ones wait here for the first,
+    then find its transcript in the cache (or, if it failed or stopped, carry on from its chunks)."""
+    with _claims_lock:
+        entry = _claims.setdefault(key, [threading.Lock(), 0])
+        entry[1] += 1
+    lock: threading.Lock = entry[0]
+    try:
+        if not lock.acquire(blocking=False):
+            on_wait()
+            while not lock.acquire(timeout=CANCEL_POLL):
+                if cancel.is_set():
+                    raise Cancelled("Stopped while waiting for the same recording to be transcribed.")
+        try:
+            yield
+        finally:
+            lock.release()
+    finally:
+        with _claims_lock:
+            entry[1] -= 1
+            if not entry[1]:
+                del _claims[key]
+
+
+def lookup(path: Path, settings: Settings) -> Transcript | None:
+    """The cached transcript of `path` with these settings, if there is one. Nothing is sent,
+    downloaded or decoded to find out: cheap enough to ask before waiting for a job slot."""
+    path = media.check_file(Path(path))
+    try:
+        backend = (LocalBackend(settings, download=False) if settings.transcribe_backend == "local"
+                   else get_backend(settings))
+    except AppError:
+        return None  # no key, or no local model yet: nothing can be cached for it
+    hit = _cache(settings).get_transcript(transcript_key(file_digest(path), backend, settings))
+    if hit is not None:
+        hit.source = path.name
+    return hit
+
+
+def _cache(settings: Settings) -> Cache:
+    return Cache(settings.cache_dir)
+
+
 def transcribe_file(path: Path, settings: Settings, on_progress: Callable[[Progress], None] | None = None,
-                    *, use_cache: bool = True, backend: Backend | None = None) -> Transcript:
-    """Transcribe a recording of any length; see the module docstring."""
+                    *, use_cache: bool = True, backend: Backend | None = None,
+                    cancel: threading.Event | None = None) -> Transcript:
+    """Transcribe a recording of any length; see the module docstring. Setting `cancel` stops the
+    job: nothing new is sent, what is in flight finishes and is cached, and `Cancelled` is raised."""
     path = media.check_file(Path(path))
     info = media.probe(path)
     expected = check_limits(path, info, settings)
     report = on_progress or (lambda p: None)
+    cancel = cancel or threading.Event()
     notes: list[str] = []
 
     def notify(message: str) -> None:
@@ -318,14 +407,34 @@ def transcribe_file(path: Path, settings: Settings, on_progress: Callable[[Progr
         report(Progress("preparing", 0.0, info.duration, 0, None, message=message))
 
     backend = backend or get_backend(settings, notify)
-    concurrency = min(settings.concurrency, getattr(backend, "max_concurrency", settings.concurrency))
-    cache = Cache(settings.cache_dir)
+    cache = _cache(settings)
     key = transcript_key(file_digest(path), backend, settings)
-    if use_cache and (hit := cache.get_transcript(key)) is not None:
-        n = len(hit.segments)
-        report(Progress("done", hit.duration, hit.duration, n, n, tuple(hit.segments), cached=True))
+
+    def cached() -> Transcript | None:
+        hit = cache.get_transcript(key) if use_cache else None
+        if hit is not None:
+            hit.source = path.name
+            n = len(hit.segments)
+            report(Progress("done", hit.duration, hit.duration, n, n, tuple(hit.segments), cached=True))
         return hit
 
+    if hit := cached():
+        return hit
+    waiting = Progress("preparing", 0.0, info.duration, 0, None, message=WAITING_FOR_TWIN)
+    with _claim(key, cancel, lambda: report(waiting)) if use_cache else nullcontext():
+        if hit := cached():  # the job it waited for made it
+            return hit
+        transcript = _transcribe(path, info, expected, settings, backend, cache, use_cache, report, cancel, notes)
+        if use_cache:
+            cache.put_transcript(key, transcript)
+    return transcript
+
+
+def _transcribe(path: Path, info: media.MediaInfo, expected: float, settings: Settings, backend: Backend,
+                cache: Cache, use_cache: bool, report: Callable[[Progress], None], cancel: threading.Event,
+                notes: list[str]) -> Transcript:
+    concurrency = min(settings.concurrency, getattr(backend, "max_concurrency", settings.concurrency))
+    inflight = InFlight(concurrency, linger=settings.request_timeout)
     report(Progress("decoding", 0.0, info.duration, 0, None))
     parts: list[_Part] = []
     pending: dict[Future, _Part] = {}
@@ -365,6 +474,8 @@ def transcribe_file(path: Path, settings: Settings, on_progress: Callable[[Progr
             part = pending.pop(future)
             try:
                 segments, language = future.result()
+            except Cancelled:
+                continue
             except ServiceError as e:
                 if e.retryable:  # retries exhausted: stop sending, keep what finished
                     failures.append((part, e))
@@ -374,14 +485,21 @@ def transcribe_file(path: Path, settings: Settings, on_progress: Callable[[Progr
             except AppError as e:
                 fatal.append(e)
                 continue
+            except Exception as e:  # a bug of ours: said plainly, never retried
+                log.exception("transcribing %s failed", _span(part.chunk))
+                fatal.append(AppError(f"Transcribing {_span(part.chunk)} failed with an internal error "
+                                      f"({type(e).__name__}). Finished parts are saved; please report this."))
+                continue
             if use_cache:
                 cache.put_chunk(part.key, segments)
             finish(part, segments, language, False)
 
     pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="chunk")
+    damage: list[str] = []
     try:
-        damage: list[str] = []
         for chunk in media.iter_chunks(path, **_split_params(settings), on_damage=damage.append):
+            if cancel.is_set():
+                break
             part = _Part(replace(chunk, pcm=b""), _chunk_key(chunk, backend))
             parts.append(part)
             cached = cache.get_chunk(part.key) if use_cache else None
@@ -395,25 +513,32 @@ def transcribe_file(path: Path, settings: Settings, on_progress: Callable[[Progr
             while len(pending) >= concurrency:
                 collect(block=True)
             collect(block=False)
-            if failures or fatal:
+            if failures or fatal or cancel.is_set():
                 break  # stop sending; what is in flight finishes and is cached
-            pending[pool.submit(_transcribe_with_retries, backend, chunk, settings, partial(part))] = part
+            pending[pool.submit(_transcribe_with_retries, backend, chunk, settings, inflight, cancel,
+                                partial(part))] = part
         else:
             total_chunks.append(len(parts))
-        while pending:
-            collect(block=True)
+    except BaseException:  # Ctrl-C, or the decoder failed: stop sending and retrying
+        cancel.set()
+        raise
     finally:
+        while pending:  # what is in flight finishes and is cached: nothing paid for is lost
+            collect(block=True)
         pool.shutdown(wait=True, cancel_futures=True)
 
+    saved = sum(p.done for p in parts)
     if fatal:
         raise fatal[0]
-    if failures:
+    if failures and not cancel.is_set():
         part, error = failures[0]
-        saved = sum(p.done for p in parts)
         raise TranscriptionFailed(
             f"{error} (Gave up after {settings.max_retries + 1} attempts; {saved} finished part(s) are "
             "saved, so running again sends only what is missing.)"
         )
+    if cancel.is_set() and (failures or not total_chunks or saved < len(parts)):
+        raise Cancelled(f"Stopped. {saved} finished part(s) are saved, so running again sends only what "
+                        "is missing.")
 
     duration = round(parts[-1].chunk.keep_end, 3) if parts else 0.0
     if damage or (expected and duration < expected * 0.95 - 1):
@@ -429,8 +554,6 @@ def transcribe_file(path: Path, settings: Settings, on_progress: Callable[[Progr
     language = settings.language or (max(languages, key=languages.get) if languages else None)
     transcript = Transcript(segments, duration, language, getattr(backend, "model", None), path.name,
                             {"backend": backend.name, "notes": notes})
-    if use_cache:
-        cache.put_transcript(key, transcript)
     report(Progress("done", duration, duration, len(parts), len(parts), ()))
     return transcript
 
@@ -453,10 +576,5 @@ def plan(path: Path, settings: Settings) -> Plan:
     local = settings.transcribe_backend == "local"
     price = 0.0 if local else PRICE_PER_MINUTE.get(settings.transcribe_model)
     cost = None if price is None else math.ceil(duration) / 60 * price
-    cached = False
-    try:  # nothing is downloaded or sent to find out
-        backend = LocalBackend(settings, download=False) if local else get_backend(settings)
-        cached = Cache(settings.cache_dir).get_transcript(transcript_key(file_digest(path), backend, settings)) is not None
-    except AppError:
-        pass  # no key, or no local model yet: nothing can be cached for it
+    cached = lookup(path, settings) is not None
     return Plan(duration, chunks, cost, cached, settings.max_chunk_seconds)
