@@ -455,10 +455,13 @@ def _transcribe(path: Path, info: media.MediaInfo, expected: float, settings: Se
                         total_chunks[0] if total_chunks else None, shown, cached, part.chunk.index))
 
     def partial(part: _Part) -> Callable[[Segment], None]:
-        """Report a running chunk's segments as they come (the local backend makes them one by one)."""
+        """Report a running chunk's segments as they come (the local backend makes them one by one,
+        lazily, like faster-whisper: raising here on a cancel stops its work)."""
         c = part.chunk
 
         def on_segment(seg: Segment) -> None:
+            if cancel.is_set():  # a backend that makes segments lazily stops making them
+                raise Cancelled("Stopped.")
             heard = min(max(seg.end + c.start, c.keep_start), c.keep_end) - c.keep_start
             report(Progress("transcribing", state["seconds"] + heard, info.duration, state["done"],
                             total_chunks[0] if total_chunks else None, (seg.shifted(c.start),),

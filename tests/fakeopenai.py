@@ -130,6 +130,7 @@ class FakeOpenAI:
         self.in_flight = 0  # requests being answered
         self.transcribing = 0  # transcription requests being answered, abandoned ones included
         self.peak_transcribing = 0  # the most at once since `clear`
+        self.arrivals: list[float] = []  # time.monotonic() of each transcription request's arrival
 
     # Control
 
@@ -165,6 +166,7 @@ class FakeOpenAI:
             self.faults.clear()
             self.records.clear()
             self.peak_transcribing = self.transcribing
+            self.arrivals.clear()
 
     def requests(self, path: str = "transcriptions", status: int | None = None) -> list[Record]:
         with self.lock:
@@ -257,6 +259,7 @@ class _Handler(BaseHTTPRequestHandler):
         with self.fake.lock:
             self.fake.in_flight += 1
             if transcription:
+                self.fake.arrivals.append(time.monotonic())
                 self.fake.transcribing += 1
                 self.fake.peak_transcribing = max(self.fake.peak_transcribing, self.fake.transcribing)
         try:
@@ -447,17 +450,22 @@ _LINE = re.compile(r"^\[(\d+:\d{2}(?::\d{2})?)\] (.*)$", re.MULTILINE)
 
 
 def _words(text: str) -> set[str]:
-    return {w for w in re.findall(r"[a-záéíóúñü0-9]+", text.lower()) if w not in _STOP and len(w) > 2}
+    """Content words; in Chinese and Japanese, which have no spaces, pairs of characters."""
+    text = text.lower()
+    words = {w for w in re.findall(r"[a-záéíóúñü0-9]+", text) if w not in _STOP and len(w) > 2}
+    runs = re.findall(r"[\u3041-\u30ff\u3400-\u9fff]+", text)
+    return words | {run[i:i + 2] for run in runs for i in range(len(run) - 1)}
 
 
 def grounded_answer(messages: list[dict]) -> str:
     """A deterministic stand-in for the model that follows the app's rules: it answers only from
-    the transcript lines in the system messages, cites the line it used, and says it does not know
-    when no line shares a word with the question (a follow-up also uses the previous question)."""
-    transcript = "\n".join(str(m["content"]) for m in messages if m["role"] == "system")
-    block = re.search(r"<transcript>\n(.*)\n</transcript>", transcript, re.DOTALL)
+    the transcript lines of the message that holds the <transcript> block (whatever its role),
+    cites the line it used, and says it does not know when no line shares a word with the
+    question: the last user message (a short follow-up also uses the previous question)."""
+    blocks = ((m, re.search(r"<transcript>\n(.*)\n</transcript>", str(m["content"]), re.DOTALL)) for m in messages)
+    holder, block = next(((m, b) for m, b in blocks if b), (None, None))
     lines = _LINE.findall(block.group(1)) if block else []
-    users = [str(m["content"]) for m in messages if m["role"] == "user"]
+    users = [str(m["content"]) for m in messages if m["role"] == "user" and m is not holder]
     query = _words(users[-1]) if users else set()
     if len(users) > 1 and len(query) < 3:  # a short follow-up leans on the previous question
         query |= _words(users[-2])
