@@ -376,7 +376,7 @@ class _Handler(BaseHTTPRequestHandler):
         if model not in CHAT_MODELS:
             return self._refuse(kind, info, *_error(404, f"The model `{model}` does not exist or you do not "
                                                          "have access to it.", code="model_not_found"))
-        tokens = sum(len(str(m["content"])) for m in messages) // 4  # what a BPE tokenizer gives for English
+        tokens = sum(count_tokens(str(m["content"])) for m in messages)
         info["tokens"] = tokens
         if tokens > CHAT_MODELS[model]:
             return self._refuse(kind, info, *_error(400, f"This model's maximum context length is "
@@ -412,6 +412,13 @@ class _Handler(BaseHTTPRequestHandler):
         event({}, "stop")
         self.wfile.write(b"data: [DONE]\n\n")
         self.wfile.flush()
+
+
+def count_tokens(text: str) -> int:
+    """Never fewer than a BPE tokenizer counts: 4 ASCII characters a token (English), and a token
+    for every other character (Chinese, Japanese and Cyrillic run about one each)."""
+    wide = sum(not ch.isascii() for ch in text)
+    return wide + (len(text) - wide) // 4
 
 
 def _multipart(ctype: str, body: bytes) -> tuple[dict, dict]:
