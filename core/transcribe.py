@@ -489,7 +489,7 @@ def _transcribe(path: Path, info: media.MediaInfo, expected: float, settings: Se
                 fatal.append(e)
                 continue
             except Exception as e:  # a bug of ours: said plainly, never retried
-                log.exception("transcribing %s failed", _span(part.chunk))
+                log.info("transcribing %s failed", _span(part.chunk), exc_info=True)  # -v in the CLI
                 fatal.append(AppError(f"Transcribing {_span(part.chunk)} failed with an internal error "
                                       f"({type(e).__name__}). Finished parts are saved; please report this."))
                 continue

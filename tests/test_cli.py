@@ -84,3 +84,14 @@ def test_wrong_key_is_not_echoed(server_env, short_talk):
     r = run("transcribe", str(path), env_extra={"OPENAI_API_KEY": "sk-proj-abcdefghijklmnopqrstuvwxyz"})
     assert r.returncode == 1 and "refused the API key" in r.stderr
     assert "abcdefghijklmnop" not in r.stderr + r.stdout
+
+
+def test_an_unexpected_error_is_one_line(short_talk, tmp_path):
+    """Not an error we foresaw (CTranslate2 cannot read a damaged model): still one line, exit 1."""
+    broken = tmp_path / "model"
+    broken.mkdir()
+    (broken / "model.bin").write_bytes(b"\x07" * 4096)
+    r = run("transcribe", str(short_talk[0]), env_extra={"LOCAL_WHISPER_MODEL": str(broken)})
+    assert r.returncode == 1 and r.stdout == ""
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith("error: ") and "internal error" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
