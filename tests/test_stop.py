@@ -49,6 +49,7 @@ def test_closing_a_job_stops_sending_and_keeps_what_finished(chunked, server, lo
                 break
         events.close()  # the consumer goes away, like a closed tab
         closed = time.monotonic()
+        assert running() == 1, "a job counts against the limit until its requests in flight are back"
         assert job.finished.wait(30), "the work stops"
     finally:
         server.latency = None
