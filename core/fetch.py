@@ -6,13 +6,21 @@ public one (not loopback, private, link-local, shared, multicast or reserved); t
 then made to that checked address, so DNS rebinding cannot swap in another, and the same checks
 run again on every redirect. ALLOW_PRIVATE_URLS lifts the address check for self-hosters.
 Downloads stream to disk under a size cap and a time limit.
+
+yt-dlp resolves names, follows redirects and opens further URLs (APIs, embeds, manifests) on its
+own, so checking the page's host is not enough: every connection it opens goes through
+`_GuardedProxy`, which makes the same checks on each. The stream it picks is then fetched here
+like any media URL, and only if it is a plain file: ffmpeg would fetch a playlist's parts unchecked.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
+import select
 import socket
+import socketserver
+import threading
 import time
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
@@ -27,6 +35,7 @@ from .transcript import safe_stem
 MAX_REDIRECTS = 5
 CONNECT_TIMEOUT = 15.0  # seconds to open a connection
 READ_TIMEOUT = 60.0  # seconds without a byte before giving up
+RELAY_BLOCK = 64 * 1024  # bytes copied at a time by the proxy yt-dlp goes through
 MEDIA_EXTENSIONS = {"mp3", "m4a", "wav", "ogg", "oga", "opus", "flac", "webm", "mp4", "mov", "mkv", "aac",
                     "avi", "wma", "mpga", "mpeg", "m4v", "3gp"}
 
@@ -170,28 +179,173 @@ def _save(response: httpx.Response, path: Path, limit: int, deadline: float, set
     return path
 
 
+# A plain file over http(s), audio only if the site has it: a playlist (HLS m3u8, DASH) would be
+# fetched piece by piece by ffmpeg, past every check here, so those are never downloaded.
+FILE_PROTOCOLS = ("http", "https")
+YTDLP_FORMAT = "bestaudio[protocol~='^https?$']/best[protocol~='^https?$']/bestaudio/best"
+YTDLP_OPTIONS = {
+    "quiet": True, "no_warnings": True, "noplaylist": True, "skip_download": True,
+    "format": YTDLP_FORMAT,  # the fallbacks only let `_page_audio` say why there is nothing to fetch
+    "allowed_extractors": ["default", "-generic"],  # known sites only: never crawl arbitrary pages
+    "socket_timeout": READ_TIMEOUT,
+}
+
+
 def _page_audio(url: str, folder: Path, settings: Settings) -> Path:
     """A video site's page: yt-dlp finds the audio stream, which is fetched like any media URL."""
     import yt_dlp
 
-    parts = urlsplit(url)
-    resolve(parts.hostname or "", parts.port or 443, settings.allow_private_urls)
-    options = {
-        "quiet": True, "no_warnings": True, "noplaylist": True, "skip_download": True,
-        "format": "bestaudio/best",  # audio only when the site offers it
-        "allowed_extractors": ["default", "-generic"],  # known sites only: never crawl arbitrary pages
-        "socket_timeout": READ_TIMEOUT,
-    }
-    try:
-        with yt_dlp.YoutubeDL(options) as ydl:
-            info = ydl.extract_info(url, download=False)
-    except yt_dlp.utils.DownloadError as e:
-        reason = "not a page of a video site it knows" if "Unsupported URL" in str(e) else "it could not be read"
-        raise UrlRefused(f"That link is a web page, not a media file, and {reason}.") from None
+    with _GuardedProxy(settings.allow_private_urls) as proxy:
+        # `proxy` is used for every request yt-dlp makes, instead of HTTP(S)_PROXY and NO_PROXY.
+        try:
+            with yt_dlp.YoutubeDL({**YTDLP_OPTIONS, "proxy": proxy.url}) as ydl:
+                info = ydl.extract_info(url, download=False)
+        except yt_dlp.utils.DownloadError as e:
+            if proxy.refused:
+                raise UrlRefused(proxy.refused[0]) from None
+            reason = "not a page of a video site it knows" if "Unsupported URL" in str(e) else "it could not be read"
+            raise UrlRefused(f"That link is a web page, not a media file, and {reason}.") from None
     if not info or not info.get("url"):
         raise UrlRefused("No audio was found at that link.")
+    if info.get("protocol") not in FILE_PROTOCOLS:
+        raise UrlRefused("That site streams this recording in pieces (a playlist), which this app does not "
+                         "fetch. Download the recording and upload the file instead.")
     duration = info.get("duration")
     if duration and duration > settings.max_duration_minutes * 60:
         raise UrlRefused(f"That recording is {duration / 60:.0f} min long; the limit is "
                          f"{settings.max_duration_minutes:g} min (MAX_DURATION_MINUTES).")
     return download(info["url"], folder, settings, _headers=dict(info.get("http_headers") or {}))
+
+
+def connect_checked(host: str, port: int, allow_private: bool) -> socket.socket:
+    """A socket to `host`, opened to an address `resolve` checked (none is looked up again)."""
+    last: OSError | None = None
+    for address in resolve(host, port, allow_private):
+        try:
+            sock = socket.create_connection((address, port), timeout=CONNECT_TIMEOUT)
+        except OSError as e:
+            last = e
+            continue
+        sock.settimeout(READ_TIMEOUT)
+        return sock
+    raise last or OSError(f"could not connect to {host}")
+
+
+class _GuardedProxy:
+    """A SOCKS5 proxy for yt-dlp that only connects to addresses `resolve` accepts.
+
+    yt-dlp hands it every connection, http and https alike, with the host name (socks5h: names
+    are resolved here, not by yt-dlp). It checks each target and answers "not allowed" for an
+    internal one, noting why in `refused`. SOCKS rather than an HTTP proxy because Python's
+    urllib, under yt-dlp, skips an HTTP proxy for hosts in the environment's NO_PROXY (which
+    typically lists the internal ones) and never does for SOCKS. It listens on 127.0.0.1, on a
+    free port, only while one extraction runs; other local programs could use it meanwhile, but
+    it reaches nothing they could not reach themselves.
+    """
+
+    def __init__(self, allow_private: bool):
+        self.allow_private = allow_private
+        self.refused: list[str] = []  # messages for the connections refused, first first
+        handler = type("Handler", (_SocksHandler,), {"proxy": self})
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+
+    @property
+    def url(self) -> str:
+        return f"socks5h://127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self) -> _GuardedProxy:
+        threading.Thread(target=self.server.serve_forever, name="yt-dlp proxy", daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# SOCKS5 (RFC 1928): the only method offered is "no authentication", the only command CONNECT.
+SOCKS_VERSION, SOCKS_NO_AUTH, SOCKS_NO_METHOD, SOCKS_CONNECT = 5, 0, 0xFF, 1
+SOCKS_IPV4, SOCKS_NAME, SOCKS_IPV6 = 1, 3, 4  # address types
+SOCKS_OK, SOCKS_NOT_ALLOWED, SOCKS_UNREACHABLE, SOCKS_NO_COMMAND, SOCKS_NO_ADDRESS_TYPE = 0, 2, 4, 7, 8  # replies
+
+
+class _SocksHandler(socketserver.BaseRequestHandler):
+    proxy: _GuardedProxy
+
+    def handle(self) -> None:
+        client: socket.socket = self.request
+        client.settimeout(READ_TIMEOUT)
+        try:
+            target = self._greet(client)
+            if target is None:
+                return
+            upstream = self._connect(client, *target)
+            if upstream is not None:
+                with upstream:
+                    _relay(client, upstream)
+        except (OSError, ValueError):
+            pass  # the client broke the protocol or went away: nothing was connected for it
+
+    def _greet(self, client: socket.socket) -> tuple[str, int] | None:
+        """The target host and port of a CONNECT request, or None once the client was told no."""
+        version, count = _recv_exactly(client, 2)
+        if version != SOCKS_VERSION or SOCKS_NO_AUTH not in _recv_exactly(client, count):
+            client.sendall(bytes([SOCKS_VERSION, SOCKS_NO_METHOD]))
+            return None
+        client.sendall(bytes([SOCKS_VERSION, SOCKS_NO_AUTH]))
+        _, command, _, kind = _recv_exactly(client, 4)
+        if kind == SOCKS_IPV4:
+            host = socket.inet_ntop(socket.AF_INET, _recv_exactly(client, 4))
+        elif kind == SOCKS_IPV6:
+            host = socket.inet_ntop(socket.AF_INET6, _recv_exactly(client, 16))
+        elif kind == SOCKS_NAME:
+            host = _recv_exactly(client, _recv_exactly(client, 1)[0]).decode("idna")
+        else:
+            _reply(client, SOCKS_NO_ADDRESS_TYPE)
+            return None
+        port = int.from_bytes(_recv_exactly(client, 2), "big")
+        if command != SOCKS_CONNECT:
+            _reply(client, SOCKS_NO_COMMAND)
+            return None
+        return host, port
+
+    def _connect(self, client: socket.socket, host: str, port: int) -> socket.socket | None:
+        """The checked connection, or None once the client was told why not."""
+        try:
+            upstream = connect_checked(host, port, self.proxy.allow_private)
+        except UrlRefused as e:
+            self.proxy.refused.append(str(e))
+            _reply(client, SOCKS_NOT_ALLOWED)
+            return None
+        except OSError:
+            _reply(client, SOCKS_UNREACHABLE)
+            return None
+        _reply(client, SOCKS_OK)
+        return upstream
+
+
+def _reply(client: socket.socket, status: int) -> None:
+    client.sendall(bytes([SOCKS_VERSION, status, 0, SOCKS_IPV4, 0, 0, 0, 0, 0, 0]))  # no bound address to tell
+
+
+def _recv_exactly(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        block = sock.recv(size - len(data))
+        if not block:
+            raise ConnectionError("the client closed the connection")
+        data += block
+    return data
+
+
+def _relay(a: socket.socket, b: socket.socket) -> None:
+    """Copy bytes both ways until one side closes, or both stay quiet for READ_TIMEOUT."""
+    try:
+        while ready := select.select([a, b], [], [], READ_TIMEOUT)[0]:
+            for sock in ready:
+                data = sock.recv(RELAY_BLOCK)
+                if not data:
+                    return
+                (b if sock is a else a).sendall(data)
+    except OSError:
+        pass  # either side went away

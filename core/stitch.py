@@ -1,13 +1,20 @@
 """Stitching: the segments of each chunk, shifted to absolute time and joined into one transcript.
 
-Chunks cut in a pause are simply concatenated. Chunks cut hard overlap their neighbour; the words
-both sides heard in the overlap are kept once (`join_at_hard_cut`).
+Chunks cut in a pause are simply concatenated. Chunks cut hard overlap their neighbour by
+`overlap` seconds on each side of the cut: both heard the window [cut - overlap, cut + overlap].
+`join_at_hard_cut` keeps each word said there once. It aligns the two chunks on a run of words
+both said at the same moment inside the window and joins them there: the earlier chunk's words up
+to it, the later chunk's after it. With nothing to align on, each word is kept by its time (the
+earlier chunk's before the cut, the later chunk's from it, and either one's where the other heard
+nothing). Words outside the window are always kept, from their own chunk: a phrase that merely
+repeats further away can never swallow the speech between.
 """
 
 from __future__ import annotations
 
-import difflib
+import heapq
 import re
+from dataclasses import dataclass
 from typing import Protocol
 
 from .media import Chunk
@@ -20,67 +27,179 @@ class Part(Protocol):
 
 
 _WORD = re.compile(r"\w+", re.UNICODE)
-MIN_MATCH_WORDS = 3  # words two overlapping chunks must share to be aligned on them
+
+# Whisper gives times per segment, not per word, and a segment can last up to 30 s. A word's time
+# is estimated by spreading the segment's words evenly over it; that is exact at the segment's
+# edges and worst in its middle, where a change of pace or a short pause moves words the most.
+# We take a word's true time to be within this fraction of the distance from its estimate to the
+# nearer segment edge (the pace varying by up to half within one segment).
+SPREAD_ERROR = 0.5
+# Seconds two chunks' times for one moment may differ beyond the estimates' errors (Whisper's
+# own segment times are this far off near a chunk's edge). Words of the two chunks closer than
+# this are taken as said at the same moment: one chunk's word there makes the other's redundant.
+EDGE_SLACK = 1.0
+MIN_MATCH_WORDS = 3  # consecutive words two chunks must share to be aligned on them
+
+
+@dataclass(frozen=True)
+class _Word:
+    text: str
+    start: float  # seconds, absolute: its even-spread slot in its segment
+    end: float
+    error: float  # seconds the true time may be away from `time` (see SPREAD_ERROR)
+    group: tuple  # (side, segment index): words of one segment are regrouped into one segment
+    key: str  # the word as compared across chunks (`_norm`)
+
+    @property
+    def time(self) -> float:
+        return (self.start + self.end) / 2
 
 
 def _norm(word: str) -> str:
+    """A word as compared across chunks: lower case, punctuation dropped ("The," == "the")."""
     return "".join(_WORD.findall(word.lower())) or word
 
 
-def _timed_words(segments: list[Segment], group: str) -> list[tuple[str, float, float, tuple]]:
-    """Each word with a time spread evenly over its segment, and the segment it came from."""
+def _timed_words(segments: list[Segment], side: str) -> list[_Word]:
+    """Each word with a time spread evenly over its segment, its error, and its segment."""
     words = []
     for i, seg in enumerate(segments):
         parts = seg.text.split()
         step = (seg.end - seg.start) / max(len(parts), 1)
-        words += [(w, seg.start + k * step, seg.start + (k + 1) * step, (group, i)) for k, w in enumerate(parts)]
+        for k, text in enumerate(parts):
+            start, end = seg.start + k * step, seg.start + (k + 1) * step
+            middle = (start + end) / 2
+            error = SPREAD_ERROR * min(middle - seg.start, seg.end - middle)
+            words.append(_Word(text, start, end, error, (side, i), _norm(text)))
     return words
 
 
-def _regroup(words: list[tuple[str, float, float, tuple]]) -> list[Segment]:
+def _regroup(words: list[_Word]) -> list[Segment]:
+    """Consecutive words of one source segment back into one segment, times never going back."""
     out: list[Segment] = []
     current = None
-    for word, start, end, group in words:
-        if group != current:
-            out.append(Segment(start, end, word))
-            current = group
+    for w in words:
+        start = max(w.start, out[-1].start) if out else w.start
+        end = max(w.end, start)
+        if w.group != current:
+            out.append(Segment(start, end, w.text))
+            current = w.group
         else:
             last = out[-1]
-            out[-1] = Segment(last.start, end, f"{last.text} {word}")
+            out[-1] = Segment(last.start, max(last.end, end), f"{last.text} {w.text}")
     return [Segment(round(s.start, 3), round(s.end, 3), s.text) for s in out]
 
 
-def _join_at_hard_cut(out: list[Segment], new: list[Segment], cut: float, overlap: float) -> list[Segment]:
+def _same_moment(a: _Word, b: _Word, overlap: float) -> bool:
+    """Whether two equal words from the two chunks can be one utterance: their times agree within
+    the overlap plus the error of each estimate. Generous on purpose: only runs of such words are
+    aligned on, and a run repeated within seconds is rarely a coincidence."""
+    return a.key == b.key and abs(a.time - b.time) <= overlap + a.error + b.error
+
+
+def _longest_run(tail: list[_Word], head: list[_Word], overlap: float, cut: float) -> list[tuple[int, int]]:
+    """The longest run of consecutive words both chunks said at the same moment, as pairs (i, j).
+
+    Only a run of MIN_MATCH_WORDS or more is trusted (a lone "the" a second away is as likely
+    another "the"); of equally long ones, the nearest the cut wins. A few dozen words a side, so
+    following every diagonal of the table is cheap.
+    """
+    same = [[_same_moment(a, b, overlap) for b in head] for a in tail]
+    runs = []
+    for i in range(len(tail)):
+        for j in range(len(head)):
+            if same[i][j] and not (i and j and same[i - 1][j - 1]):  # a run starts here
+                k = 1
+                while i + k < len(tail) and j + k < len(head) and same[i + k][j + k]:
+                    k += 1
+                runs.append([(i + q, j + q) for q in range(k)])
+    runs = [r for r in runs if len(r) >= MIN_MATCH_WORDS]
+    return max(runs, key=lambda r: (len(r), -_distance(tail, head, r, cut)), default=[])
+
+
+def _distance(tail: list[_Word], head: list[_Word], run: list[tuple[int, int]], cut: float) -> float:
+    """Seconds from the cut to the nearest aligned word of `run` (its two times averaged)."""
+    return min(abs((tail[i].time + head[j].time) / 2 - cut) for i, j in run)
+
+
+def _merge(tail: list[_Word], head: list[_Word], pairs: list[tuple[int, int]], cut: float) -> list[_Word]:
+    """Both chunks' words around the cut, each spoken word once.
+
+    With aligned words (`pairs`), the join is at the aligned word nearest the cut: the earlier
+    chunk's words up to it, the later chunk's after it. Each chunk thus speaks for the stretch
+    it heard best (away from its own audio's edge), and where the two heard a stretch a little
+    differently, one version of it is kept, whole. With nothing aligned, by time (`_by_time`).
+    """
+    if not pairs:
+        return _by_time(tail, head, cut)
+    i, j = min(pairs, key=lambda p: _distance(tail, head, [p], cut))
+    return tail[:i] + [tail[i] if tail[i].time < cut else head[j]] + head[j + 1:]
+
+
+def _by_time(earlier: list[_Word], later: list[_Word], cut: float) -> list[_Word]:
+    """Both chunks' words with nothing to align them on: the earlier chunk's words before the cut,
+    the later chunk's from it (each is the better one away from its own audio's edge).
+
+    A word on the other side of the cut is kept too when the chunk that is preferred there has no
+    word at about the same moment: then it is the only witness, and dropping it would lose speech.
+    """
+    preferred_earlier = [w for w in earlier if w.time < cut]
+    preferred_later = [w for w in later if w.time >= cut]
+    kept_earlier = [w for w in earlier if w.time < cut or not _heard_then(preferred_later, w)]
+    kept_later = [w for w in later if w.time >= cut or not _heard_then(preferred_earlier, w)]
+    # Interleaved by time, each chunk's words staying in the order that chunk said them.
+    return list(heapq.merge(kept_earlier, kept_later, key=lambda w: w.time))
+
+
+def _heard_then(words: list[_Word], word: _Word) -> bool:
+    """Whether one of `words` was said at about the moment of `word` (another chunk's)."""
+    return any(abs(w.time - word.time) <= EDGE_SLACK + w.error + word.error for w in words)
+
+
+def _window_start(words: list[_Word], start: float) -> int:
+    """Index of the first word that may have been said at or after `start` (and all later ones)."""
+    return next((i for i, w in enumerate(words) if w.time + w.error >= start), len(words))
+
+
+def _window_end(words: list[_Word], end: float) -> int:
+    """Index past the last word that may have been said at or before `end` (and all earlier ones)."""
+    return next((i for i in range(len(words), 0, -1) if words[i - 1].time - words[i - 1].error <= end), 0)
+
+
+def join_at_hard_cut(out: list[Segment], new: list[Segment], cut: float, overlap: float) -> list[Segment]:
     """Join the segments of a chunk that starts `overlap` s before `cut` to what came before.
 
-    Both sides heard the overlap. The words they share are aligned (longest common run) and each
-    word is kept once: the earlier chunk's up to the run, the later chunk's from it. With no run
-    to align on, each word goes to the side of the cut its time falls on.
+    Only words that may fall in the window [cut - overlap, cut + overlap] are aligned; the words
+    of the segments touching it are merged around the aligned ones (`_merge`), and the segments
+    beyond are kept whole.
     """
-    split = next((i for i, s in enumerate(out) if s.end > cut - overlap), len(out))
-    head_n = next((i for i, s in enumerate(new) if s.start >= cut + overlap), len(new))
+    lo, hi = cut - overlap, cut + overlap
+    split = next((i for i, s in enumerate(out) if s.end > lo), len(out))
+    head_n = next((i for i, s in enumerate(new) if s.start >= hi), len(new))
     tail, head = _timed_words(out[split:], "a"), _timed_words(new[:head_n], "b")
-    match = difflib.SequenceMatcher(None, [_norm(w[0]) for w in tail], [_norm(w[0]) for w in head],
-                                    autojunk=False).find_longest_match(0, len(tail), 0, len(head))
-    if match.size >= MIN_MATCH_WORDS:
-        merged = tail[:match.a] + head[match.b:]
-    else:
-        merged = [w for w in tail if (w[1] + w[2]) / 2 < cut] + [w for w in head if (w[1] + w[2]) / 2 >= cut]
-    return out[:split] + _regroup(merged) + new[head_n:]
+    a, b = _window_start(tail, lo), _window_end(head, hi)
+    pairs = [(a + i, j) for i, j in _longest_run(tail[a:], head[:b], overlap, cut)]
+    return out[:split] + _regroup(_merge(tail, head, pairs, cut)) + new[head_n:]
+
+
+def _absolute(part: Part) -> list[Segment]:
+    """The part's segments in absolute time, within the audio its chunk carries."""
+    c = part.chunk
+    new = []
+    for seg in part.segments:
+        if seg.text:
+            start = min(max(seg.start + c.start, c.start), c.end)
+            new.append(Segment(round(start, 3), round(min(max(seg.end + c.start, start), c.end), 3), seg.text))
+    return new
 
 
 def stitch(parts: list[Part]) -> list[Segment]:
     """Chunk segments in absolute time, in order, each spoken word once."""
     out: list[Segment] = []
     for part in sorted(parts, key=lambda p: p.chunk.index):
-        c = part.chunk
-        new = []
-        for seg in part.segments:
-            if seg.text:
-                start = min(max(seg.start + c.start, c.start), c.end)
-                new.append(Segment(round(start, 3), round(min(max(seg.end + c.start, start), c.end), 3), seg.text))
+        c, new = part.chunk, _absolute(part)
         if c.hard_start and out:
-            out = _join_at_hard_cut(out, new, c.keep_start, c.keep_start - c.start)
+            out = join_at_hard_cut(out, new, c.keep_start, c.keep_start - c.start)
         else:
             out += new
     return out

@@ -244,7 +244,8 @@ def check_limits(path: Path, info: media.MediaInfo, settings: Settings) -> float
         raise TooLarge(f"{path.name} is {size / 2**20:.0f} MB; the limit is {settings.max_file_mb:g} MB (MAX_FILE_MB).")
     if not info.has_audio:
         raise UnsupportedMedia(f"{path.name} has no audio track.")
-    duration = info.duration if info.duration is not None else media.measure_duration(path)
+    duration = info.duration if info.duration is not None else media.measure_duration(
+        path, max_seconds=settings.max_duration_minutes * 60)
     if duration > settings.max_duration_minutes * 60:
         raise TooLarge(f"{path.name} is {format_timestamp(duration, hours=True)} long; the limit is "
                        f"{settings.max_duration_minutes:g} min (MAX_DURATION_MINUTES).")
@@ -253,7 +254,8 @@ def check_limits(path: Path, info: media.MediaInfo, settings: Settings) -> float
 
 def _split_params(settings: Settings) -> dict:
     return {"target_seconds": settings.target_chunk_seconds, "window_seconds": settings.silence_window,
-            "overlap_seconds": settings.chunk_overlap_seconds, "min_silence_ms": settings.min_silence_ms}
+            "overlap_seconds": settings.chunk_overlap_seconds, "min_silence_ms": settings.min_silence_ms,
+            "max_seconds": settings.max_duration_minutes * 60}  # whatever the header says
 
 
 MAX_BACKOFF = 60.0  # seconds between two attempts at most: 1, 2, 4 ... 60 s rides out a few minutes
@@ -380,14 +382,16 @@ def lookup(path: Path, settings: Settings) -> Transcript | None:
                    else get_backend(settings))
     except AppError:
         return None  # no key, or no local model yet: nothing can be cached for it
-    hit = _cache(settings).get_transcript(transcript_key(file_digest(path), backend, settings))
-    if hit is not None:
-        hit.source = path.name
-    return hit
+    return _cache(settings).get_transcript(transcript_key(file_digest(path), backend, settings), source=path.name)
 
 
 def _cache(settings: Settings) -> Cache:
-    return Cache(settings.cache_dir)
+    return Cache(settings.cache_dir, max_bytes=int(settings.cache_max_mb * 2**20))
+
+
+def _damage_note(name: str, duration: float, expected: float | None) -> str:
+    return (f"{name} seems damaged or cut short: the transcript covers the {format_timestamp(duration)} "
+            f"that could be decoded{f' of {format_timestamp(expected)}' if expected else ''}.")
 
 
 def transcribe_file(path: Path, settings: Settings, on_progress: Callable[[Progress], None] | None = None,
@@ -411,9 +415,10 @@ def transcribe_file(path: Path, settings: Settings, on_progress: Callable[[Progr
     key = transcript_key(file_digest(path), backend, settings)
 
     def cached() -> Transcript | None:
-        hit = cache.get_transcript(key) if use_cache else None
+        hit = cache.get_transcript(key, source=path.name) if use_cache else None
         if hit is not None:
-            hit.source = path.name
+            if hit.meta.get("damaged"):  # the cache keeps the fact, not the note naming someone's file
+                hit.meta["notes"].append(_damage_note(path.name, hit.duration, expected))
             n = len(hit.segments)
             report(Progress("done", hit.duration, hit.duration, n, n, tuple(hit.segments), cached=True))
         return hit
@@ -425,7 +430,7 @@ def transcribe_file(path: Path, settings: Settings, on_progress: Callable[[Progr
         if hit := cached():  # the job it waited for made it
             return hit
         transcript = _transcribe(path, info, expected, settings, backend, cache, use_cache, report, cancel, notes)
-        if use_cache:
+        if use_cache and not transcript.meta["cut_at_limit"]:  # a higher limit later must not get the cut one
             cache.put_transcript(key, transcript)
     return transcript
 
@@ -499,8 +504,10 @@ def _transcribe(path: Path, info: media.MediaInfo, expected: float, settings: Se
 
     pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="chunk")
     damage: list[str] = []
+    limited: list[float] = []  # decoding stopped at MAX_DURATION_MINUTES: the header said less
     try:
-        for chunk in media.iter_chunks(path, **_split_params(settings), on_damage=damage.append):
+        for chunk in media.iter_chunks(path, **_split_params(settings), on_damage=damage.append,
+                                       on_limit=limited.append):
             if cancel.is_set():
                 break
             part = _Part(replace(chunk, pcm=b""), _chunk_key(chunk, backend))
@@ -544,10 +551,13 @@ def _transcribe(path: Path, info: media.MediaInfo, expected: float, settings: Se
                         "is missing.")
 
     duration = round(parts[-1].chunk.keep_end, 3) if parts else 0.0
-    if damage or (expected and duration < expected * 0.95 - 1):
-        notes.append(f"{path.name} seems damaged or cut short: the transcript covers the "
-                     f"{format_timestamp(duration)} that could be decoded"
-                     f"{f' of {format_timestamp(expected)}' if expected else ''}.")
+    damaged = bool(damage) or bool(expected and duration < expected * 0.95 - 1)
+    if damaged:
+        notes.append(_damage_note(path.name, duration, expected))
+    if limited:
+        notes.append(f"{path.name} goes on past the {settings.max_duration_minutes:g} min limit "
+                     f"(MAX_DURATION_MINUTES), though its header says {format_timestamp(expected, hours=True)}: "
+                     f"only the first {format_timestamp(limited[0], hours=True)} were transcribed.")
     segments = stitch(parts)
     if not segments and damage:
         raise UnsupportedMedia(f"{path.name} seems damaged: ffmpeg could not decode it cleanly "
@@ -556,7 +566,8 @@ def _transcribe(path: Path, info: media.MediaInfo, expected: float, settings: Se
         raise NoSpeech(f"No speech was found in {path.name}: it seems to be silence, noise or music.")
     language = settings.language or (max(languages, key=languages.get) if languages else None)
     transcript = Transcript(segments, duration, language, getattr(backend, "model", None), path.name,
-                            {"backend": backend.name, "notes": notes})
+                            {"backend": backend.name, "notes": notes, "damaged": damaged,
+                             "cut_at_limit": bool(limited)})
     report(Progress("done", duration, duration, len(parts), len(parts), ()))
     return transcript
 

@@ -1,25 +1,31 @@
-"""A local web server for media-URL tests: files, redirects, pages, slow and endless bodies."""
+"""A local web server for media-URL tests: files, redirects, pages, slow and endless bodies.
+
+It listens on 127.0.0.1 unless told otherwise; a second one on 127.0.0.2 (also loopback on Linux)
+stands for a host inside the server's network, which nothing may reach.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
+from html import escape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 
 class MediaServer:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, host: str = "127.0.0.1"):
         self.root = root
         self.hits: list[str] = []
         handler = type("Handler", (_Handler,), {"media": self})
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd = ThreadingHTTPServer((host, 0), handler)
         self.httpd.daemon_threads = True
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}{path}"
 
     def stop(self) -> None:
         self.httpd.shutdown()
@@ -53,8 +59,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Location", location)
             self.send_header("Content-Length", "0")
             self.end_headers()
-        elif path == "/page":
-            self._plain(200, b"<html><body><h1>My podcast</h1><p>Episode 12</p></body></html>", "text/html")
+        elif path == "/page":  # /page?refresh=<url> sends browsers on; /page?video=<url> embeds a video
+            query = {k: escape(v[0]) for k, v in parse_qs(urlsplit(self.path).query).items()}
+            head = f'<meta http-equiv="refresh" content="0;url={query["refresh"]}">' if "refresh" in query else ""
+            video = f'<video controls src="{query["video"]}"></video>' if "video" in query else ""
+            page = f"<html><head>{head}</head><body><h1>My podcast</h1><p>Episode 12</p>{video}</body></html>"
+            self._plain(200, page.encode(), "text/html")
         elif path == "/endless":  # no Content-Length, never ends
             self.send_response(200)
             self.send_header("Content-Type", "audio/mpeg")
