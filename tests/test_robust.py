@@ -8,6 +8,7 @@ import socket
 import subprocess
 from urllib.parse import quote
 
+import httpcore
 import pytest
 
 from core import fetch
@@ -69,21 +70,58 @@ def test_internal_hosts_are_refused_without_connecting(host, settings, tmp_path,
         fetch.download(f"http://{host}/latest/meta-data", tmp_path, settings)
 
 
-def test_dns_rebinding_is_caught_at_connect_time(settings, media, tmp_path, monkeypatch):
-    """A name that resolves to a loopback address when the connection is made is refused then."""
-    real = socket.getaddrinfo
+PUBLIC = "8.8.8.8"  # what the patched resolver answers; no test ever connects to it
 
-    def rebinding(host, *args, **kw):
-        if host == "media.example.com":
-            return real("127.0.0.1", *args, **kw)
-        return real(host, *args, **kw)
 
-    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+def resolving_to(monkeypatch, *answers: str) -> list[str]:
+    """media.example.com resolves to each answer in turn (the last one from then on)."""
+    real, asked = socket.getaddrinfo, []
+
+    def getaddrinfo(host, port, *args, **kw):
+        if host != "media.example.com":
+            return real(host, port, *args, **kw)
+        asked.append(host)
+        address = answers[min(len(asked), len(answers)) - 1]
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return asked
+
+
+def test_dns_rebinding_cannot_swap_the_address(settings, media, tmp_path, monkeypatch):
+    """The name answers a public address when checked and a loopback one when asked again: the
+    connection goes to the address that was checked, and the name is never resolved again."""
+    connected = []
+
+    def connect_tcp(self, host, port, *args, **kw):
+        connected.append(host)
+        raise httpcore.ConnectError("unreachable in the test")  # no internet: stop here
+
+    resolving_to(monkeypatch, PUBLIC, "127.0.0.1")
+    monkeypatch.setattr(httpcore.SyncBackend, "connect_tcp", connect_tcp)
     media.hits.clear()
+    with pytest.raises(UrlRefused, match="could not be fetched"):
+        fetch.download(f"http://media.example.com:{media.httpd.server_address[1]}/files/talk.mp3", tmp_path,
+                       settings)
+    assert connected == [PUBLIC], "only the checked address, never the name"
+    assert media.hits == []
+
+
+def test_the_connected_address_is_checked_too(settings, media, tmp_path, monkeypatch):
+    """The name resolves to a public address, but the connection lands on loopback (a NAT or a
+    transparent proxy in the way): the address actually reached is checked, and refused."""
     port = media.httpd.server_address[1]
+    real = httpcore.SyncBackend.connect_tcp
+
+    def lands_on_loopback(self, host, port_, *args, **kw):
+        return real(self, "127.0.0.1", port, *args, **kw)
+
+    resolving_to(monkeypatch, PUBLIC)
+    monkeypatch.setattr(httpcore.SyncBackend, "connect_tcp", lands_on_loopback)
+    media.hits.clear()
     with pytest.raises(UrlRefused, match="private or internal"):
         fetch.download(f"http://media.example.com:{port}/files/talk.mp3", tmp_path, settings)
-    assert "/files/talk.mp3" not in media.hits
+    assert media.hits == [], "refused before a request was sent"
 
 
 def test_every_redirect_is_checked(settings, media, tmp_path, monkeypatch):
