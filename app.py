@@ -215,9 +215,11 @@ def build_app(base: Settings) -> gr.Blocks:
             session = getattr(request, "session_hash", None) or job["id"]
             fetched, transcription = None, None
             try:
-                while running() >= base.max_jobs:  # a cancelled job still winding down keeps its slot
+                if running() >= base.max_jobs:  # a cancelled job still winding down keeps its slot
+                    log.info("waiting for %d job(s) still winding down", running())
                     yield {status: "Waiting for a free slot…"}
-                    await asyncio.sleep(JOB_POLL * 5)
+                    while running() >= base.max_jobs:
+                        await asyncio.sleep(JOB_POLL)
                 path = job["path"]
                 if job["url"]:
                     progress(0.0, desc="Fetching the link…")

@@ -16,6 +16,7 @@ like any media URL, and only if it is a plain file: ffmpeg would fetch a playlis
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
 import select
 import socket
@@ -188,6 +189,7 @@ YTDLP_OPTIONS = {
     "format": YTDLP_FORMAT,  # the fallbacks only let `_page_audio` say why there is nothing to fetch
     "allowed_extractors": ["default", "-generic"],  # known sites only: never crawl arbitrary pages
     "socket_timeout": READ_TIMEOUT,
+    "logger": logging.getLogger("yt_dlp"),  # its errors go to the log, not to the server's stderr
 }
 
 

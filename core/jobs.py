@@ -11,6 +11,7 @@ can keep its job limit honest while an abandoned job winds down.
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -21,6 +22,8 @@ from .config import Settings
 from .errors import Cancelled
 from .transcribe import Progress, transcribe_file
 from .transcript import Transcript
+
+log = logging.getLogger(__name__)
 
 CONSUMER_TIMEOUT = 2.0  # seconds a consumer may stay away before the job is cancelled
 WATCH_INTERVAL = 0.2  # seconds between two looks at the consumer
@@ -57,15 +60,16 @@ class Job:
             self._events.put(transcribe_file(path, settings, self._events.put, cancel=self.cancel, **kw))
         except BaseException as e:  # handed to the consumer
             self._events.put(e)
-        finally:
-            self._events.put(_DONE)
+        finally:  # free the place first: a consumer may hand it on as soon as it has the result
             with _live_lock:
                 _live.discard(self)
             self.finished.set()
+            self._events.put(_DONE)
 
     def _watch(self) -> None:
         while not self.finished.wait(WATCH_INTERVAL):
             if not self._waiting and time.monotonic() - self._seen > self._timeout:
+                log.info("the consumer of a job went away: stopping it")
                 self.cancel.set()
                 return
 

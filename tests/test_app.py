@@ -403,7 +403,7 @@ def test_concurrent_sessions_keep_their_own_data(app, fake_server, media_dir):
     files = []
     for i, group in enumerate(groups):
         path = media_dir / f"load-{i}.mp3"
-        speech.recording(path, group)
+        speech.recording(path, group, pause=0.9)  # not the bytes of another test's file: no cache hit
         files.append((path, [key for _, key in group]))
     fake_server.clear()
     fake_server.latency = lambda seconds: 1.5
