@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Iterator
 
 from .config import Settings
-from .errors import Cancelled
 from .transcribe import Progress, transcribe_file
 from .transcript import Transcript
 
@@ -119,11 +118,3 @@ class Job:
         finally:  # closed early (generator closed, garbage collected, an error in the consumer)
             if not self._over:
                 self.close()
-
-
-def iter_transcribe(path: Path, settings: Settings, **kw) -> Iterator[Progress | Transcript]:
-    """Progress events, then the transcript; stop iterating and the work stops."""
-    return iter(Job(path, settings, **kw))
-
-
-__all__ = ["CONSUMER_TIMEOUT", "Cancelled", "Job", "iter_transcribe", "running"]

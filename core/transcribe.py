@@ -3,7 +3,11 @@
 The pipeline decodes the file once (`media.iter_chunks`), sends chunks in parallel with bounded
 concurrency, retries each chunk on its own, caches every finished chunk, and stitches the parts
 into one transcript with absolute times. A chunk that still fails fails the job with its time
-range; what succeeded stays cached, so running again sends only what is missing.
+range; what succeeded stays cached, so running again sends only what is missing. A cancelled job
+(`cancel`: a closed tab, Ctrl-C) sends nothing new and retries nothing, and what is in flight
+finishes and is cached too. Only what the service or the network did wrong is retried, and never
+with more requests on the service than the job's share (`InFlight`). Two jobs for the same
+recording and settings in one process do the work once (`_claim`).
 """
 
 from __future__ import annotations
@@ -14,14 +18,13 @@ import math
 import re
 import threading
 import time
-from contextlib import contextmanager, nullcontext
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Protocol
 
 import openai
-
 from tenacity import (Retrying, retry_if_exception, stop_after_attempt, stop_when_event_set,
                       wait_exponential_jitter)
 
