@@ -111,7 +111,11 @@ def _stop_session_job(request: gr.Request) -> None:
 
 def _when_finished(job: Job, cleanup) -> None:
     """Run `cleanup` once the job has really stopped (it may still read its file after a cancel)."""
-    threading.Thread(target=lambda: (job.finished.wait(), cleanup()), daemon=True).start()
+    def wait_then_clean() -> None:
+        job.finished.wait()
+        cleanup()
+
+    threading.Thread(target=wait_then_clean, daemon=True).start()
 
 
 def _failure(error: Exception) -> str:
@@ -243,9 +247,10 @@ def build_app(base: Settings) -> gr.Blocks:
                     transcription.close()  # a no-op once it is done; else the visitor left: stop sending
                     if _session_jobs.get(session) is transcription:
                         del _session_jobs[session]
-                if fetched:  # the downloaded media is not kept
-                    cleanup = lambda: shutil.rmtree(fetched, ignore_errors=True)  # noqa: E731
-                    _when_finished(transcription, cleanup) if transcription is not None else cleanup()
+                if fetched and transcription is not None:  # the downloaded media is not kept
+                    _when_finished(transcription, lambda: shutil.rmtree(fetched, ignore_errors=True))
+                elif fetched:
+                    shutil.rmtree(fetched, ignore_errors=True)
 
         def begin(file, recording, url, chosen, language_code, vocabulary_hint, api_key, current):
             """Check the input and the cache at once, before waiting for a job slot: a recording that
