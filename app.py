@@ -21,8 +21,8 @@ from core.config import Settings
 from core.errors import AppError, MissingApiKey, redact
 from core.fetch import download
 from core.jobs import Job, running
-from core.transcribe import LiveTranscript, lookup
-from core.transcript import Transcript, to_txt, write_exports
+from core.transcribe import LiveTranscript, Progress, lookup
+from core.transcript import Transcript, format_timestamp, to_txt, write_exports
 
 log = logging.getLogger("app")
 
@@ -125,6 +125,33 @@ def _failure(error: Exception) -> str:
     log.error("unexpected error: %s", redact(repr(error)), exc_info=error)
     return ("Something went wrong on the server while doing that (an internal error). Please try again; "
             "if it happens again, try another file or come back later.")
+
+
+def _describe(p: Progress, elapsed: float) -> str:
+    """One status line for a person: stage, part k of n, and the time left once it can be told."""
+    if p.message:
+        return p.message
+    if p.stage == "decoding":
+        return "Decoding the audio…"
+    if p.stage == "done":
+        return "Loaded from the cache." if p.cached else "Done."
+    if p.partial:
+        of = f" of {format_timestamp(p.seconds_total)}" if p.seconds_total else ""
+        line = f"Transcribing: {format_timestamp(p.seconds_done)}{of}"
+    else:
+        line = f"Transcribing: part {p.chunks_done}{f' of {p.chunks_total}' if p.chunks_total else ''} done"
+    fraction = p.fraction
+    if fraction and 0.02 < fraction < 1 and elapsed > 1:
+        line += f", about {_duration(elapsed * (1 - fraction) / fraction)} left"
+    return line + "…"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{max(5, round(seconds / 5) * 5)} s"
+    if seconds < 3600:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def _user_settings(base: Settings, user_key: str | None, **changes) -> Settings:
@@ -238,7 +265,7 @@ def build_app(base: Settings) -> gr.Blocks:
                         if isinstance(item, Transcript):
                             yield finished(item, current)
                             return
-                        line = item.describe(time.monotonic() - started)
+                        line = _describe(item, time.monotonic() - started)
                         progress(item.fraction or 0.0, desc=line)
                         yield {status: line, transcript_box: to_txt(live.add(item))}
                     await asyncio.sleep(JOB_POLL)

@@ -15,22 +15,22 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import re
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable
 
 import openai
 from tenacity import (Retrying, retry_if_exception, stop_after_attempt, stop_when_event_set,
                       wait_exponential_jitter)
 
 from . import media, service
+from .backends import Backend, get_backend
 from .cache import Cache, file_digest, make_key
-from .config import PRICE_PER_MINUTE, Settings, model_has_timestamps
+from .config import PRICE_PER_MINUTE, Settings
 from .errors import AppError, Cancelled, NoSpeech, ServiceError, TooLarge, TranscriptionFailed, UnsupportedMedia
 from .local import LocalBackend
 from .media import Chunk
@@ -38,124 +38,6 @@ from .stitch import stitch
 from .transcript import Segment, Transcript, format_timestamp
 
 log = logging.getLogger(__name__)
-
-
-class Backend(Protocol):
-    name: str
-
-    def cache_params(self) -> dict:
-        """Everything about this backend that changes what a chunk transcribes to."""
-
-    def prepare(self, chunk: Chunk) -> Chunk:
-        """The chunk as the backend will send it (runs in the producer, before a worker gets it)."""
-
-    def transcribe_chunk(self, chunk: Chunk, on_segment: Callable[[Segment], None] | None = None
-                         ) -> tuple[list[Segment], str | None]:
-        """Segments with times relative to the chunk, and the language if known. A backend that
-        produces segments one by one also hands each to `on_segment` as it comes."""
-
-
-class OpenAIBackend:
-    """Whisper through the OpenAI audio API, or any server that speaks it."""
-
-    name = "openai"
-
-    def __init__(self, settings: Settings, notify: Callable[[str], None] | None = None):
-        self.settings = settings
-        self.model = settings.transcribe_model
-        self.timestamps = model_has_timestamps(self.model)
-        # Retries are ours (per chunk, with Retry-After); the client must not retry on top.
-        self.client = service.make_client(settings, max_retries=0)
-
-    def cache_params(self) -> dict:
-        s = self.settings
-        return {"backend": self.name, "model": self.model, "language": s.language,
-                "prompt": s.prompt, "server": s.base_url or "openai"}
-
-    def prepare(self, chunk: Chunk) -> Chunk:
-        """Encode the upload up front and drop the PCM: a chunk in flight holds only what it sends."""
-        return replace(chunk, encoded=chunk.encode(), pcm=b"")
-
-    def transcribe_chunk(self, chunk: Chunk, on_segment: Callable[[Segment], None] | None = None
-                         ) -> tuple[list[Segment], str | None]:
-        audio = chunk.encode()
-        if len(audio) > self.settings.max_upload_bytes:  # cannot happen with lossless 16 kHz mono
-            raise AppError(f"Internal error: a {len(audio)} byte chunk is over the upload limit.")
-        args: dict = {
-            "model": self.model,
-            "file": (f"chunk-{chunk.index:04d}.{media.UPLOAD_FORMAT}", audio, f"audio/{media.UPLOAD_FORMAT}"),
-            "response_format": "verbose_json" if self.timestamps else "json",
-        }
-        if self.timestamps:
-            args["timestamp_granularities"] = ["segment"]
-        if self.settings.language:
-            args["language"] = self.settings.language
-        if self.settings.prompt:
-            args["prompt"] = self.settings.prompt
-        try:
-            segments, language = self._send(chunk, args)
-        except (ValueError, TypeError, AttributeError, KeyError) as e:  # a body that is not the API's
-            raise service.BadResponse(type(e).__name__) from e
-        return drop_hallucinations(segments, chunk), language
-
-    def _send(self, chunk: Chunk, args: dict) -> tuple[list[Segment], str | None]:
-        """One request, and its response read into segments relative to the chunk."""
-        result = self.client.audio.transcriptions.create(**args)
-        if not self.timestamps:
-            text = result.text.strip()
-            return ([Segment(0.0, chunk.duration, text)] if text else []), None
-        segments = [Segment(float(s.start), float(s.end), s.text.strip()) for s in result.segments or []
-                    if not _no_speech(s)]
-        if not segments and result.text.strip() and not result.segments:  # text without segments
-            segments = [Segment(0.0, chunk.duration, result.text.strip())]
-        return segments, getattr(result, "language", None)
-
-
-# Whisper's own rule (openai/whisper transcribe.py): a segment the model itself thinks is probably
-# not speech, and is not confident about, is silence or noise.
-NO_SPEECH_PROB = 0.6
-LOGPROB_FLOOR = -1.0
-
-# What Whisper writes over silence, noise or music (learned from subtitled videos).
-HALLUCINATIONS = {
-    "thank you", "thank you for watching", "thanks for watching", "thank you so much for watching",
-    "thank you very much", "please subscribe", "like and subscribe", "subscribe to my channel",
-    "subtitles by the amara org community", "subtitles by", "you", "bye", "so", "okay",
-    "gracias", "gracias por ver", "gracias por ver el video", "suscríbete",
-    "subtítulos realizados por la comunidad de amara org", "sous titres réalisés par la communauté d amara org",
-    "untertitel der amara org community", "music", "applause",
-}
-
-
-def _no_speech(seg) -> bool:
-    prob, logprob = getattr(seg, "no_speech_prob", None), getattr(seg, "avg_logprob", None)
-    return prob is not None and logprob is not None and prob > NO_SPEECH_PROB and logprob < LOGPROB_FLOOR
-
-
-def _plain(text: str) -> str:
-    return " ".join(re.findall(r"\w+", text.lower()))
-
-
-def drop_hallucinations(segments: list[Segment], chunk: Chunk) -> list[Segment]:
-    """Drop the stock phrases Whisper invents over silence, when no voice is heard under them."""
-    kept = []
-    for seg in segments:
-        if _plain(seg.text) in HALLUCINATIONS:
-            a = media.pcm_bytes(max(0.0, seg.start))
-            b = media.pcm_bytes(min(chunk.duration, max(seg.end, seg.start + 1.0)))
-            if not media.has_speech(chunk.audio()[a:b]):
-                log.info("dropped %r at %.1f s: no voice under it", seg.text, chunk.start + seg.start)
-                continue
-        kept.append(seg)
-    return kept
-
-
-BACKENDS: dict[str, Callable[..., Backend]] = {"openai": OpenAIBackend, "local": LocalBackend}
-
-
-def get_backend(settings: Settings, notify: Callable[[str], None] | None = None) -> Backend:
-    """The backend in force (TRANSCRIBE_BACKEND; `auto` is OpenAI with a key, else local)."""
-    return BACKENDS[settings.transcribe_backend](settings, notify)
 
 
 @dataclass(frozen=True)
@@ -179,26 +61,6 @@ class Progress:
             return None
         return min(1.0, self.seconds_done / self.seconds_total)
 
-    def describe(self, elapsed: float) -> str:
-        """One line for a person: stage, chunk k of n, and the time left once it can be told."""
-        if self.message:
-            return self.message
-        if self.stage == "decoding":
-            return "Decoding the audio…"
-        if self.stage == "done":
-            return "Loaded from the cache." if self.cached else "Done."
-        total = f" of {self.chunks_total}" if self.chunks_total else ""
-        if self.partial:
-            of = f" of {format_timestamp(self.seconds_total)}" if self.seconds_total else ""
-            line = f"Transcribing: {format_timestamp(self.seconds_done)}{of}"
-        else:
-            line = f"Transcribing: part {self.chunks_done}{total} done"
-        fraction = self.fraction
-        if fraction and 0.02 < fraction < 1 and elapsed > 1:
-            left = elapsed * (1 - fraction) / fraction
-            line += f", about {_duration(left)} left"
-        return line + "…"
-
 
 class LiveTranscript:
     """The transcript so far, from progress events: finished chunks replace their running text."""
@@ -213,14 +75,6 @@ class LiveTranscript:
             self._by_chunk[p.chunk_index] = list(p.segments)
         segments = sorted((s for segs in self._by_chunk.values() for s in segs), key=lambda s: s.start)
         return Transcript(segments, p.seconds_done)
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{max(5, round(seconds / 5) * 5)} s"
-    if seconds < 3600:
-        return f"{round(seconds / 60)} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 @dataclass
@@ -432,147 +286,168 @@ def transcribe_file(path: Path, settings: Settings, on_progress: Callable[[Progr
     with _claim(key, cancel, lambda: report(waiting)) if use_cache else nullcontext():
         if hit := cached():  # the job it waited for made it
             return hit
-        transcript = _transcribe(path, info, expected, settings, backend, cache, use_cache, report, cancel, notes)
+        run = _Run(path, info, settings, backend, cache, use_cache, report, cancel)
+        run.send()
+        transcript = run.result(expected, notes)
         if use_cache and not transcript.meta["cut_at_limit"]:  # a higher limit later must not get the cut one
             cache.put_transcript(key, transcript)
     return transcript
 
 
-def _transcribe(path: Path, info: media.MediaInfo, expected: float, settings: Settings, backend: Backend,
-                cache: Cache, use_cache: bool, report: Callable[[Progress], None], cancel: threading.Event,
-                notes: list[str]) -> Transcript:
-    concurrency = min(settings.concurrency, getattr(backend, "max_concurrency", settings.concurrency))
-    inflight = InFlight(concurrency, linger=settings.request_timeout)
-    report(Progress("decoding", 0.0, info.duration, 0, None))
-    parts: list[_Part] = []
-    pending: dict[Future, _Part] = {}
-    failures: list[tuple[_Part, ServiceError]] = []
-    fatal: list[AppError] = []
-    languages: dict[str, float] = {}
-    state = {"seconds": 0.0, "done": 0}
-    total_chunks: list[int] = []
+class _Run:
+    """One transcription of one file: owns its pool, its stop flag and what it has done so far.
 
-    def finish(part: _Part, segments: list[Segment], language: str | None, cached: bool) -> None:
+    `send` decodes the file, hands each chunk to a worker (cached and silent chunks need none),
+    and stops sending at the first hopeless failure or a cancel; whatever happens, the requests
+    in flight finish and are cached. `result` stitches the parts or says what went wrong.
+    """
+
+    def __init__(self, path: Path, info: media.MediaInfo, settings: Settings, backend: Backend, cache: Cache,
+                 use_cache: bool, report: Callable[[Progress], None], cancel: threading.Event):
+        self.path, self.info, self.settings, self.backend = path, info, settings, backend
+        self.cache, self.use_cache, self.report, self.cancel = cache, use_cache, report, cancel
+        self.concurrency = min(settings.concurrency, getattr(backend, "max_concurrency", settings.concurrency))
+        self.inflight = InFlight(self.concurrency, linger=settings.request_timeout)
+        self.parts: list[_Part] = []
+        self.pending: dict[Future, _Part] = {}
+        self.failures: list[tuple[_Part, ServiceError]] = []
+        self.fatal: list[AppError] = []
+        self.languages: dict[str, float] = {}  # seconds of audio heard in each detected language
+        self.seconds = 0.0  # of the recording transcribed so far
+        self.total: int | None = None  # chunks, once the whole file is decoded
+        self.damage: list[str] = []  # what ffmpeg complained about
+        self.limited: list[float] = []  # decoding stopped at MAX_DURATION_MINUTES: the header said less
+
+    @property
+    def saved(self) -> int:
+        return sum(p.done for p in self.parts)
+
+    def finish(self, part: _Part, segments: list[Segment], language: str | None, cached: bool) -> None:
         part.segments, part.done = segments, True
         if language:
-            languages[language] = languages.get(language, 0.0) + part.chunk.duration
-        state["seconds"] += part.chunk.keep_end - part.chunk.keep_start
-        state["done"] += 1
-        shown = tuple(stitch([part]))
-        report(Progress("transcribing", state["seconds"], info.duration, state["done"],
-                        total_chunks[0] if total_chunks else None, shown, cached, part.chunk.index))
+            self.languages[language] = self.languages.get(language, 0.0) + part.chunk.duration
+        self.seconds += part.chunk.keep_end - part.chunk.keep_start
+        self.report(Progress("transcribing", self.seconds, self.info.duration, self.saved, self.total,
+                             tuple(stitch([part])), cached, part.chunk.index))
 
-    def partial(part: _Part) -> Callable[[Segment], None]:
+    def on_segment(self, part: _Part) -> Callable[[Segment], None]:
         """Report a running chunk's segments as they come (the local backend makes them one by one,
         lazily, like faster-whisper: raising here on a cancel stops its work)."""
         c = part.chunk
 
-        def on_segment(seg: Segment) -> None:
-            if cancel.is_set():  # a backend that makes segments lazily stops making them
+        def report(seg: Segment) -> None:
+            if self.cancel.is_set():
                 raise Cancelled("Stopped.")
             heard = min(max(seg.end + c.start, c.keep_start), c.keep_end) - c.keep_start
-            report(Progress("transcribing", state["seconds"] + heard, info.duration, state["done"],
-                            total_chunks[0] if total_chunks else None, (seg.shifted(c.start),),
-                            chunk_index=c.index, partial=True))
+            self.report(Progress("transcribing", self.seconds + heard, self.info.duration, self.saved, self.total,
+                                 (seg.shifted(c.start),), chunk_index=c.index, partial=True))
 
-        return on_segment
+        return report
 
-    def collect(block: bool) -> None:
-        if not pending:
+    def collect(self, block: bool) -> None:
+        """Take in the requests that are done (waiting for one with `block`)."""
+        if not self.pending:
             return
-        done, _ = wait(list(pending), timeout=None if block else 0, return_when=FIRST_COMPLETED)
+        done, _ = wait(list(self.pending), timeout=None if block else 0, return_when=FIRST_COMPLETED)
         for future in done:
-            part = pending.pop(future)
+            part = self.pending.pop(future)
             try:
                 segments, language = future.result()
             except Cancelled:
                 continue
             except ServiceError as e:
                 if e.retryable:  # retries exhausted: stop sending, keep what finished
-                    failures.append((part, e))
+                    self.failures.append((part, e))
                 else:  # bad key, no quota, unknown model: nothing else will work either
-                    fatal.append(e)
+                    self.fatal.append(e)
                 continue
             except AppError as e:
-                fatal.append(e)
+                self.fatal.append(e)
                 continue
             except Exception as e:  # a bug of ours: said plainly, never retried
                 log.info("transcribing %s failed", _span(part.chunk), exc_info=True)  # -v in the CLI
-                fatal.append(AppError(f"Transcribing {_span(part.chunk)} failed with an internal error "
-                                      f"({type(e).__name__}). Finished parts are saved; please report this."))
+                self.fatal.append(AppError(f"Transcribing {_span(part.chunk)} failed with an internal error "
+                                           f"({type(e).__name__}). Finished parts are saved; please report this."))
                 continue
-            if use_cache:
-                cache.put_chunk(part.key, segments)
-            finish(part, segments, language, False)
+            if self.use_cache:
+                self.cache.put_chunk(part.key, segments)
+            self.finish(part, segments, language, False)
 
-    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="chunk")
-    damage: list[str] = []
-    limited: list[float] = []  # decoding stopped at MAX_DURATION_MINUTES: the header said less
-    try:
-        for chunk in media.iter_chunks(path, **_split_params(settings), on_damage=damage.append,
-                                       on_limit=limited.append):
-            if cancel.is_set():
-                break
-            part = _Part(replace(chunk, pcm=b""), _chunk_key(chunk, backend))
-            parts.append(part)
-            cached = cache.get_chunk(part.key) if use_cache else None
-            if cached is not None:
-                finish(part, cached, None, True)
-                continue
-            if media.is_silent(chunk.pcm):  # nothing to hear: nothing to send or pay for
-                finish(part, [], None, False)
-                continue
-            chunk = backend.prepare(chunk)
-            while len(pending) >= concurrency:
-                collect(block=True)
-            collect(block=False)
-            if failures or fatal or cancel.is_set():
-                break  # stop sending; what is in flight finishes and is cached
-            pending[pool.submit(_transcribe_with_retries, backend, chunk, settings, inflight, cancel,
-                                partial(part))] = part
-        else:
-            total_chunks.append(len(parts))
-    except BaseException:  # Ctrl-C, or the decoder failed: stop sending and retrying
-        cancel.set()
-        raise
-    finally:
-        while pending:  # what is in flight finishes and is cached: nothing paid for is lost
-            collect(block=True)
-        pool.shutdown(wait=True, cancel_futures=True)
+    def send(self) -> None:
+        self.report(Progress("decoding", 0.0, self.info.duration, 0, None))
+        pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="chunk")
+        chunks = media.iter_chunks(self.path, **_split_params(self.settings), on_damage=self.damage.append,
+                                   on_limit=self.limited.append)
+        try:
+            for chunk in chunks:
+                if self.cancel.is_set() or not self.take(chunk, pool):
+                    break
+            else:
+                self.total = len(self.parts)
+        except BaseException:  # Ctrl-C, or the decoder failed: stop sending and retrying
+            self.cancel.set()
+            raise
+        finally:
+            chunks.close()  # stops the decoder
+            while self.pending:  # what is in flight finishes and is cached: nothing paid for is lost
+                self.collect(block=True)
+            pool.shutdown(wait=True, cancel_futures=True)
 
-    saved = sum(p.done for p in parts)
-    if fatal:
-        raise fatal[0]
-    if failures and not cancel.is_set():
-        part, error = failures[0]
-        raise TranscriptionFailed(
-            f"{error} (Gave up after {settings.max_retries + 1} attempts; {saved} finished part(s) are "
-            "saved, so running again sends only what is missing.)"
-        )
-    if cancel.is_set() and (failures or not total_chunks or saved < len(parts)):
-        raise Cancelled(f"Stopped. {saved} finished part(s) are saved, so running again sends only what "
-                        "is missing.")
+    def take(self, chunk: Chunk, pool: ThreadPoolExecutor) -> bool:
+        """Send one chunk (unless cached or silent); False when nothing more should be sent."""
+        part = _Part(replace(chunk, pcm=b""), _chunk_key(chunk, self.backend))
+        self.parts.append(part)
+        cached = self.cache.get_chunk(part.key) if self.use_cache else None
+        if cached is not None:
+            self.finish(part, cached, None, True)
+            return True
+        if media.is_silent(chunk.pcm):  # nothing to hear: nothing to send or pay for
+            self.finish(part, [], None, False)
+            return True
+        chunk = self.backend.prepare(chunk)
+        while len(self.pending) >= self.concurrency:
+            self.collect(block=True)
+        self.collect(block=False)
+        if self.failures or self.fatal or self.cancel.is_set():
+            return False  # stop sending; what is in flight finishes and is cached
+        future = pool.submit(_transcribe_with_retries, self.backend, chunk, self.settings, self.inflight,
+                             self.cancel, self.on_segment(part))
+        self.pending[future] = part
+        return True
 
-    duration = round(parts[-1].chunk.keep_end, 3) if parts else 0.0
-    damaged = bool(damage) or bool(expected and duration < expected * 0.95 - 1)
-    if damaged:
-        notes.append(_damage_note(path.name, duration, expected))
-    if limited:
-        notes.append(f"{path.name} goes on past the {settings.max_duration_minutes:g} min limit "
-                     f"(MAX_DURATION_MINUTES), though its header says {format_timestamp(expected, hours=True)}: "
-                     f"only the first {format_timestamp(limited[0], hours=True)} were transcribed.")
-    segments = stitch(parts)
-    if not segments and damage:
-        raise UnsupportedMedia(f"{path.name} seems damaged: ffmpeg could not decode it cleanly "
-                               f"({damage[-1][:120]}), and no speech was found in what it could read.")
-    if not segments:
-        raise NoSpeech(f"No speech was found in {path.name}: it seems to be silence, noise or music.")
-    language = settings.language or (max(languages, key=languages.get) if languages else None)
-    transcript = Transcript(segments, duration, language, getattr(backend, "model", None), path.name,
-                            {"backend": backend.name, "notes": notes, "damaged": damaged,
-                             "cut_at_limit": bool(limited)})
-    report(Progress("done", duration, duration, len(parts), len(parts), ()))
-    return transcript
+    def result(self, expected: float, notes: list[str]) -> Transcript:
+        if self.fatal:
+            raise self.fatal[0]
+        if self.failures and not self.cancel.is_set():
+            error = self.failures[0][1]
+            raise TranscriptionFailed(
+                f"{error} (Gave up after {self.settings.max_retries + 1} attempts; {self.saved} finished part(s) "
+                "are saved, so running again sends only what is missing.)")
+        if self.cancel.is_set() and (self.failures or self.total is None or self.saved < len(self.parts)):
+            raise Cancelled(f"Stopped. {self.saved} finished part(s) are saved, so running again sends only "
+                            "what is missing.")
+        name = self.path.name
+        duration = round(self.parts[-1].chunk.keep_end, 3) if self.parts else 0.0
+        damaged = bool(self.damage) or bool(expected and duration < expected * 0.95 - 1)
+        if damaged:
+            notes.append(_damage_note(name, duration, expected))
+        if self.limited:
+            notes.append(f"{name} goes on past the {self.settings.max_duration_minutes:g} min limit "
+                         f"(MAX_DURATION_MINUTES), though its header says {format_timestamp(expected, hours=True)}: "
+                         f"only the first {format_timestamp(self.limited[0], hours=True)} were transcribed.")
+        segments = stitch(self.parts)
+        if not segments and self.damage:
+            raise UnsupportedMedia(f"{name} seems damaged: ffmpeg could not decode it cleanly "
+                                   f"({self.damage[-1][:120]}), and no speech was found in what it could read.")
+        if not segments:
+            raise NoSpeech(f"No speech was found in {name}: it seems to be silence, noise or music.")
+        languages = self.languages
+        language = self.settings.language or (max(languages, key=languages.get) if languages else None)
+        transcript = Transcript(segments, duration, language, getattr(self.backend, "model", None), name,
+                                {"backend": self.backend.name, "notes": notes, "damaged": damaged,
+                                 "cut_at_limit": bool(self.limited)})
+        self.report(Progress("done", duration, duration, len(self.parts), len(self.parts), ()))
+        return transcript
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,9 @@ def test_local_transcript_matches_what_was_said(local, long_talk):
     assert len(partial) >= 5 and all(e.segments for e in partial)
     done = [e.seconds_done for e in partial]
     assert done == sorted(done) and 0 < done[0] < done[-1] <= t.duration
-    assert partial[0].describe(1.0).startswith("Transcribing: 00:")
+    from app import _describe  # the wording is the page's
+
+    assert _describe(partial[0], 1.0).startswith("Transcribing: 00:")
 
 
 def test_local_cache_key_includes_backend_and_model(local, long_talk, server, settings):

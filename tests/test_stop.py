@@ -15,7 +15,8 @@ import pytest
 
 from core.errors import AppError, Cancelled, TranscriptionFailed
 from core.jobs import CONSUMER_TIMEOUT, Job, running
-from core.transcribe import OpenAIBackend, Progress, plan, transcribe_file
+from core.backends import OpenAIBackend
+from core.transcribe import Progress, plan, transcribe_file
 
 ROOT = Path(__file__).parent.parent
 
