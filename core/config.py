@@ -28,6 +28,27 @@ PRICE_PER_MINUTE = {
 }
 
 
+# Announced shutdown dates (openai SDK 3.57: the docstrings of `AudioModel` and `ChatModel`), for
+# warnings before the service says so itself; the service's own `GET /v1/models/{id}` wins.
+SHUTDOWN_DATES = {
+    **dict.fromkeys(["whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe",
+                     "gpt-4o-mini-transcribe-2025-12-15", "gpt-4o-transcribe-diarize"], "2027-02-26"),
+    **dict.fromkeys(["gpt-4o", "gpt-4o-2024-11-20", "gpt-4o-2024-08-06", "gpt-4o-mini", "gpt-4o-mini-2024-07-18",
+                     "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-2025-04-14", "gpt-4.1-mini-2025-04-14"], "2027-01-14"),
+}
+TRANSCRIBE_SUCCESSOR = "gpt-transcribe"  # what takes over every retiring transcription model, for files
+# The chat model OpenAI recommends in place of gpt-4o and gpt-4o-mini; listed by the SDK's
+# `ChatModel` with no shutdown date (checked in openai 3.57). CHAT_FALLBACK_MODEL changes it.
+CHAT_SUCCESSOR = "gpt-6-luna"
+
+
+def successor(model: str, chat_successor: str = CHAT_SUCCESSOR) -> str | None:
+    """The model that takes over when `model` is shut down, or None if it is not retiring."""
+    if model not in SHUTDOWN_DATES:
+        return None
+    return TRANSCRIBE_SUCCESSOR if "whisper" in model or "transcribe" in model else chat_successor
+
+
 BACKEND_CHOICES = ("auto", "openai", "local")
 
 
@@ -55,6 +76,7 @@ ENV = {
     "transcribe_model": "TRANSCRIBE_MODEL",
     "local_model": "LOCAL_WHISPER_MODEL",
     "chat_model": "CHAT_MODEL",
+    "chat_fallback_model": "CHAT_FALLBACK_MODEL",
     "chat_base_url": "CHAT_BASE_URL",
     "chat_api_key": "CHAT_API_KEY",
     "cache_dir": "CACHE_DIR",
@@ -84,6 +106,7 @@ class Settings:
     transcribe_model: str = "whisper-1"
     local_model: str = "base"  # faster-whisper size name or model folder; multilingual, laptop-fast
     chat_model: str = "gpt-4o"  # "none": no language model, answers are the best passages
+    chat_fallback_model: str = CHAT_SUCCESSOR  # takes over from a retired default chat model
     chat_base_url: str | None = None  # another server for answers (Ollama, llama.cpp, vLLM)
     chat_api_key: str | None = field(default=None, repr=False)
     cache_dir: Path = field(default_factory=default_cache_dir)

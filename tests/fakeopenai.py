@@ -32,8 +32,12 @@ import numpy as np
 
 MAX_BYTES = 25 * 1024 * 1024  # the service's upload limit
 GPT4O_MAX_SECONDS = 1400.0
-TRANSCRIBE_MODELS = {"whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe"}
-CHAT_MODELS = {"gpt-4o": 128_000, "gpt-4o-mini": 128_000}  # context window, tokens
+TRANSCRIBE_MODELS = {"whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe", "gpt-transcribe"}
+CHAT_MODELS = {"gpt-4o": 128_000, "gpt-4o-mini": 128_000, "gpt-6-luna": 400_000}  # context window, tokens
+# The catalogue's shutdown dates (null: none announced), as `GET /v1/models/{id}` reports them.
+SHUTDOWN = {"whisper-1": "2027-02-26", "gpt-4o-transcribe": "2027-02-26", "gpt-4o-mini-transcribe": "2027-02-26",
+            "gpt-transcribe": None, "gpt-4o": "2027-01-14", "gpt-4o-mini": "2027-01-14", "gpt-6-luna": None}
+CREATED = 1_700_000_000
 AUDIO_EXTENSIONS = {"flac", "mp3", "mp4", "mpeg", "mpga", "m4a", "ogg", "oga", "wav", "webm"}
 SAMPLE_RATE = 16_000
 
@@ -128,6 +132,7 @@ class FakeOpenAI:
         self.lock = threading.RLock()  # fault predicates may look at the records
         self.httpd: ThreadingHTTPServer | None = None
         self.in_flight = 0  # requests being answered
+        self.retired: set[str] = set()  # models past their shutdown date: 404 "has been deprecated"
         self.transcribing = 0  # transcription requests being answered, abandoned ones included
         self.peak_transcribing = 0  # the most at once since `clear`
         self.arrivals: list[float] = []  # time.monotonic() of each transcription request's arrival
@@ -189,6 +194,20 @@ def _error(status: int, message: str, type_: str = "invalid_request_error", code
     return status, {"error": {"message": message, "type": type_, "param": None, "code": code}}
 
 
+def _model(name: str) -> dict:
+    return {"id": name, "object": "model", "created": CREATED, "owned_by": "system",
+            "shutdown_date": SHUTDOWN.get(name)}
+
+
+def _retired_or_unknown(model: str, retired: set[str]) -> tuple:
+    """What the service answers for a model it does not serve: shut down, or never existed."""
+    if model in retired:
+        return _error(404, f"The model `{model}` has been deprecated, learn more here: "
+                           "https://platform.openai.com/docs/deprecations", code="model_not_found")
+    return _error(404, f"The model `{model}` does not exist or you do not have access to it.",
+                  code="model_not_found")
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     fake: FakeOpenAI
@@ -248,9 +267,16 @@ class _Handler(BaseHTTPRequestHandler):
         return False  # only a delay: answer normally
 
     def do_GET(self) -> None:
-        if self.path.rstrip("/").endswith("/models"):
-            models = sorted(TRANSCRIBE_MODELS | set(CHAT_MODELS))
-            self._send_json(200, {"object": "list", "data": [{"id": m, "object": "model"} for m in models]})
+        path = self.path.split("?")[0].rstrip("/")
+        live = sorted(m for m in TRANSCRIBE_MODELS | set(CHAT_MODELS) if m not in self.fake.retired)
+        if not self._authorized():
+            self._send_json(*_error(401, "Incorrect API key provided.", code="invalid_api_key"))
+        elif path.endswith("/models"):
+            self._send_json(200, {"object": "list", "data": [_model(m) for m in live]})
+        elif "/models/" in path and path.rsplit("/", 1)[1] in live:
+            self._send_json(200, _model(path.rsplit("/", 1)[1]))
+        elif "/models/" in path:
+            self._send_json(*_retired_or_unknown(path.rsplit("/", 1)[1], self.fake.retired))
         else:
             self._send_json(*_error(404, "Not found"))
 
