@@ -1,16 +1,22 @@
 """Transcription backends behind one small Protocol: the OpenAI audio API (or any server that
 speaks it), with Whisper's hallucination filter, and the local faster-whisper (`core/local.py`).
+The OpenAI backend speaks each model's dialect (gpt-transcribe takes keywords and candidate
+languages, whisper-1 a prompt and returns timestamps) and hands over to the successor of a
+default model the service has shut down.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
 from dataclasses import replace
 from typing import Callable, Protocol
 
+import openai
+
 from . import media, service
-from .config import Settings, model_has_timestamps
+from .config import Settings, model_has_timestamps, model_takes_hints
 from .errors import AppError
 from .local import LocalBackend
 from .media import Chunk
@@ -34,19 +40,55 @@ class Backend(Protocol):
         produces segments one by one also hands each to `on_segment` as it comes."""
 
 
+# The vocabulary hint as gpt-transcribe's `keywords[]`. The service documents no limits yet:
+# these keep a hint pasted from a document from becoming a refused or diluted request.
+MAX_KEYWORDS = 100  # a glossary of names and terms, not a text
+MAX_KEYWORD_CHARS = 100  # a name or a short phrase
+_KEYWORD_SEPARATORS = re.compile(r"[,\n\r，、]+")  # commas (also the CJK ones) and line ends
+_REFUSED_IN_KEYWORDS = re.compile(r"[<>]")  # the service refuses a keyword holding these
+
+
+def keywords(hint: str | None) -> list[str]:
+    """TRANSCRIBE_PROMPT ("Kubernetes, CNCF, Istio") as gpt-transcribe's `keywords[]`: split at
+    commas and line ends, trimmed, without the characters the service refuses, each once."""
+    found: list[str] = []
+    seen: set[str] = set()
+    for part in _KEYWORD_SEPARATORS.split(hint or ""):
+        word = " ".join(_REFUSED_IN_KEYWORDS.sub("", part).split())
+        if len(word) > MAX_KEYWORD_CHARS:  # cut at a space, not inside a word
+            word = word[:MAX_KEYWORD_CHARS + 1].rsplit(" ", 1)[0][:MAX_KEYWORD_CHARS]
+        if word and word.casefold() not in seen:
+            seen.add(word.casefold())
+            found.append(word)
+    return found[:MAX_KEYWORDS]
+
+
 class OpenAIBackend:
-    """Whisper through the OpenAI audio API, or any server that speaks it."""
+    """Whisper through the OpenAI audio API, or any server that speaks it.
+
+    When the service says our default model is gone (404 model_not_found), its successor takes
+    over for the rest of the process: the refused chunk is sent again at once, `notify` says so
+    (once per process), and `model`, `timestamps` and `cache_params` change with it, from the
+    worker thread that learned it. A model the user chose is never swapped: `explain` says what
+    to set instead.
+    """
 
     name = "openai"
 
     def __init__(self, settings: Settings, notify: Callable[[str], None] | None = None):
         self.settings = settings
-        self.model = settings.transcribe_model
-        self.timestamps = model_has_timestamps(self.model)
+        self.notify = notify or (lambda message: None)
+        self._switching = threading.Lock()
+        self._use(service.model_in_force(settings))
         # Retries are ours (per chunk, with Retry-After); the client must not retry on top.
         self.client = service.make_client(settings, max_retries=0)
 
+    def _use(self, model: str) -> None:
+        self.model = model
+        self.timestamps = model_has_timestamps(model)  # False: text only, one segment per chunk
+
     def cache_params(self) -> dict:
+        """With the model in force: what a successor transcribed is never taken for its predecessor's."""
         s = self.settings
         return {"backend": self.name, "model": self.model, "language": s.language,
                 "prompt": s.prompt, "server": s.base_url or "openai"}
@@ -60,34 +102,76 @@ class OpenAIBackend:
         audio = chunk.encode()
         if len(audio) > self.settings.max_upload_bytes:  # cannot happen with lossless 16 kHz mono
             raise AppError(f"Internal error: a {len(audio)} byte chunk is over the upload limit.")
-        args: dict = {
-            "model": self.model,
-            "file": (f"chunk-{chunk.index:04d}.{media.UPLOAD_FORMAT}", audio, f"audio/{media.UPLOAD_FORMAT}"),
-            "response_format": "verbose_json" if self.timestamps else "json",
-        }
-        if self.timestamps:
-            args["timestamp_granularities"] = ["segment"]
-        if self.settings.language:
-            args["language"] = self.settings.language
-        if self.settings.prompt:
-            args["prompt"] = self.settings.prompt
+        model = self.model
         try:
-            segments, language = self._send(chunk, args)
+            while True:  # ends: a second refusal (the successor's) raises in `_take_over`
+                try:
+                    segments, language = self._send(chunk, audio, model)
+                    break
+                except openai.NotFoundError as e:
+                    model = self._take_over(e, model)
         except (ValueError, TypeError, AttributeError, KeyError) as e:  # a body that is not the API's
             raise service.BadResponse(type(e).__name__) from e
         return drop_hallucinations(segments, chunk), language
 
-    def _send(self, chunk: Chunk, args: dict) -> tuple[list[Segment], str | None]:
+    def _take_over(self, exc: openai.NotFoundError, refused: str) -> str:
+        """The model to send the chunk to now that `refused` was refused; re-raises `exc` when
+        nothing takes over. Chunks in flight may all be refused: one switch, one announcement."""
+        with self._switching:
+            if self.model != refused:  # another chunk's refusal switched already
+                return self.model
+            taken = service.take_over(exc, self.settings, refused)
+            if taken is None:
+                raise exc
+            model, announcement = taken
+            self._use(model)
+        if announcement:
+            log.info("%s", announcement)
+            self.notify(announcement)
+        return model
+
+    def _args(self, chunk: Chunk, audio: bytes, model: str) -> dict:
+        """The request for `model`: gpt-transcribe takes the hint as keywords and the language as
+        a candidate (it refuses timestamps); the others take prompt and language as they are."""
+        s = self.settings
+        args: dict = {
+            "model": model,
+            "file": (f"chunk-{chunk.index:04d}.{media.UPLOAD_FORMAT}", audio, f"audio/{media.UPLOAD_FORMAT}"),
+        }
+        if model_takes_hints(model):
+            args["response_format"] = "json"
+            if s.language:
+                args["languages"] = [s.language]  # never with `language`, which it refuses alongside
+            if words := keywords(s.prompt):
+                args["keywords"] = words
+            return args
+        timestamps = model_has_timestamps(model)
+        args["response_format"] = "verbose_json" if timestamps else "json"
+        if timestamps:
+            args["timestamp_granularities"] = ["segment"]
+        if s.language:
+            args["language"] = s.language
+        if s.prompt:
+            args["prompt"] = s.prompt
+        return args
+
+    def _send(self, chunk: Chunk, audio: bytes, model: str) -> tuple[list[Segment], str | None]:
         """One request, and its response read into segments relative to the chunk."""
-        result = self.client.audio.transcriptions.create(**args)
-        if not self.timestamps:
+        result = self.client.audio.transcriptions.create(**self._args(chunk, audio, model))
+        if not model_has_timestamps(model):
             text = result.text.strip()
-            return ([Segment(0.0, chunk.duration, text)] if text else []), None
+            return ([Segment(0.0, chunk.duration, text)] if text else []), _heard(result)
         segments = [Segment(float(s.start), float(s.end), s.text.strip()) for s in result.segments or []
                     if not _no_speech(s)]
         if not segments and result.text.strip() and not result.segments:  # text without segments
             segments = [Segment(0.0, chunk.duration, result.text.strip())]
         return segments, getattr(result, "language", None)
+
+
+def _heard(result) -> str | None:
+    """The language gpt-transcribe heard: the first of its `languages` (none when it is unsure)."""
+    heard = getattr(result, "languages", None)
+    return (getattr(heard[0], "code", None) or None) if heard else None
 
 
 # Whisper's own rule (openai/whisper transcribe.py): a segment the model itself thinks is probably

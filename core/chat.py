@@ -7,22 +7,31 @@ is an instruction. When the transcript is over the token budget, only the passag
 to the question (BM25) and their neighbours are sent, and the reply says so. Token counts are
 estimated by script (Chinese costs about a token a character, English about a quarter); for BM25,
 Chinese and Japanese, which have no spaces between words, are cut into character pairs.
+
+Models come and go: when the service has shut down our default model (gpt-4o), its successor
+(CHAT_FALLBACK_MODEL) answers and the reply's notice says so, once; a parameter a newer model
+refuses (a temperature other than its default) is dropped for that model. Both are remembered
+for the process (`service`), so nothing is sent twice to be refused twice.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import unicodedata
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
+import openai
 from rank_bm25 import BM25Okapi
 
 from . import service
 from .config import Settings
 from .errors import AppError
 from .transcript import Segment, Transcript, format_timestamp
+
+log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 4_000  # a question longer than this is refused, not truncated
 HISTORY_TOKENS = 6_000  # earlier turns kept, newest first
@@ -243,32 +252,74 @@ def check_question(question: str) -> str:
 
 @dataclass
 class Reply:
-    notice: str | None  # shown with the answer, e.g. that only part of the transcript was used
+    notice: str | None  # shown with the answer: only part of the transcript was used, another model answered
     stream: Iterator[str]  # the answer, piece by piece
     context: Context
+
+
+# Sent with every question unless the model refuses it: a low temperature keeps answers to what
+# the transcript says. Newer models (gpt-6-luna) take only their default and answer 400; the
+# parameter is then dropped for that model, for the process (`_open`).
+CHAT_TEMPERATURE = 0.2
+OPTIONAL_PARAMS = {"temperature": CHAT_TEMPERATURE}
 
 
 def ask(transcript: Transcript, question: str, history: Iterable[dict] | None, settings: Settings) -> Reply:
     """Start an answer; iterate `Reply.stream` for its text as it arrives.
 
-    With no language model configured (no key, no server, or CHAT_MODEL=none), the answer is the
-    transcript's passages that best match the question, labelled as such.
+    The request is sent here, so that `Reply.notice` can already say when a successor answers
+    for our default model, which the service has shut down. With no language model configured
+    (no key, no server, or CHAT_MODEL=none), the answer is the transcript's passages that best
+    match the question, labelled as such.
     """
     if not settings.chat_enabled:
         return passages_reply(transcript, question, history)
     messages, context = build_messages(transcript, history, question, settings)
     client = service.make_client(settings, max_retries=settings.max_retries, chat=True)
-    notice = None
+    notices = []
     if context.partial:
-        notice = (f"The recording is long: this answer used the {context.passages_used} most relevant "
-                  f"of {context.passages_total} passages of the transcript.")
-    return Reply(notice, _stream(client, messages, settings), context)
+        notices.append(f"The recording is long: this answer used the {context.passages_used} most relevant "
+                       f"of {context.passages_total} passages of the transcript.")
+    stream, model, took_over = _open(client, messages, settings)
+    if took_over:
+        notices.append(took_over)
+    return Reply(" ".join(notices) or None, _stream(stream, model, settings), context)
 
 
-def _stream(client, messages: list[dict], settings: Settings) -> Iterator[str]:
+def _open(client, messages: list[dict], settings: Settings) -> tuple[object, str, str | None]:
+    """Send the question: the open stream, the model answering, and the words announcing a
+    successor when the service no longer serves our default model (the first time only)."""
+    model, announcement = service.model_in_force(settings, chat=True), None
+    while True:  # ends: a second refusal (the successor's) raises in `take_over`
+        try:
+            return _create(client, messages, model, settings), model, announcement
+        except openai.NotFoundError as e:
+            taken = service.take_over(e, settings, model, chat=True)
+            if taken is None:
+                raise service.explain(e, settings, model=model, what="Answering", chat=True) from e
+            model, announcement = taken
+        except Exception as e:
+            raise service.explain(e, settings, model=model, what="Answering", chat=True) from e
+
+
+def _create(client, messages: list[dict], model: str, settings: Settings):
+    """The streaming request, without the optional parameters this model refused before; a
+    refusal now drops the parameter and sends again (at most once per parameter)."""
+    refused = service.refused_params(settings, model)
+    params = {name: value for name, value in OPTIONAL_PARAMS.items() if name not in refused}
     try:
-        stream = client.chat.completions.create(model=settings.chat_model, messages=messages,
-                                                stream=True, temperature=0.2)
+        return client.chat.completions.create(model=model, messages=messages, stream=True, **params)
+    except openai.BadRequestError as e:
+        param = service.unsupported_param(e, params)
+        if param is None:
+            raise
+        log.info("%s refuses %s=%r: sending without it from now on", model, param, params[param])
+        service.refuse_param(settings, model, param)
+    return _create(client, messages, model, settings)
+
+
+def _stream(stream, model: str, settings: Settings) -> Iterator[str]:
+    try:
         for event in stream:
             for choice in event.choices or []:
                 if choice.delta and choice.delta.content:
@@ -276,7 +327,7 @@ def _stream(client, messages: list[dict], settings: Settings) -> Iterator[str]:
     except AppError:
         raise
     except Exception as e:
-        raise service.explain(e, settings, model=settings.chat_model, what="Answering", chat=True) from e
+        raise service.explain(e, settings, model=model, what="Answering", chat=True) from e
 
 
 PASSAGES_SHOWN = 3  # passages returned when there is no language model

