@@ -16,7 +16,7 @@ from pathlib import Path
 import anyio
 import gradio as gr
 
-from core import chat
+from core import chat, models
 from core.config import Settings
 from core.errors import AppError, MissingApiKey, redact
 from core.fetch import download
@@ -162,12 +162,20 @@ def _user_settings(base: Settings, user_key: str | None, **changes) -> Settings:
     return base.replace(**changes)
 
 
+def _models_notice(base: Settings) -> dict:
+    """The page's notice of models in use that shut down soon (the server's settings: a visitor's
+    key changes only the key); hidden when none does. Looked up once per process."""
+    lines = models.warnings(base)
+    return gr.update(value="\n\n".join(f"⚠️ {line}" for line in lines), visible=bool(lines))
+
+
 def build_app(base: Settings) -> gr.Blocks:
     with gr.Blocks(title="Talk to your Audio", delete_cache=(900, 3600)) as demo:
         state = gr.State(None, delete_callback=_remove_session_files)  # {"transcript", "dir"} per tab
         source = gr.State("upload")
         ticket = gr.State(None)  # a transcription to run: set only when the cache does not have it
         gr.Markdown(I18N("title"))
+        notice = gr.Markdown(visible=False, elem_id="models-notice")  # filled on load
         with gr.Row():
             with gr.Column(scale=2):
                 with gr.Tabs():
@@ -353,6 +361,8 @@ def build_app(base: Settings) -> gr.Blocks:
         api_transcribe.click(transcribe, [upload, recording, link, language, vocabulary, user_key, state], outputs,
                              api_name="transcribe", concurrency_limit=base.max_jobs, concurrency_id="transcribe")
         demo.unload(_stop_session_job)
+        demo.load(lambda: _models_notice(base), None, notice, queue=False, api_visibility="private",
+                  show_progress="hidden")
         question.submit(ask, [question, chatbot, state, user_key], [chatbot, question], api_name="ask",
                         concurrency_limit=None, show_progress="hidden")
         clear.click(None, api_visibility="private")
@@ -378,6 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     except AppError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    models.prefetch(settings)  # the first visitor's notice need not wait for the lookups
     demo = build_app(settings)
     _, local_url, share_url = demo.launch(
         server_name=args.host, server_port=args.port, share=args.share, i18n=I18N,

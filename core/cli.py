@@ -11,7 +11,7 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import chat
+from . import chat, models
 from .config import Settings
 from .errors import AppError, Cancelled
 from .transcribe import Progress, plan, transcribe_file
@@ -77,6 +77,14 @@ def _stop_on_interrupt(cancel: threading.Event):
         signal.signal(signal.SIGINT, previous)
 
 
+def _warn_about_models(settings: Settings, *, chat: bool = True) -> None:
+    """A line on stderr for each model in use that shuts down within WARN_DAYS. Printed once the
+    recording has been read, so that an error stays the one line a failed command prints; not
+    for a refused default, whose successor says so when it takes over."""
+    for line in models.warnings(settings, chat=chat, unannounced=True):
+        print(f"warning: {line}", file=sys.stderr)
+
+
 def _transcribe(path: str, settings: Settings, use_cache: bool = True) -> Transcript:
     bar = _Bar(Path(path).name[:30])
     cancel = threading.Event()
@@ -89,19 +97,25 @@ def _transcribe(path: str, settings: Settings, use_cache: bool = True) -> Transc
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
     """Print the transcript (txt with [hh:mm:ss] marks, srt, vtt or json)."""
-    transcript = _transcribe(args.file, _settings(args), use_cache=not args.no_cache)
+    settings = _settings(args)
+    models.prefetch(settings, chat=False)  # the chat model is not used here
+    transcript = _transcribe(args.file, settings, use_cache=not args.no_cache)
     text = EXPORTERS[args.format](transcript)
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
     else:
         sys.stdout.write(text)
+        sys.stdout.flush()  # the transcript first, then any warning after it
+    _warn_about_models(settings, chat=False)
     return 0
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
     """Answer a question from the recording; without a question, chat until end of input."""
     settings = _settings(args)
+    models.prefetch(settings)
     transcript = _transcribe(args.file, settings)
+    _warn_about_models(settings)
     history: list[dict] = []
     questions = [args.question] if args.question else _read_questions()
     for question in questions:
@@ -129,15 +143,22 @@ def _read_questions():
             yield line
 
 
+_NO_CHAT = "none (no language model: answers are the transcript's best passages)"
+
+
 def cmd_info(args: argparse.Namespace) -> int:
-    """Duration, chunk plan and estimated cost, before anything is sent."""
+    """Duration, chunk plan, estimated cost and the models' shutdown dates, before anything is sent."""
     settings = _settings(args)
+    models.prefetch(settings)  # the catalogue only: nothing goes to the transcription endpoint
     p = plan(Path(args.file), settings)
     hours = p.duration >= 3600
     print(f"File:       {args.file}")
     print(f"Duration:   {format_timestamp(p.duration, hours=True)} ({p.duration:.1f} s)")
     local = settings.transcribe_backend == "local"
-    print(f"Model:      {'local ' + settings.local_model + ' (faster-whisper)' if local else settings.transcribe_model}")
+    day, used = models.current_date(), {s.chat: s for s in models.in_use(settings)}
+    model = f"local {settings.local_model} (faster-whisper)" if local else models.describe(used[False], day)
+    print(f"Model:      {model}")
+    print(f"Chat model: {models.describe(used[True], day) if True in used else _NO_CHAT}")
     print(f"Chunks:     {len(p.chunks)} (target {settings.target_chunk_seconds:g} s, at most "
           f"{p.max_chunk_seconds:.0f} s and {settings.max_upload_mb:g} MB each, "
           f"{1 if local else settings.concurrency} at a time)")
@@ -148,6 +169,8 @@ def cmd_info(args: argparse.Namespace) -> int:
             "$0 (runs on this machine)" if local else f"${p.estimated_cost:.3f}")
     print(f"Estimated cost: {cost}{' (already cached: $0)' if p.cached else ''}")
     print(f"Cached:     {'yes' if p.cached else 'no'}")
+    sys.stdout.flush()
+    _warn_about_models(settings)
     return 0
 
 
