@@ -3,9 +3,17 @@
 Every input goes through ffmpeg once, straight to 16 kHz mono 16-bit PCM (what Whisper works at),
 read from a pipe in blocks. Chunks are cut from a small rolling buffer as the decoder runs, so a
 3-hour file never sits in memory whole, and the first chunk can be on its way to the service
-while the rest is still being decoded. Cuts fall in pauses (pydub's `detect_silence`) near the
-target length; where no pause exists, the cut is hard and both sides keep an overlap that the
-stitching in `transcribe` resolves.
+while the rest is still being decoded. There are two ways to cut:
+
+- `iter_chunks`, for models that return timed segments: chunks of about CHUNK_SECONDS, cut in
+  pauses (pydub's `detect_silence`) near the target length; where no pause exists, the cut is
+  hard and both sides keep an overlap that the stitching in `transcribe` resolves.
+- `iter_utterances`, for models that return text only, whose answer becomes one segment spanning
+  the request: pieces of a sentence or a few, at most PIECE_MAX_SECONDS, so that segment starts
+  at most that long before any word in it. Cuts fall where Silero's voice detection hears a pause,
+  else in pydub's quiet moments, else hard (with an overlap, as above). Voice detection chooses
+  where to cut, never what to leave out: it hears no voice in singing, whispering or a voice under
+  noise, so only silence by loudness (`SILENT_DBFS`) is left out and not sent.
 
 Uploads are hostile until proven otherwise. ffmpeg guesses a file's format from its content, and
 some formats are playlists or indirections (HLS, DASH, ffconcat, image sequences, SDP ...) that
@@ -29,6 +37,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterator
+
+import numpy as np
 
 with warnings.catch_warnings():  # pydub warns at import when ffmpeg is not on PATH; we set it below
     warnings.simplefilter("ignore", RuntimeWarning)
@@ -94,7 +104,8 @@ class Chunk:
     """A slice of the recording to transcribe on its own.
 
     `start`/`end` are the audio it carries; `keep_start`/`keep_end` the part it answers for.
-    They differ only at hard cuts, where neighbouring chunks overlap.
+    They differ only at hard cuts, where neighbouring chunks overlap. A `gap` is silence left out
+    (`iter_utterances`): it carries no audio, and nothing is sent for it.
     """
 
     index: int
@@ -104,6 +115,7 @@ class Chunk:
     keep_end: float
     pcm: bytes  # 16 kHz mono s16le
     encoded: bytes = b""  # the upload file, once made (then the PCM can be dropped)
+    gap: bool = False  # silence left out: no audio, nothing to send
 
     @property
     def duration(self) -> float:
@@ -205,6 +217,34 @@ def encode_pcm(pcm: bytes, fmt: str = UPLOAD_FORMAT) -> bytes:
 
 
 def _encode(pcm: bytes, fmt: str) -> bytes:
+    """The upload file: FLAC in-process with PyAV (the libav that faster-whisper decodes with),
+    about 7 ms for a 10 s piece where starting ffmpeg takes over 100 ms, which hundreds of
+    utterance pieces an hour would pay in the thread that feeds the workers; else with ffmpeg."""
+    if fmt == "flac":
+        try:
+            return _encode_in_process(pcm, fmt)
+        except Exception:  # no PyAV, or a libav that cannot: ffmpeg says what is wrong, if anything
+            pass
+    return _encode_with_ffmpeg(pcm, fmt)
+
+
+def _encode_in_process(pcm: bytes, fmt: str) -> bytes:
+    import io
+
+    import av
+
+    samples = _samples(pcm).reshape(1, -1)
+    out = io.BytesIO()
+    with av.open(out, mode="w", format=fmt) as container:
+        stream = container.add_stream(fmt, rate=SAMPLE_RATE, layout="mono")
+        frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
+        frame.sample_rate = SAMPLE_RATE
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            container.mux(packet)
+    return out.getvalue()
+
+
+def _encode_with_ffmpeg(pcm: bytes, fmt: str) -> bytes:
     run = subprocess.run(
         [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error",
          "-f", "s16le", "-ar", str(SAMPLE_RATE), "-ac", "1", "-i", "pipe:0",
@@ -255,7 +295,6 @@ def is_silent(pcm: bytes) -> bool:
 
 def has_speech(pcm: bytes) -> bool:
     """Silero voice activity detection (shipped with faster-whisper) on 16 kHz mono PCM."""
-    import numpy as np
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
     if len(pcm) < SAMPLE_WIDTH * SAMPLE_RATE // 10 or is_silent(pcm):
@@ -331,6 +370,42 @@ class Decoder:
             self._stderr.close()
 
 
+def _decoded(path: Path, max_seconds: float | None, on_damage: Callable[[str], None] | None,
+             on_limit: Callable[[float], None] | None) -> Iterator[bytes]:
+    """The PCM of `path` in blocks, as the decoder makes it; nothing past `max_seconds`.
+
+    A header can claim 30 s for hours of audio, and the limit checked against the header must hold
+    for what is sent: decoding stops at the limit, and `on_limit(max_seconds)` is called once when
+    audio was cut off. When ffmpeg decoded to the end but complained (damaged data), `on_damage`
+    gets its last complaint. Closing the generator stops ffmpeg.
+    """
+    limit = pcm_bytes(max_seconds) if max_seconds is not None else None
+    decoder = Decoder(path)
+    done = 0  # bytes yielded so far
+    cut_off = False  # audio went on past `limit`
+    try:
+        for block in decoder.blocks():
+            if limit is not None and done + len(block) > limit:
+                block, cut_off = block[:max(0, limit - done)], True
+            done += len(block)
+            if block:
+                yield block
+            if cut_off:
+                break
+        if cut_off:
+            decoder.close()  # stops ffmpeg: nothing past the limit is decoded
+            if on_limit:
+                on_limit(float(max_seconds))
+        elif (complaints := decoder.finish()) and on_damage:  # decoded, but not cleanly: damaged data
+            on_damage(complaints.splitlines()[-1])
+    finally:
+        decoder.close()
+
+
+def _no_audio(path: Path) -> UnsupportedMedia:
+    return UnsupportedMedia(f"{Path(path).name} contains no audio (the recording is empty).")
+
+
 def iter_chunks(path: Path, *, target_seconds: float, window_seconds: float,
                 overlap_seconds: float, min_silence_ms: int,
                 on_damage: Callable[[str], None] | None = None,
@@ -340,28 +415,21 @@ def iter_chunks(path: Path, *, target_seconds: float, window_seconds: float,
 
     A cut is searched in the last `window_seconds` before the target; with no pause there, the
     chunk is cut hard at the target and overlaps its neighbour by `overlap_seconds` on each side.
-    Memory stays near one chunk plus one read block, whatever the file's length.
-
-    With `max_seconds`, decoding stops there even if the file goes on: a header can claim 30 s for
-    hours of audio, and the limit checked against the header must hold for what is sent. No chunk
-    carries audio past the limit; `on_limit(max_seconds)` is called once when audio was cut off.
+    Memory stays near one chunk plus one read block, whatever the file's length. Nothing past
+    `max_seconds` is decoded or carried (see `_decoded`).
     """
     target = pcm_bytes(target_seconds)
     window = min(pcm_bytes(window_seconds), pcm_bytes(target_seconds / 2))
     overlap = pcm_bytes(overlap_seconds)
     need = target + overlap  # bytes buffered before a cut is planned
-    limit = pcm_bytes(max_seconds) if max_seconds is not None else None
 
-    decoder = Decoder(path)
+    blocks = _decoded(path, max_seconds, on_damage, on_limit)
     buf = bytearray()
     buf_start = 0  # position of buf[0] in the recording, in bytes
     keep_start = 0
     index = 0
-    cut_off = False  # audio went on past `limit`
     try:
-        for block in decoder.blocks():
-            if limit is not None and buf_start + len(buf) + len(block) > limit:
-                block, cut_off = block[:max(0, limit - buf_start - len(buf))], True
+        for block in blocks:
             buf += block
             while len(buf) >= need:
                 pause = find_pause(bytes(buf[target - window:target]), min_silence_ms)
@@ -377,22 +445,275 @@ def iter_chunks(path: Path, *, target_seconds: float, window_seconds: float,
                 keep_start = buf_start + cut
                 del buf[:next_start]
                 buf_start += next_start
-            if cut_off:
-                break
-        if cut_off:
-            decoder.close()  # stops ffmpeg: nothing past the limit is decoded
-            if on_limit:
-                on_limit(float(max_seconds))
-        elif (complaints := decoder.finish()) and on_damage:  # decoded, but not cleanly: damaged data
-            on_damage(complaints.splitlines()[-1])
         if buf and (index == 0 or len(buf) > (keep_start - buf_start)):
             end = buf_start + len(buf)
             yield Chunk(index, _sec(buf_start), _sec(end), _sec(keep_start), _sec(end), _pad(bytes(buf)))
         elif index == 0:
-            raise UnsupportedMedia(f"{Path(path).name} contains no audio (the recording is empty).")
+            raise _no_audio(path)
     finally:
-        decoder.close()
+        blocks.close()  # stops the decoder
 
 
 def _sec(nbytes: int) -> float:
     return nbytes / BYTES_PER_SECOND
+
+
+# Utterance pieces, for models that answer with text and no times (see `iter_utterances`). The
+# text of a piece becomes one segment that starts where the piece starts, so pieces are short.
+PIECE_MAX_SECONDS = 10.0  # longest piece, overlap included: its segment starts at most this long before its words
+PIECE_MIN_SECONDS = 1.0  # no cut in a piece's first second (MIN_CHUNK_SECONDS pads shorter ones anyway)
+PIECE_LEAD_SECONDS = 0.3  # kept before a voice or sound starts, so the model hears its onset whole
+PIECE_TAIL_SECONDS = 0.3  # kept after a sound ends, before a silence that is left out
+GAP_MIN_SECONDS = 2.0  # silences this long inside speech are left out; shorter ones cost less sent than a request
+HEAD_GAP_MIN_SECONDS = 0.5  # silence before a piece's first sound beyond its lead is left out from this long
+PIECE_OVERLAP_SECONDS = 1.5  # each side of a hard cut (no pause, no quiet moment); stitching keeps each word once
+PIECE_OVERLAP_SHARE = 5  # but at most this share of a shorter piece (a low MAX_UPLOAD_MB)
+VAD_PAUSE_MS = 200  # a pause in the voice at least this long is a place to cut (a breath between phrases)
+# Audio analysed at once. Silero runs ~300x real time on one core, so a first piece is on its way a
+# fraction of a second after the decoder starts, and memory stays at about a minute of PCM.
+ANALYSIS_SECONDS = 60.0
+# Audio past a piece's latest possible end that must be decoded before it is cut: enough to tell
+# a silence that will be left out (GAP_MIN_SECONDS) and where the voice comes back.
+SETTLE_SECONDS = GAP_MIN_SECONDS + 1.0
+FRAME_SECONDS = 0.01  # the grid of loudness, voice and cut times
+FRAME_BYTES = int(SAMPLE_RATE * FRAME_SECONDS) * SAMPLE_WIDTH
+# The loudest sample of a silent stretch stays under this: `is_silent` (pydub's max_dBFS) per frame.
+SILENT_PEAK = 2 ** (8 * SAMPLE_WIDTH - 1) * 10 ** (SILENT_DBFS / 20)
+
+
+def _frames(seconds: float) -> int:
+    return int(round(seconds / FRAME_SECONDS))
+
+
+def _samples(pcm: bytes) -> np.ndarray:
+    return np.frombuffer(pcm[: len(pcm) - len(pcm) % SAMPLE_WIDTH], dtype=np.int16)
+
+
+def loud_frames(pcm: bytes) -> np.ndarray:
+    """Per 10 ms frame, whether it is not silent: its loudest sample reaches SILENT_DBFS, the
+    `is_silent` rule (so a stretch of frames that are not loud is silent by `is_silent`)."""
+    samples = _samples(pcm).astype(np.int32)
+    per = FRAME_BYTES // SAMPLE_WIDTH
+    samples = np.pad(samples, (0, -len(samples) % per))
+    return np.abs(samples.reshape(-1, per)).max(axis=1) >= SILENT_PEAK
+
+
+def voice_spans(pcm: bytes, min_silence_ms: int = VAD_PAUSE_MS) -> list[tuple[float, float]]:
+    """Where Silero (shipped with faster-whisper) hears a voice, in seconds into `pcm`, unpadded.
+
+    Silero hears no voice in singing, music with words, whispering or a voice under noise: this
+    may say where to cut or where speech starts, never what to leave out.
+    """
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    if len(pcm) < SAMPLE_WIDTH * SAMPLE_RATE // 10:
+        return []
+    audio = _samples(pcm).astype("float32") / 32768.0
+    options = VadOptions(min_speech_duration_ms=VAD_MIN_SPEECH_MS, min_silence_duration_ms=min_silence_ms,
+                         speech_pad_ms=0)
+    return [(t["start"] / SAMPLE_RATE, t["end"] / SAMPLE_RATE) for t in get_speech_timestamps(audio, options)]
+
+
+def first_voice(pcm: bytes) -> float | None:
+    """Seconds into `pcm` where Silero first hears a voice, or None."""
+    spans = voice_spans(pcm)
+    return spans[0][0] if spans else None
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """The [start, end) frame ranges where `mask` is True."""
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.astype(np.int8), [0]))))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
+
+
+@dataclass(frozen=True)
+class Span:
+    """Part of an analysed stretch, in frames: a piece to send (keeping [keep_start, keep_end)) or
+    a silence to leave out."""
+
+    start: int
+    end: int
+    keep_start: int
+    keep_end: int
+    gap: bool = False
+
+
+class Cutter:
+    """Where to cut one stretch of decoded audio into utterance pieces and silences left out.
+
+    A piece starts just before a sound and ends, in order of preference:
+    1. where a silence of GAP_MIN_SECONDS or more begins (the silence is left out);
+    2. at the end of the recording, if it fits;
+    3. in the longest pause in the voice (Silero), just before the voice comes back, looking in
+       the second half of the longest piece first (fuller pieces, fewer requests), then earlier;
+    4. in the longest quiet moment pydub finds (`find_pause`), likewise: music, a voice under noise;
+    5. hard, at `max_seconds`, overlapping the next piece by PIECE_OVERLAP_SECONDS each side.
+    No piece is longer than `max_seconds`, and only silence (by loudness) is ever left out.
+    """
+
+    def __init__(self, pcm: bytes, final: bool, min_silence_ms: int, max_seconds: float = PIECE_MAX_SECONDS):
+        self.pcm, self.final, self.min_silence_ms = pcm, final, min_silence_ms
+        self.max = _frames(max_seconds)
+        self.overlap = min(_frames(PIECE_OVERLAP_SECONDS), self.max // PIECE_OVERLAP_SHARE)
+        self.loud = loud_frames(pcm)
+        self.n = len(self.loud)
+        voice = np.zeros(self.n, dtype=bool)
+        if self.loud.any():  # Silero on silence is time wasted
+            for a, b in voice_spans(pcm):
+                voice[_frames(a):_frames(b) + 1] = True
+        self.pauses = _runs(~voice)
+        self.silences = [(a, b) for a, b in _runs(~self.loud)
+                         if b - a >= _frames(GAP_MIN_SECONDS) or (final and b == self.n)]
+
+    def cut(self, p: int, keep: int) -> tuple[list[Span], int, int]:
+        """Spans from frame `p` on (audio before `keep` belongs to the previous piece: a hard cut's
+        overlap), as far as the audio decoded so far settles; and the `p`, `keep` to go on from."""
+        spans: list[Span] = []
+        lead = _frames(PIECE_LEAD_SECONDS)
+        while p < self.n:
+            if keep <= p:  # a piece after a hard cut starts in the overlap, whatever is there
+                sound = self._next_sound(p)
+                if sound is None:  # silent up to here: left out, but for a lead for what comes
+                    end = self.n if self.final else max(p, self.n - lead)
+                    if end > p:
+                        spans.append(Span(p, end, p, end, gap=True))
+                        p = keep = end
+                    break
+                start = max(p, sound - lead)
+                if start - p >= _frames(HEAD_GAP_MIN_SECONDS):
+                    spans.append(Span(p, start, p, start, gap=True))
+                    p = keep = start
+            if not self.final and p + self.max + _frames(SETTLE_SECONDS) > self.n:
+                break  # where this piece ends is not settled yet
+            cut, end, after = self._piece_end(p, keep)
+            spans.append(Span(p, end, max(p, keep), cut))
+            p, keep = after, cut
+        return spans, p, keep
+
+    def _next_sound(self, p: int) -> int | None:
+        hits = np.flatnonzero(self.loud[p:])
+        return p + int(hits[0]) if len(hits) else None
+
+    def _piece_end(self, p: int, keep: int) -> tuple[int, int, int]:
+        """(cut, end, next piece's start) of the piece that starts at `p`."""
+        hi = min(p + self.max, self.n)
+        lo = max(p, keep) + _frames(PIECE_MIN_SECONDS)
+        first = self._next_sound(p)
+        first = p if first is None else first
+        for a, b in self.silences:  # 1. a silence left out ends the piece
+            if first < a < hi:
+                end = min(a + _frames(PIECE_TAIL_SECONDS), b, hi)
+                if end > keep:
+                    return end, end, end
+        if self.final and self.n <= hi:  # 2. the rest fits
+            return self.n, self.n, self.n
+        windows = [w for w in (max(lo, p + self.max // 2), lo) if w < hi]
+        for w in windows:  # 3. a pause in the voice
+            cut = self._pause_cut(p, w, hi)
+            if cut is not None:
+                return cut, cut, cut
+        for w in windows:  # 4. a quiet moment
+            if hi - w >= _frames(self.min_silence_ms / 1000):
+                quiet = find_pause(self.pcm[w * FRAME_BYTES:hi * FRAME_BYTES], self.min_silence_ms)
+                if quiet is not None and w < w + _frames(quiet) <= hi:
+                    return w + _frames(quiet), w + _frames(quiet), w + _frames(quiet)
+        return hi - self.overlap, hi, hi - 2 * self.overlap  # 5. hard
+
+    def _pause_cut(self, p: int, lo: int, hi: int) -> int | None:
+        """The cut in the longest pause in the voice with a cut in (lo, hi] (the latest on ties):
+        just before the voice comes back, or just after it stops if it comes back too late."""
+        lead, tail = _frames(PIECE_LEAD_SECONDS), _frames(PIECE_TAIL_SECONDS)
+        best = None
+        for a, b in self.pauses:
+            if b <= p or a >= hi:
+                continue
+            cut = max(b - lead, (a + b) // 2)
+            if cut > hi:
+                cut = min(a + tail, (a + b) // 2)
+            if lo < cut <= hi:
+                best = max(best or (0, 0), (b - max(a, p), cut))
+        return best[1] if best else None
+
+
+class _Pieces:
+    """The rolling buffer of `iter_utterances`: analyses, cuts and hands out chunks."""
+
+    def __init__(self, min_silence_ms: int, max_seconds: float):
+        self.min_silence_ms, self.max_seconds = min_silence_ms, max_seconds
+        self.buf = bytearray()
+        self.start = 0  # position of buf[0] in the recording, in bytes
+        self.p = self.keep = 0  # frames into buf: where the next span starts, and what it keeps
+        self.index = 0
+        self.gap: tuple[int, int] | None = None  # silence left out, in bytes, not handed out yet
+
+    def cut(self, final: bool) -> list[Chunk]:
+        pcm = bytes(self.buf)
+        spans, p, keep = Cutter(pcm, final, self.min_silence_ms, self.max_seconds).cut(self.p, self.keep)
+        out = []
+        for s in spans:
+            a, b = self._at(s.start), self._at(s.end)
+            if s.gap:  # consecutive silences are one gap
+                self.gap = (self.gap[0] if self.gap else a, b)
+                continue
+            out += self._flush_gap()
+            pcm_piece = pcm[a - self.start:b - self.start]
+            keep_start, keep_end = _sec(self._at(s.keep_start)), _sec(self._at(s.keep_end))
+            out.append(Chunk(self.index, _sec(a), _sec(b), keep_start, keep_end, _pad(pcm_piece)))
+            self.index += 1
+        if final:
+            out += self._flush_gap()
+        drop = min(p * FRAME_BYTES, len(self.buf))
+        del self.buf[:drop]
+        self.start += drop
+        self.p, self.keep = 0, keep - p
+        return out
+
+    def _at(self, frame: int) -> int:
+        """Bytes into the recording of a frame of the buffer (the recording's end at most)."""
+        return self.start + min(frame * FRAME_BYTES, len(self.buf))
+
+    def _flush_gap(self) -> list[Chunk]:
+        if not self.gap:
+            return []
+        a, b = self.gap
+        self.gap = None
+        self.index += 1
+        return [Chunk(self.index - 1, _sec(a), _sec(b), _sec(a), _sec(b), b"", gap=True)]
+
+
+def iter_utterances(path: Path, *, min_silence_ms: int, max_piece_seconds: float = PIECE_MAX_SECONDS,
+                    on_damage: Callable[[str], None] | None = None,
+                    max_seconds: float | None = None,
+                    on_limit: Callable[[float], None] | None = None) -> Iterator[Chunk]:
+    """Decode `path` and yield utterance pieces (a sentence or a few) and the silences between.
+
+    For models that answer with text only: each piece is sent on its own, and its text becomes a
+    segment from the piece's start to its end, so no piece is longer than `max_piece_seconds` (see
+    `Cutter` for where they are cut). Voice detection chooses where to cut, never what to leave
+    out: only silence by loudness is (as `gap` chunks, which carry no audio); music, singing or
+    whispering that Silero does not hear as a voice is sent like speech. The recording is analysed
+    ANALYSIS_SECONDS at a time, so memory stays small and the first piece leaves early. Nothing past
+    `max_seconds` is decoded or carried (see `_decoded`).
+    """
+    blocks = _decoded(path, max_seconds, on_damage, on_limit)
+    pieces = _Pieces(min_silence_ms, max_piece_seconds)
+    decoded = False
+    try:
+        for block in blocks:
+            decoded = True
+            pieces.buf += block
+            if len(pieces.buf) >= pcm_bytes(ANALYSIS_SECONDS):
+                yield from pieces.cut(final=False)
+        if not decoded:
+            raise _no_audio(path)
+        yield from pieces.cut(final=True)
+    finally:
+        blocks.close()  # stops the decoder
+
+
+def utterances_in(pcm: bytes, *, min_silence_ms: int, max_piece_seconds: float = PIECE_MAX_SECONDS) -> list[Chunk]:
+    """`iter_utterances` for PCM at hand, with times into it: a chunk cut for a model that gives
+    times, to be sent to one that does not after all."""
+    pieces = _Pieces(min_silence_ms, max_piece_seconds)
+    pieces.buf += pcm
+    return pieces.cut(final=True)

@@ -8,6 +8,10 @@ to it, the later chunk's after it. With nothing to align on, each word is kept b
 earlier chunk's before the cut, the later chunk's from it, and either one's where the other heard
 nothing). Words outside the window are always kept, from their own chunk: a phrase that merely
 repeats further away can never swallow the speech between.
+
+Before stitching, `start_at_speech` moves the start of a segment that a server placed before the
+voice (Whisper without voice detection starts one at 0.0 of the request after music or noise) to
+where the voice starts, so citations do not land early.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ from __future__ import annotations
 import heapq
 import re
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Callable, Protocol
 
+from . import media
 from .media import Chunk
 from .transcript import Segment
 
@@ -202,4 +207,45 @@ def stitch(parts: list[Part]) -> list[Segment]:
             out = join_at_hard_cut(out, new, c.keep_start, c.keep_start - c.start)
         else:
             out += new
+    return out
+
+
+# Servers that run Whisper without voice detection start a segment at 0.0 of the request, or where
+# the previous one ended, even when the voice comes 10 s later (after music, a jingle, noise).
+# Only segments that may be such are checked with Silero (the audio is decoded again for them):
+EARLY_NEAR_SECONDS = 1.0  # starting this close to the request's start
+EARLY_GAP_SECONDS = 1.0  # or this long after the previous segment's end (something unsaid before it)
+SLOWEST_WORDS_PER_SECOND = 1.0  # or slower than any speech: the segment holds something else too
+SLOW_SLACK_SECONDS = 2.0  # (beyond this allowance for a short segment's own pauses)
+MIN_SHIFT_SECONDS = 1.0  # a start less early than this is within Whisper's own error, and kept
+SHIFT_LEAD_SECONDS = 0.2  # kept before the voice, as voice detection hears onsets a little late
+
+
+def _may_start_early(seg: Segment, previous: Segment | None) -> bool:
+    """Whether the segment may start before its voice: the others, contiguous segments of speech
+    at a speaking pace, are not worth decoding the chunk again for."""
+    if seg.start <= EARLY_NEAR_SECONDS or (previous and seg.start - previous.end >= EARLY_GAP_SECONDS):
+        return True
+    return seg.end - seg.start > len(seg.text.split()) / SLOWEST_WORDS_PER_SECOND + SLOW_SLACK_SECONDS
+
+
+def start_at_speech(segments: list[Segment], audio: Callable[[], bytes]) -> list[Segment]:
+    """The chunk's segments (times into its audio), each starting no earlier than the first voice
+    Silero hears in it. A segment with no voice heard in it is kept as it is: singing, whispering
+    and a voice under noise are not heard, and their words must keep a time before them.
+
+    `audio` gives the chunk's 16 kHz PCM, and is only called if some segment may start early.
+    """
+    suspects = [i for i, seg in enumerate(segments)
+                if seg.end > seg.start and _may_start_early(seg, segments[i - 1] if i else None)]
+    pcm = audio() if suspects else b""
+    if not pcm:
+        return segments
+    out = list(segments)
+    for i in suspects:
+        seg = out[i]
+        onset = media.first_voice(pcm[media.pcm_bytes(max(0.0, seg.start)):media.pcm_bytes(seg.end)])
+        if onset is not None and onset >= MIN_SHIFT_SECONDS:
+            start = round(max(0.0, seg.start) + onset - SHIFT_LEAD_SECONDS, 3)
+            out[i] = Segment(start, max(seg.end, start), seg.text)
     return out

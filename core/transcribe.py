@@ -1,13 +1,30 @@
 """Transcription: backends, and the pipeline that runs them over a recording of any length.
 
-The pipeline decodes the file once (`media.iter_chunks`), sends chunks in parallel with bounded
-concurrency, retries each chunk on its own, caches every finished chunk, and stitches the parts
-into one transcript with absolute times. A chunk that still fails fails the job with its time
-range; what succeeded stays cached, so running again sends only what is missing. A cancelled job
-(`cancel`: a closed tab, Ctrl-C) sends nothing new and retries nothing, and what is in flight
-finishes and is cached too. Only what the service or the network did wrong is retried, and never
-with more requests on the service than the job's share (`InFlight`). Two jobs for the same
-recording and settings in one process do the work once (`_claim`).
+The pipeline decodes the file once, sends chunks in parallel with bounded concurrency, retries
+each chunk on its own, caches every finished chunk, and stitches the parts into one transcript
+with absolute times.
+
+How the file is cut depends on what the model answers. A model that returns timed segments
+(whisper-1, the local Whisper) gets chunks of about CHUNK_SECONDS cut in pauses
+(`media.iter_chunks`); where a server put a segment's start before the voice (Whisper without
+voice detection starts one at 0.0 after music), it is moved to the voice
+(`stitch.start_at_speech`).
+A model that returns text only (gpt-transcribe, the gpt-4o-*transcribe models) gets utterance
+pieces of at most PIECE_MAX_SECONDS (`media.iter_utterances`), and each piece's text becomes a
+segment with the piece's times: every model's segments start at most 10 s before the words they
+hold, so subtitles and citations come out the same whatever the model. That means many more,
+shorter requests (a few hundred an hour of audio instead of twenty); silences left out are not
+sent at all. Should a model that was to give times answer without them (a server that answers
+without segments, a retired model's successor taking over during the job), the chunks cut for
+it are cut again into pieces in the worker (`_Run.in_pieces`); a chunk that came back as one text
+is paid for twice.
+
+A chunk that still fails fails the job with its time range; what succeeded stays cached, so
+running again sends only what is missing. A cancelled job (`cancel`: a closed tab, Ctrl-C) sends
+nothing new and retries nothing, and what is in flight finishes and is cached too. Only what the
+service or the network did wrong is retried, and never with more requests on the service than
+the job's share (`InFlight`). Two jobs for the same recording and settings in one process do the
+work once (`_claim`).
 """
 
 from __future__ import annotations
@@ -21,7 +38,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import openai
 from tenacity import (Retrying, retry_if_exception, stop_after_attempt, stop_when_event_set,
@@ -30,11 +47,11 @@ from tenacity import (Retrying, retry_if_exception, stop_after_attempt, stop_whe
 from . import media, service
 from .backends import Backend, get_backend
 from .cache import Cache, file_digest, make_key
-from .config import PRICE_PER_MINUTE, Settings
+from .config import PRICE_PER_MINUTE, Settings, model_has_timestamps
 from .errors import AppError, Cancelled, NoSpeech, ServiceError, TooLarge, TranscriptionFailed, UnsupportedMedia
 from .local import LocalBackend
 from .media import Chunk
-from .stitch import stitch
+from .stitch import start_at_speech, stitch
 from .transcript import Segment, Transcript, format_timestamp
 
 log = logging.getLogger(__name__)
@@ -85,7 +102,27 @@ class _Part:
     done: bool = False
 
 
+def by_utterance(backend: Backend) -> bool:
+    """Whether the backend's answers have no times of their own, so the file is cut into utterance
+    pieces whose times are the segments' (see the module docstring)."""
+    return not getattr(backend, "timestamps", True)
+
+
+def _fixes_starts(backend: Backend) -> bool:
+    """Whether segment starts are checked against the voice: the backend's segments are a remote
+    server's (the local backend runs faster-whisper with voice detection itself)."""
+    return not by_utterance(backend) and not isinstance(backend, LocalBackend)
+
+
+# What decides the pieces, in the transcript key: a change makes a new transcript, never a mix.
+UTTERANCE_CUTS = ("utterances", media.PIECE_MAX_SECONDS, media.GAP_MIN_SECONDS, media.VAD_PAUSE_MS,
+                  media.PIECE_OVERLAP_SECONDS)
+
+
 def transcript_key(digest: str, backend: Backend, settings: Settings) -> str:
+    if by_utterance(backend):
+        return make_key("transcript", digest, backend.cache_params(), *UTTERANCE_CUTS,
+                        _piece_seconds(settings), settings.min_silence_ms)
     return make_key("transcript", digest, backend.cache_params(), settings.target_chunk_seconds,
                     settings.chunk_overlap_seconds)
 
@@ -113,6 +150,24 @@ def _split_params(settings: Settings) -> dict:
     return {"target_seconds": settings.target_chunk_seconds, "window_seconds": settings.silence_window,
             "overlap_seconds": settings.chunk_overlap_seconds, "min_silence_ms": settings.min_silence_ms,
             "max_seconds": settings.max_duration_minutes * 60}  # whatever the header says
+
+
+def _piece_seconds(settings: Settings) -> float:
+    """Longest utterance piece: PIECE_MAX_SECONDS, or less if a request may carry less."""
+    return min(media.PIECE_MAX_SECONDS, settings.max_chunk_seconds)
+
+
+def _utterance_params(settings: Settings) -> dict:
+    return {"min_silence_ms": settings.min_silence_ms, "max_piece_seconds": _piece_seconds(settings),
+            "max_seconds": settings.max_duration_minutes * 60}
+
+
+def split(path: Path, settings: Settings, utterances: bool, **callbacks) -> Iterator[Chunk]:
+    """The chunks of `path`: utterance pieces and the silences left out between them, or chunks
+    of about CHUNK_SECONDS (see the module docstring)."""
+    if utterances:
+        return media.iter_utterances(path, **_utterance_params(settings), **callbacks)
+    return media.iter_chunks(path, **_split_params(settings), **callbacks)
 
 
 MAX_BACKOFF = 60.0  # seconds between two attempts at most: 1, 2, 4 ... 60 s rides out a few minutes
@@ -157,6 +212,13 @@ class InFlight:
 
 def _span(chunk: Chunk) -> str:
     return f"{format_timestamp(chunk.keep_start, hours=True)}–{format_timestamp(chunk.keep_end, hours=True)}"
+
+
+def _one_text(segments: list[Segment], chunk: Chunk) -> bool:
+    """Whether a backend made one segment of the whole chunk, as it does for an answer without
+    times (a Whisper segment never spans a chunk longer than a piece exactly)."""
+    return (len(segments) == 1 and segments[0].start == 0.0 and chunk.duration > media.PIECE_MAX_SECONDS
+            and abs(segments[0].end - chunk.duration) < 1e-6)
 
 
 def _transcribe_with_retries(backend: Backend, chunk: Chunk, settings: Settings, inflight: InFlight,
@@ -297,7 +359,8 @@ def transcribe_file(path: Path, settings: Settings, on_progress: Callable[[Progr
 class _Run:
     """One transcription of one file: owns its pool, its stop flag and what it has done so far.
 
-    `send` decodes the file, hands each chunk to a worker (cached and silent chunks need none),
+    `send` decodes the file, hands each chunk to a worker (cached and silent chunks, and silences
+    left out, need none),
     and stops sending at the first hopeless failure or a cancel; whatever happens, the requests
     in flight finish and are cached. `result` stitches the parts or says what went wrong.
     """
@@ -317,6 +380,9 @@ class _Run:
         self.total: int | None = None  # chunks, once the whole file is decoded
         self.damage: list[str] = []  # what ffmpeg complained about
         self.limited: list[float] = []  # decoding stopped at MAX_DURATION_MINUTES: the header said less
+        self.utterances = by_utterance(backend)  # cut into utterance pieces (the model gives no times)
+        self.fix_starts = _fixes_starts(backend)
+        self.untimed = False  # the server answered a chunk without times, though the model gives them
 
     @property
     def saved(self) -> int:
@@ -376,8 +442,8 @@ class _Run:
     def send(self) -> None:
         self.report(Progress("decoding", 0.0, self.info.duration, 0, None))
         pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="chunk")
-        chunks = media.iter_chunks(self.path, **_split_params(self.settings), on_damage=self.damage.append,
-                                   on_limit=self.limited.append)
+        chunks = split(self.path, self.settings, self.utterances, on_damage=self.damage.append,
+                       on_limit=self.limited.append)
         try:
             for chunk in chunks:
                 if self.cancel.is_set() or not self.take(chunk, pool):
@@ -395,6 +461,11 @@ class _Run:
 
     def take(self, chunk: Chunk, pool: ThreadPoolExecutor) -> bool:
         """Send one chunk (unless cached or silent); False when nothing more should be sent."""
+        if chunk.gap:  # silence left out: nothing to send, cache or pay for
+            part = _Part(chunk)
+            self.parts.append(part)
+            self.finish(part, [], None, False)
+            return True
         part = _Part(replace(chunk, pcm=b""), _chunk_key(chunk, self.backend))
         self.parts.append(part)
         cached = self.cache.get_chunk(part.key) if self.use_cache else None
@@ -410,10 +481,45 @@ class _Run:
         self.collect(block=False)
         if self.failures or self.fatal or self.cancel.is_set():
             return False  # stop sending; what is in flight finishes and is cached
-        future = pool.submit(_transcribe_with_retries, self.backend, chunk, self.settings, self.inflight,
-                             self.cancel, self.on_segment(part))
+        future = pool.submit(self.transcribe, chunk, self.on_segment(part))
         self.pending[future] = part
         return True
+
+    def transcribe(self, chunk: Chunk, on_segment: Callable[[Segment], None]) -> tuple[list[Segment], str | None]:
+        """One chunk, in a worker: its segments (starts moved to the voice where a server put them
+        before it, decoding the upload again only if some segment may be early) and language."""
+        if self.recut(chunk):
+            return self.in_pieces(chunk)
+        segments, language = _transcribe_with_retries(self.backend, chunk, self.settings, self.inflight,
+                                                      self.cancel, on_segment)
+        if not self.utterances and _one_text(segments, chunk):  # no times: a piece's text gets the piece's
+            self.untimed = True
+            log.info("%s came back as one text: sending it again in utterance pieces", _span(chunk))
+            return self.in_pieces(chunk)
+        if self.fix_starts:
+            segments = start_at_speech(segments, chunk.audio)
+        return segments, language
+
+    def recut(self, chunk: Chunk) -> bool:
+        """Whether a chunk cut for a model that gives times goes to one that does not after all: a
+        retired model's successor took over during the job (the backend's `timestamps` changed),
+        or the server answers without segments."""
+        untimed = self.untimed or by_utterance(self.backend)
+        return not self.utterances and untimed and chunk.duration > _piece_seconds(self.settings)
+
+    def in_pieces(self, chunk: Chunk) -> tuple[list[Segment], str | None]:
+        """The chunk cut again into utterance pieces, sent one after the other from this worker
+        (the other workers carry on meanwhile), and their segments joined in the chunk's time."""
+        parts, language = [], None
+        for piece in media.utterances_in(chunk.audio(), min_silence_ms=self.settings.min_silence_ms,
+                                         max_piece_seconds=_piece_seconds(self.settings)):
+            if piece.gap or media.is_silent(piece.pcm):
+                continue
+            upload = self.backend.prepare(replace(piece, index=chunk.index))
+            segments, heard = _transcribe_with_retries(self.backend, upload, self.settings, self.inflight, self.cancel)
+            parts.append(_Part(piece, segments=segments))
+            language = language or heard
+        return stitch(parts), language
 
     def result(self, expected: float, notes: list[str]) -> Transcript:
         if self.fatal:
@@ -453,20 +559,31 @@ class _Run:
 @dataclass(frozen=True)
 class Plan:
     duration: float
-    chunks: list[tuple[float, float, bool]]  # start, end, hard cut
+    chunks: list[tuple[float, float, bool]]  # start, end, hard cut: what would be sent
     estimated_cost: float | None
     cached: bool
     max_chunk_seconds: float
+    utterances: bool = False  # cut into utterance pieces: the model answers without times
+    left_out_seconds: float = 0.0  # silence not sent
 
 
 def plan(path: Path, settings: Settings) -> Plan:
-    """What `transcribe_file` would do, without sending anything: for `info`."""
+    """What `transcribe_file` would do, without sending anything: for `info`. The cutting is the
+    one the configured model calls for (`model_has_timestamps`); a backend that finds out
+    otherwise when it starts (a model switched for its successor) cuts as that one needs."""
     path = media.check_file(Path(path))
     check_limits(path, media.probe(path), settings)
-    chunks = [(c.start, c.end, c.keep_end < c.end) for c in media.iter_chunks(path, **_split_params(settings))]
-    duration = chunks[-1][1] if chunks else 0.0
     local = settings.transcribe_backend == "local"
+    utterances = not local and not model_has_timestamps(service.model_in_force(settings))
+    chunks, duration, left_out = [], 0.0, 0.0
+    for c in split(path, settings, utterances):  # one at a time: only the times are kept
+        duration = c.keep_end
+        if c.gap:
+            left_out += c.duration
+        else:
+            chunks.append((c.start, c.end, c.keep_end < c.end))
     price = 0.0 if local else PRICE_PER_MINUTE.get(settings.transcribe_model)
-    cost = None if price is None else math.ceil(duration) / 60 * price
+    cost = None if price is None else math.ceil(duration - left_out) / 60 * price
     cached = lookup(path, settings) is not None
-    return Plan(duration, chunks, cost, cached, settings.max_chunk_seconds)
+    longest = _piece_seconds(settings) if utterances else settings.max_chunk_seconds
+    return Plan(duration, chunks, cost, cached, longest, utterances, left_out)
