@@ -48,6 +48,11 @@ _KEYWORD_SEPARATORS = re.compile(r"[,\n\r，、]+")  # commas (also the CJK ones
 _REFUSED_IN_KEYWORDS = re.compile(r"[<>]")  # the service refuses a keyword holding these
 
 
+class TimesLost(Exception):
+    """The model that took over gives no timestamps: a chunk cut for one that does is not sent as
+    it is, or it would be paid for twice (whole, then in the utterance pieces it needs)."""
+
+
 def keywords(hint: str | None) -> list[str]:
     """TRANSCRIBE_PROMPT ("Kubernetes, CNCF, Istio") as gpt-transcribe's `keywords[]`: split at
     commas and line ends, trimmed, without the characters the service refuses, each once."""
@@ -109,7 +114,10 @@ class OpenAIBackend:
                     segments, language = self._send(chunk, audio, model)
                     break
                 except openai.NotFoundError as e:
+                    timed = model_has_timestamps(model)
                     model = self._take_over(e, model)
+                    if timed and not model_has_timestamps(model):
+                        raise TimesLost(model) from None  # not sent whole: cut into pieces first
         except (ValueError, TypeError, AttributeError, KeyError) as e:  # a body that is not the API's
             raise service.BadResponse(type(e).__name__) from e
         return drop_hallucinations(segments, chunk), language

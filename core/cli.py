@@ -11,7 +11,7 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import chat, models
+from . import chat, media, models
 from .config import Settings
 from .errors import AppError, Cancelled
 from .transcribe import Progress, plan, transcribe_file
@@ -159,10 +159,15 @@ def cmd_info(args: argparse.Namespace) -> int:
     model = f"local {settings.local_model} (faster-whisper)" if local else models.describe(used[False], day)
     print(f"Model:      {model}")
     print(f"Chat model: {models.describe(used[True], day) if True in used else _NO_CHAT}")
-    print(f"Chunks:     {len(p.chunks)} (target {settings.target_chunk_seconds:g} s, at most "
-          f"{p.max_chunk_seconds:.0f} s and {settings.max_upload_mb:g} MB each, "
-          f"{1 if local else settings.concurrency} at a time)")
-    for i, (start, end, hard) in enumerate(p.chunks, 1):
+    if p.utterances:  # hundreds of pieces: a summary, not a list
+        print(f"Pieces:     {len(p.chunks)} utterance pieces of at most {media.PIECE_MAX_SECONDS:g} s (the model "
+              f"returns text only: each piece's text gets the piece's times), {settings.concurrency} at a time; "
+              f"{p.left_out_seconds:.0f} s of silence not sent")
+    else:
+        print(f"Chunks:     {len(p.chunks)} (target {settings.target_chunk_seconds:g} s, at most "
+              f"{p.max_chunk_seconds:.0f} s and {settings.max_upload_mb:g} MB each, "
+              f"{1 if local else settings.concurrency} at a time)")
+    for i, (start, end, hard) in enumerate([] if p.utterances else p.chunks, 1):
         how = "hard cut, overlapped" if hard else "cut in a pause" if i < len(p.chunks) else "end"
         print(f"  {i:3d}  {format_timestamp(start, hours=hours)} – {format_timestamp(end, hours=hours)}  {how}")
     cost = ("unknown for this model" if p.estimated_cost is None else

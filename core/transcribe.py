@@ -45,7 +45,7 @@ from tenacity import (Retrying, retry_if_exception, stop_after_attempt, stop_whe
                       wait_exponential_jitter)
 
 from . import media, service
-from .backends import Backend, get_backend
+from .backends import Backend, TimesLost, get_backend
 from .cache import Cache, file_digest, make_key
 from .config import PRICE_PER_MINUTE, Settings, model_has_timestamps
 from .errors import AppError, Cancelled, NoSpeech, ServiceError, TooLarge, TranscriptionFailed, UnsupportedMedia
@@ -226,7 +226,6 @@ def _transcribe_with_retries(backend: Backend, chunk: Chunk, settings: Settings,
                              ) -> tuple[list[Segment], str | None]:
     """One chunk, retried on its own. Only what the service or the network did wrong is retried
     (our own bugs are not paid for nine times), and nothing is retried once the job is cancelled."""
-    model = getattr(backend, "model", settings.transcribe_model)
     span = _span(chunk)
     backoff = wait_exponential_jitter(multiplier=settings.retry_base_delay, max=MAX_BACKOFF,
                                       jitter=settings.retry_base_delay)
@@ -246,6 +245,7 @@ def _transcribe_with_retries(backend: Backend, chunk: Chunk, settings: Settings,
             return backend.transcribe_chunk(chunk, on_segment)
         except (openai.OpenAIError, service.BadResponse) as e:
             abandoned = isinstance(e, openai.APITimeoutError)
+            model = getattr(backend, "model", settings.transcribe_model)  # the one in force, after a switch
             raise service.explain(e, settings, model=model, what=f"Transcribing {span}") from e
         finally:
             inflight.release(abandoned)
@@ -490,8 +490,11 @@ class _Run:
         before it, decoding the upload again only if some segment may be early) and language."""
         if self.recut(chunk):
             return self.in_pieces(chunk)
-        segments, language = _transcribe_with_retries(self.backend, chunk, self.settings, self.inflight,
-                                                      self.cancel, on_segment)
+        try:
+            segments, language = _transcribe_with_retries(self.backend, chunk, self.settings, self.inflight,
+                                                          self.cancel, on_segment)
+        except TimesLost:  # a successor without times took over before this chunk was sent
+            return self.in_pieces(chunk)
         if not self.utterances and _one_text(segments, chunk):  # no times: a piece's text gets the piece's
             self.untimed = True
             log.info("%s came back as one text: sending it again in utterance pieces", _span(chunk))

@@ -239,3 +239,22 @@ def test_cli_ask_with_retired_defaults(server_env, short_talk):
     assert r.stderr.count("gpt-transcribe transcribes instead") == 1, r.stderr
     assert r.stderr.count("gpt-6-luna answers instead") == 1, r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_a_full_run_with_default_settings_after_both_retirements(settings, retired, long_talk):
+    """Every retired model refused, default settings: the whole recording, each sentence cited
+    within 10 s of being said, nothing sent whole to a successor without times (nothing paid
+    twice), a streamed answer from the transcript, and both switches announced."""
+    from test_utterances import LONGEST_REQUEST, assert_cited_in_time, spoken_as_said
+
+    path, spoken = long_talk
+    events: list[Progress] = []
+    t = transcribe_file(path, settings, events.append)
+    assert t.model == "gpt-transcribe"
+    assert_cited_in_time(t, spoken_as_said(spoken))
+    sent = [r for r in retired.requests() if r.info["model"] == "gpt-transcribe"]
+    assert sent and all(r.info["seconds"] <= LONGEST_REQUEST for r in sent), "cut into pieces before sending"
+    assert len(messages(events, "gpt-transcribe")) == 1
+    reply = chat.ask(t, "Who will travel to Lisbon?", [], settings)
+    pieces = list(reply.stream)
+    assert len(pieces) > 3 and "Maria" in "".join(pieces) and "gpt-6-luna" in reply.notice
