@@ -21,6 +21,7 @@ what the others wrote.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -54,6 +55,15 @@ STALE_TMP_SECONDS = 300.0
 
 
 def file_digest(path: Path) -> str:
+    """sha256 of the file's bytes. The app looks in the cache before a job waits for its slot and
+    the job looks again: a 2 GB upload is read once, not twice (remembered while the file's
+    identity, size and modification time stay the same)."""
+    st = os.stat(path)
+    return _digest(os.path.realpath(path), st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _digest(path: str, inode: int, size: int, mtime_ns: int) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while block := f.read(HASH_BLOCK):
