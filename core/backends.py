@@ -106,7 +106,7 @@ class OpenAIBackend:
                          ) -> tuple[list[Segment], str | None]:
         audio = chunk.encode()
         if len(audio) > self.settings.max_upload_bytes:  # cannot happen with lossless 16 kHz mono
-            raise AppError(f"Internal error: a {len(audio)} byte chunk is over the upload limit.")
+            raise AppError("Internal error: a {size} byte chunk is over the upload limit.", size=len(audio))
         model = self.model
         try:
             while True:  # ends: a second refusal (the successor's) raises in `_take_over`

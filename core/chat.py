@@ -29,6 +29,7 @@ from rank_bm25 import BM25Okapi
 from . import service
 from .config import Settings
 from .errors import AppError
+from .i18n import Text
 from .transcript import Segment, Transcript, format_timestamp
 
 log = logging.getLogger(__name__)
@@ -246,7 +247,8 @@ def check_question(question: str) -> str:
     if not question:
         raise AppError("Type a question first.")
     if len(question) > MAX_QUESTION_CHARS:
-        raise AppError(f"That question is {len(question):,} characters long; keep it under {MAX_QUESTION_CHARS:,}.")
+        raise AppError("That question is {chars:,} characters long; keep it under {limit:,}.",
+                       chars=len(question), limit=MAX_QUESTION_CHARS)
     return question
 
 
@@ -286,6 +288,9 @@ def ask(transcript: Transcript, question: str, history: Iterable[dict] | None, s
     return Reply(" ".join(notices) or None, _stream(stream, model, settings), context)
 
 
+ANSWERING = Text("Answering")  # starts the message of an error while answering
+
+
 def _open(client, messages: list[dict], settings: Settings) -> tuple[object, str, str | None]:
     """Send the question: the open stream, the model answering, and the words announcing a
     successor when the service no longer serves our default model (the first time only)."""
@@ -296,10 +301,10 @@ def _open(client, messages: list[dict], settings: Settings) -> tuple[object, str
         except openai.NotFoundError as e:
             taken = service.take_over(e, settings, model, chat=True)
             if taken is None:
-                raise service.explain(e, settings, model=model, what="Answering", chat=True) from e
+                raise service.explain(e, settings, model=model, what=ANSWERING, chat=True) from e
             model, announcement = taken
         except Exception as e:
-            raise service.explain(e, settings, model=model, what="Answering", chat=True) from e
+            raise service.explain(e, settings, model=model, what=ANSWERING, chat=True) from e
 
 
 def _create(client, messages: list[dict], model: str, settings: Settings):
@@ -327,7 +332,7 @@ def _stream(stream, model: str, settings: Settings) -> Iterator[str]:
     except AppError:
         raise
     except Exception as e:
-        raise service.explain(e, settings, model=model, what="Answering", chat=True) from e
+        raise service.explain(e, settings, model=model, what=ANSWERING, chat=True) from e
 
 
 PASSAGES_SHOWN = 3  # passages returned when there is no language model

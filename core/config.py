@@ -15,6 +15,7 @@ from pathlib import Path
 import platformdirs
 
 from .errors import AppError
+from .i18n import Text
 
 APP_NAME = "talk-to-your-audio"
 
@@ -169,23 +170,31 @@ class Settings:
         return replace(self, **changes).validated()
 
     def validated(self) -> "Settings":
+        def at_least(var: str, minimum: int) -> Text:
+            return Text("{var} must be at least {minimum}.", var=var, minimum=minimum)
+
+        def positive(var: str) -> Text:
+            return Text("{var} must be positive.", var=var)
+
         checks = [
-            (self.backend in BACKEND_CHOICES, f"TRANSCRIBE_BACKEND must be one of {', '.join(BACKEND_CHOICES)}"),
-            (self.concurrency >= 1, "TRANSCRIBE_CONCURRENCY must be at least 1"),
-            (self.chunk_seconds >= 10, "CHUNK_SECONDS must be at least 10"),
-            (0 < self.max_upload_mb <= 25, "MAX_UPLOAD_MB must be between 0 and 25"),
-            (self.max_retries >= 0, "MAX_RETRIES cannot be negative"),
-            (self.request_timeout > 0, "REQUEST_TIMEOUT must be positive"),
-            (self.context_tokens >= 500, "CONTEXT_TOKEN_BUDGET must be at least 500"),
-            (self.max_file_mb > 0, "MAX_FILE_MB must be positive"),
-            (self.cache_max_mb > 0, "CACHE_MAX_MB must be positive"),
-            (self.max_duration_minutes > 0, "MAX_DURATION_MINUTES must be positive"),
-            (self.max_jobs >= 1, "MAX_CONCURRENT_JOBS must be at least 1"),
-            (self.url_timeout > 0, "URL_TIMEOUT must be positive"),
+            (self.backend in BACKEND_CHOICES,
+             Text("{var} must be one of {choices}.", var="TRANSCRIBE_BACKEND", choices=", ".join(BACKEND_CHOICES))),
+            (self.concurrency >= 1, at_least("TRANSCRIBE_CONCURRENCY", 1)),
+            (self.chunk_seconds >= 10, at_least("CHUNK_SECONDS", 10)),
+            (0 < self.max_upload_mb <= 25,
+             Text("{var} must be between {low} and {high}.", var="MAX_UPLOAD_MB", low=0, high=25)),
+            (self.max_retries >= 0, Text("{var} cannot be negative.", var="MAX_RETRIES")),
+            (self.request_timeout > 0, positive("REQUEST_TIMEOUT")),
+            (self.context_tokens >= 500, at_least("CONTEXT_TOKEN_BUDGET", 500)),
+            (self.max_file_mb > 0, positive("MAX_FILE_MB")),
+            (self.cache_max_mb > 0, positive("CACHE_MAX_MB")),
+            (self.max_duration_minutes > 0, positive("MAX_DURATION_MINUTES")),
+            (self.max_jobs >= 1, at_least("MAX_CONCURRENT_JOBS", 1)),
+            (self.url_timeout > 0, positive("URL_TIMEOUT")),
         ]
         for ok, message in checks:
             if not ok:
-                raise AppError(message + ".")
+                raise AppError(message)
         return self
 
     def chose(self, name: str) -> bool:
@@ -237,14 +246,14 @@ def _parse(var: str, raw: str, kind) -> object:
             return True
         if raw.lower() in ("0", "false", "no", "off"):
             return False
-        raise AppError(f"{var} must be true or false, not {raw!r}.")
+        raise AppError("{var} must be true or false, not {raw!r}.", var=var, raw=raw)
     try:
         if "int" in kind:
             return int(raw)
         if "float" in kind:
             return float(raw)
     except ValueError:
-        raise AppError(f"{var} must be a number, not {raw!r}.") from None
+        raise AppError("{var} must be a number, not {raw!r}.", var=var, raw=raw) from None
     if "Path" in kind:
         return Path(raw).expanduser()
     return raw

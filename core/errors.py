@@ -1,14 +1,21 @@
 """Errors shown to the user.
 
 Every `AppError` message is meant to be displayed as it is: one or two sentences that say what
-went wrong and what the user can do. The UI turns them into `gr.Error`, the CLI prints them and
-exits 1. Library errors are wrapped with ``raise ... from e`` so the cause stays in tracebacks
-for developers, never in front of users.
+went wrong and what the user can do. The UI turns them into `gr.Error` in the visitor's language
+(`AppError.localized`), the CLI prints them in English (`str`) and exits 1. Library errors are
+wrapped with ``raise ... from e`` so the cause stays in tracebacks for developers, never in front
+of users.
+
+A message is an English template and its values, never a finished f-string, so that it can be
+translated (`core.i18n`): ``TooLarge("{name} is {mb:.0f} MB; ...", name=path.name, mb=...)``.
+Every template needs its translation in `core.i18n.ES` (tests/test_i18n.py checks).
 """
 
 from __future__ import annotations
 
 import re
+
+from .i18n import Text
 
 # Anything shaped like an OpenAI key ("sk-...", "sk-proj-...") or a bearer token.
 _SECRET = re.compile(r"(sk-[A-Za-z0-9_\-*]{6,}|Bearer\s+[A-Za-z0-9_\-.*]+)")
@@ -20,10 +27,23 @@ def redact(text: str) -> str:
 
 
 class AppError(Exception):
-    """An error whose message is displayed to the user."""
+    """An error whose message is displayed to the user.
 
-    def __init__(self, message: str):
-        super().__init__(redact(message))
+    `message` is an English template filled with `params` (or a `Text`); `str(error)` is the
+    English message, `error.localized(lang)` the message in another language. Both are redacted.
+    """
+
+    def __init__(self, message: str | Text, /, **params: object):
+        if isinstance(message, Text):
+            text = Text(message.template, **{**message.params, **params}) if params else message
+        else:
+            text = Text(message, **params)
+        super().__init__(redact(str(text)))
+        self.text = text
+
+    def localized(self, lang: str | None) -> str:
+        """The message in `lang` ("en", "es"; English for any other)."""
+        return redact(self.text.localized(lang))
 
 
 class MissingApiKey(AppError):
@@ -37,8 +57,9 @@ class UnsupportedMedia(AppError):
 class ServiceError(AppError):
     """The transcription or chat service refused or failed a request."""
 
-    def __init__(self, message: str, *, retryable: bool = False, retry_after: float | None = None):
-        super().__init__(message)
+    def __init__(self, message: str | Text, /, *, retryable: bool = False, retry_after: float | None = None,
+                 **params: object):
+        super().__init__(message, **params)
         self.retryable = retryable
         self.retry_after = retry_after  # seconds the server asked to wait, if it said
 

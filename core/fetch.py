@@ -31,6 +31,7 @@ import httpx
 
 from .config import Settings
 from .errors import AppError
+from .i18n import Text
 from .transcript import safe_stem
 
 MAX_REDIRECTS = 5
@@ -70,7 +71,7 @@ def resolve(host: str, port: int, allow_private: bool) -> list[str]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror:
-        raise UrlRefused(f"The host {host} could not be found.") from None
+        raise UrlRefused("The host {host} could not be found.", host=host) from None
     addresses = list(dict.fromkeys(info[4][0] for info in infos))
     for address in addresses:
         check_address(address, allow_private)
@@ -142,20 +143,20 @@ def download(url: str, folder: Path, settings: Settings, *, _headers: dict | Non
                         url = check_url(urljoin(url, response.headers.get("location", "")))
                         continue
                     if response.status_code >= 400:
-                        raise UrlRefused(f"The link answered with an error ({response.status_code}).")
+                        raise UrlRefused("The link answered with an error ({status}).", status=response.status_code)
                     if _is_page(response) and _headers is None:
                         break  # a web page: perhaps a video site
                     size = int(response.headers.get("content-length") or 0)
                     if size > limit:
-                        raise UrlRefused(f"The file at that link is {size / 2**20:.0f} MB; the limit is "
-                                         f"{settings.max_file_mb:g} MB (MAX_FILE_MB).")
+                        raise UrlRefused("The file at that link is {mb:.0f} MB; the limit is {limit:g} MB "
+                                         "(MAX_FILE_MB).", mb=size / 2**20, limit=settings.max_file_mb)
                     return _save(response, folder / _name_from(response, url), limit, deadline, settings)
             else:
                 raise UrlRefused("That link redirects too many times.")
     except httpx.TimeoutException:
         raise UrlRefused("The link took too long to answer.") from None
     except httpx.HTTPError as e:
-        raise UrlRefused(f"The link could not be fetched ({type(e).__name__}).") from None
+        raise UrlRefused("The link could not be fetched ({error}).", error=type(e).__name__) from None
     return _page_audio(url, folder, settings)
 
 
@@ -166,10 +167,11 @@ def _save(response: httpx.Response, path: Path, limit: int, deadline: float, set
             for block in response.iter_bytes():  # as it arrives, so the deadline is checked often
                 written += len(block)
                 if written > limit:
-                    raise UrlRefused(f"The file at that link is over the {settings.max_file_mb:g} MB limit "
-                                     "(MAX_FILE_MB).")
+                    raise UrlRefused("The file at that link is over the {limit:g} MB limit (MAX_FILE_MB).",
+                                     limit=settings.max_file_mb)
                 if time.monotonic() > deadline:
-                    raise UrlRefused(f"The download took longer than {settings.url_timeout:g} s (URL_TIMEOUT).")
+                    raise UrlRefused("The download took longer than {timeout:g} s (URL_TIMEOUT).",
+                                     timeout=settings.url_timeout)
                 f.write(block)
     except BaseException:
         path.unlink(missing_ok=True)
@@ -205,8 +207,9 @@ def _page_audio(url: str, folder: Path, settings: Settings) -> Path:
         except yt_dlp.utils.DownloadError as e:
             if proxy.refused:
                 raise UrlRefused(proxy.refused[0]) from None
-            reason = "not a page of a video site it knows" if "Unsupported URL" in str(e) else "it could not be read"
-            raise UrlRefused(f"That link is a web page, not a media file, and {reason}.") from None
+            reason = (Text("not a page of a video site it knows") if "Unsupported URL" in str(e)
+                      else Text("it could not be read"))
+            raise UrlRefused("That link is a web page, not a media file, and {reason}.", reason=reason) from None
     if not info or not info.get("url"):
         raise UrlRefused("No audio was found at that link.")
     if info.get("protocol") not in FILE_PROTOCOLS:
@@ -214,8 +217,8 @@ def _page_audio(url: str, folder: Path, settings: Settings) -> Path:
                          "fetch. Download the recording and upload the file instead.")
     duration = info.get("duration")
     if duration and duration > settings.max_duration_minutes * 60:
-        raise UrlRefused(f"That recording is {duration / 60:.0f} min long; the limit is "
-                         f"{settings.max_duration_minutes:g} min (MAX_DURATION_MINUTES).")
+        raise UrlRefused("That recording is {minutes:.0f} min long; the limit is {limit:g} min "
+                         "(MAX_DURATION_MINUTES).", minutes=duration / 60, limit=settings.max_duration_minutes)
     return download(info["url"], folder, settings, _headers=dict(info.get("http_headers") or {}))
 
 
@@ -247,7 +250,7 @@ class _GuardedProxy:
 
     def __init__(self, allow_private: bool):
         self.allow_private = allow_private
-        self.refused: list[str] = []  # messages for the connections refused, first first
+        self.refused: list[Text] = []  # messages for the connections refused, first first
         handler = type("Handler", (_SocksHandler,), {"proxy": self})
         self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler)
         self.server.daemon_threads = True
@@ -316,7 +319,7 @@ class _SocksHandler(socketserver.BaseRequestHandler):
         try:
             upstream = connect_checked(host, port, self.proxy.allow_private)
         except UrlRefused as e:
-            self.proxy.refused.append(str(e))
+            self.proxy.refused.append(e.text)
             _reply(client, SOCKS_NOT_ALLOWED)
             return None
         except OSError:

