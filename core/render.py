@@ -1,0 +1,199 @@
+"""HTML and markdown for the page: the transcript as paragraphs, citations as links to the moment.
+
+Both follow a contract with the page's script (assets/player.js): a link to `#t=SECONDS` plays
+the recording from there, a `.seg[data-t]` is a sentence that does the same when clicked, and the
+`p.para` whose `data-start`..`data-end` holds the playing time is marked `playing`.
+
+Citations are what the model is told to write (core.chat.SYSTEM_RULES): `[01:23]`, `[1:02:03]`,
+and in practice also ranges (`[01:02–01:40]`) and lists (`[01:02, 03:04]`). `link_citations`
+turns each moment into a markdown link and `unlink_citations` gives the exact text back, so the
+conversation sent to the model again holds plain citations. Nothing here imports gradio.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+from .transcript import Transcript, format_timestamp, paragraphs
+
+# One moment: h:mm:ss, or m:ss / mm:ss (minutes may pass 59: a model may write [75:30]).
+TIME = r"(?:\d{1,2}:[0-5]\d:[0-5]\d|\d{1,3}:[0-5]\d)"
+_DASH = r" *[-–—] *"
+ITEM = rf"{TIME}(?:{_DASH}{TIME})?"  # a moment or a range
+_SEP = r" *[,;] *"
+# A citation as the model writes it: one bracket of moments and ranges. Not an escaped bracket
+# (`\[`), and not a bracket that is already a link's text (`[01:02](...)`).
+CITATION = re.compile(rf"(?<!\\)\[( *)({ITEM}(?:{_SEP}{ITEM})*)( *)\](?!\()")
+_TIME = re.compile(TIME)
+_ITEM = re.compile(ITEM)
+_ITEMS = re.compile(rf"({ITEM})|({_SEP})")
+
+# What `link_citations` makes of one, for `unlink_citations`: the same bracket with `\[` and `\]`,
+# each moment that is in the recording a link `[...](#t=N)` (the first and last with the brackets
+# in their text), the others plain.
+_N = r"\]\(#t=\d+\)"
+_FIRST = rf"(?:\[\\\[ *{ITEM}{_N}|\\\[ *{ITEM})"
+_ONLY = rf"(?:\[\\\[ *{ITEM} *\\\]{_N}|\\\[ *{ITEM} *\\\])"
+_MIDDLE = rf"{_SEP}(?:\[{ITEM}{_N}|{ITEM})"
+_LAST = rf"{_SEP}(?:\[{ITEM} *\\\]{_N}|{ITEM} *\\\])"
+_LINKED = re.compile(rf"(?<!\\)(?:{_ONLY}|{_FIRST}(?:{_MIDDLE})*{_LAST})")
+_LINK_PARTS = re.compile(r"\]\(#t=\d+\)|(?<!\\)\[")
+
+TOLERANCE = 1.0  # seconds past the recording's end a citation may still point (timestamps are cut, not rounded)
+
+# Code is left alone: fenced blocks (``` or ~~~, up to the same fence or the end) and code spans.
+_FENCE_OPEN = re.compile(r" {0,3}(`{3,}(?=[^`]*$)|~{3,})")
+_TICKS = re.compile(r"`+")
+
+
+def to_seconds(stamp: str) -> int:
+    """`01:02` → 62, `1:02:03` → 3723."""
+    total = 0
+    for part in stamp.split(":"):
+        total = total * 60 + int(part)
+    return total
+
+
+def _num(x: float) -> str:
+    """A number for an attribute or a link: 12.34, 40.1, 12."""
+    return f"{max(0.0, x):.2f}".rstrip("0").rstrip(".")
+
+
+def _outside_code(text: str):
+    """(is_code, piece) pieces of a markdown text, in order: fenced blocks and code spans are code."""
+    lines = text.splitlines(keepends=True)
+    plain: list[str] = []
+    i = 0
+    while i < len(lines):
+        opening = _FENCE_OPEN.match(lines[i].rstrip("\r\n"))
+        if opening is None:
+            plain.append(lines[i])
+            i += 1
+            continue
+        fence = opening.group(1)
+        closing = re.compile(rf" {{0,3}}{re.escape(fence[0])}{{{len(fence)},}} *")
+        j = i + 1
+        while j < len(lines) and not closing.fullmatch(lines[j].rstrip("\r\n")):
+            j += 1
+        yield from _spans("".join(plain))
+        plain = []
+        yield True, "".join(lines[i:j + 1])
+        i = j + 1
+    yield from _spans("".join(plain))
+
+
+def _spans(text: str):
+    """Code spans: a run of backticks up to the next run of the same length (else it is text)."""
+    pos = start = 0
+    while True:
+        run = _TICKS.search(text, pos)
+        if run is None:
+            break
+        close = run.end()
+        while (close_run := _TICKS.search(text, close)) and len(close_run.group()) != len(run.group()):
+            close = close_run.end()
+        if close_run is None:
+            pos = run.end()
+            continue
+        if run.start() > start:
+            yield False, text[start:run.start()]
+        yield True, text[run.start():close_run.end()]
+        pos = start = close_run.end()
+    if start < len(text):
+        yield False, text[start:]
+
+
+def _in_link_text(text: str, m: re.Match) -> bool:
+    """The bracket is the whole text of a link already, as in `[[01:02]](#t=62)`."""
+    return text[m.start() - 1:m.start()] == "[" and text.startswith("](", m.end())
+
+
+def _link_bracket(m: re.Match, duration: float) -> str:
+    lead, body, trail = m.group(1), m.group(2), m.group(3)
+    parts = [(it.group(), it.group(1) is not None) for it in _ITEMS.finditer(body)]
+    items = [i for i, (_, is_item) in enumerate(parts) if is_item]
+    first, last = items[0], items[-1]
+    limit = duration + TOLERANCE
+    linkable = {i for i in items if all(to_seconds(s) <= limit for s in _TIME.findall(parts[i][0]))}
+    if not linkable:
+        return m.group()
+    out = []
+    for i, (piece, is_item) in enumerate(parts):
+        if not is_item:
+            out.append(piece)
+            continue
+        text = (rf"\[{lead}" if i == first else "") + piece + (rf"{trail}\]" if i == last else "")
+        if i in linkable:
+            text = f"[{text}](#t={to_seconds(_TIME.match(piece).group())})"
+        out.append(text)
+    return "".join(out)
+
+
+def link_citations(markdown: str, duration: float) -> str:
+    """Every cited moment within the recording (`duration` seconds, plus a second) as a markdown
+    link to `#t=SECONDS`, the visible text unchanged: `[01:02]` → `[\\[01:02\\]](#t=62)`; a range
+    links its start (`[\\[01:02–01:40\\]](#t=62)`); each moment of a list links on its own
+    (`[\\[01:02](#t=62), [03:04\\]](#t=184)`). Code, escaped brackets and links are left alone;
+    linking twice changes nothing more."""
+    if not markdown or ":" not in markdown:
+        return markdown or ""
+    out = []
+    for code, piece in _outside_code(markdown):
+        if not code:
+            piece = CITATION.sub(
+                lambda m: m.group() if _in_link_text(m.string, m) else _link_bracket(m, duration), piece)
+        out.append(piece)
+    return "".join(out)
+
+
+def _unlink(m: re.Match) -> str:
+    text = m.group()
+    if "](#t=" not in text:
+        return text  # an escaped bracket the writer wrote, say in LaTeX: not ours
+    return _LINK_PARTS.sub("", text).replace(r"\[", "[").replace(r"\]", "]")
+
+
+def unlink_citations(markdown: str) -> str:
+    """The text `link_citations` was given: `unlink_citations(link_citations(x, d)) == x`."""
+    if not markdown or "](#t=" not in markdown:
+        return markdown or ""
+    return "".join(piece if code else _LINKED.sub(_unlink, piece) for code, piece in _outside_code(markdown))
+
+
+def citation_seconds(text: str, duration: float | None = None) -> list[int]:
+    """The moments a text cites, in order, in seconds (a range: its start), linked or not; with
+    `duration`, only those within the recording."""
+    found = []
+    for code, piece in _outside_code(unlink_citations(text or "")):
+        if code:
+            continue
+        for m in CITATION.finditer(piece):
+            for item in _ITEM.finditer(m.group(2)):
+                seconds = to_seconds(_TIME.match(item.group()).group())
+                if duration is None or seconds <= duration + TOLERANCE:
+                    found.append(seconds)
+    return found
+
+
+def transcript_html(t: Transcript | None, *, empty: str = "No transcript yet.") -> str:
+    """The transcript for a `gr.HTML`: `<div id="transcript-doc">` with a `<p class="para">` per
+    paragraph (`data-start`, `data-end` in seconds), each opening with its time as a link to
+    `#t=START`, then its sentences as `<span class="seg" data-t="START">`. All text escaped."""
+    paras = paragraphs(t) if t is not None else []
+    lang = t.language if t is not None and t.language and re.fullmatch(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*",
+                                                                         t.language) else None
+    head = f'<div id="transcript-doc" lang="{lang}">' if lang else '<div id="transcript-doc">'
+    if not paras:
+        return f'{head}<p class="placeholder">{html.escape(empty)}</p></div>'
+    hours = t.duration >= 3600 or paras[-1][-1].start >= 3600
+    out = [head]
+    for para in paras:
+        start, end = para[0].start, max(s.end for s in para)
+        segs = " ".join(f'<span class="seg" data-t="{_num(s.start)}">{html.escape(s.text.strip())}</span>'
+                        for s in para)
+        out.append(f'<p class="para" dir="auto" data-start="{_num(start)}" data-end="{_num(end)}">'
+                   f'<a class="ts" href="#t={_num(start)}">[{format_timestamp(start, hours=hours or None)}]</a> '
+                   f'{segs}</p>')
+    out.append("</div>")
+    return "\n".join(out)

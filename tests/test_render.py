@@ -1,0 +1,255 @@
+"""The transcript as paragraphs and HTML, and citations as links to their moment (core.render)."""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+from collections import Counter
+from html.parser import HTMLParser
+
+import pytest
+
+from core.render import (
+    citation_seconds,
+    link_citations,
+    transcript_html,
+    unlink_citations,
+)
+from core.transcript import Segment, Transcript, format_timestamp, paragraphs
+
+
+def talk(*segs: tuple[float, float, str], duration: float | None = None, **kw) -> Transcript:
+    segments = [Segment(*s) for s in segs]
+    return Transcript(segments, duration if duration is not None else max([s.end for s in segments] or [0]), **kw)
+
+
+def texts(paras: list[list[Segment]]) -> list[list[str]]:
+    return [[s.text for s in p] for p in paras]
+
+
+# --- paragraphs ----------------------------------------------------------------------------------
+
+def test_a_long_pause_starts_a_paragraph():
+    t = talk((0, 2, "Hello."), (2.5, 4, "How are you?"), (7, 9, "Fine."), (9.5, 11, "Thanks."))
+    assert texts(paragraphs(t)) == [["Hello.", "How are you?"], ["Fine.", "Thanks."]]
+    assert texts(paragraphs(t, max_pause=5)) == [["Hello.", "How are you?", "Fine.", "Thanks."]]
+
+
+def test_segments_without_text_are_left_out():
+    t = talk((0, 1, "One."), (1, 2, "  "), (2, 3, ""), (3, 4, "Two."))
+    assert texts(paragraphs(t)) == [["One.", "Two."]]
+    assert paragraphs(talk((0, 1, " "), (1, 2, ""))) == []
+    assert paragraphs(talk()) == []
+
+
+def test_a_paragraph_is_at_most_max_seconds_and_ends_at_a_sentence():
+    # 5 s segments, no pauses; sentences end every third segment.
+    segs = [(i * 5.0, i * 5.0 + 5, f"word{i}" + ("." if i % 3 == 2 else "")) for i in range(40)]
+    paras = paragraphs(talk(*segs), max_seconds=45)
+    assert sum(len(p) for p in paras) == 40
+    for p in paras:
+        assert p[-1].end - p[0].start <= 45
+    for p in paras[:-1]:
+        assert p[-1].text.endswith("."), texts(paras)  # broken after a sentence, not mid-sentence
+    assert all(len(p) >= 3 for p in paras[:-1])
+
+
+def test_without_punctuation_a_paragraph_fills_up_to_the_limit():
+    segs = [(i * 5.0, i * 5.0 + 5, f"word{i}") for i in range(20)]
+    paras = paragraphs(talk(*segs), max_seconds=45)
+    assert [len(p) for p in paras] == [9, 9, 2]
+
+
+def test_a_paragraph_is_at_most_max_chars():
+    segs = [(i * 1.0, i * 1.0 + 1, "x" * 99 + ".") for i in range(30)]  # 100 characters each
+    paras = paragraphs(talk(*segs), max_chars=600)
+    assert [len(p) for p in paras] == [5, 5, 5, 5, 5, 5]  # 5 * 100 + 4 spaces <= 600 < 6 * 100 + 5
+    # CJK punctuation ends sentences too
+    segs = [(i * 1.0, i * 1.0 + 1, "字" * 50 + ("。" if i % 2 else "")) for i in range(12)]
+    paras = paragraphs(talk(*segs), max_chars=300)
+    assert all(p[-1].text.endswith("。") for p in paras[:-1]) and sum(map(len, paras)) == 12
+
+
+def test_a_segment_over_the_limit_is_a_paragraph_of_its_own():
+    t = talk((0, 5, "short."), (5, 100, "a very long monologue without a break"), (100, 105, "after."))
+    assert texts(paragraphs(t)) == [["short."], ["a very long monologue without a break"], ["after."]]
+
+
+def test_three_hours_are_grouped_fast():
+    rng = random.Random(7)
+    segs, t0 = [], 0.0
+    for i in range(3000):
+        length = rng.uniform(1.5, 5)
+        text = " ".join("lorem" for _ in range(rng.randint(3, 15))) + rng.choice([".", "", ",", "?"])
+        segs.append((t0, t0 + length, text))
+        t0 += length + rng.choice([0.1, 0.3, 0.8, 2.5])
+    t = talk(*segs)
+    began = time.perf_counter()
+    paras = paragraphs(t)
+    page = transcript_html(t)
+    took = time.perf_counter() - began
+    assert took < 1.0, took
+    assert sum(map(len, paras)) == 3000
+    assert 150 <= len(paras) <= 3000
+    assert page.count('<p class="para"') == len(paras)
+    assert all(p[-1].end - p[0].start <= 45 for p in paras if len(p) > 1)
+
+
+# --- transcript HTML -----------------------------------------------------------------------------
+
+class Collect(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def parse(page: str) -> Collect:
+    c = Collect()
+    c.feed(page)
+    c.close()
+    return c
+
+
+def test_transcript_html_shape():
+    t = talk((12.34, 15, "Hello there."), (15.5, 40.1, "General Kenobi."), (45, 50, "Later."))
+    page = transcript_html(t)
+    assert page.startswith('<div id="transcript-doc">') and page.endswith("</div>")
+    assert ('<p class="para" dir="auto" data-start="12.34" data-end="40.1">'
+            '<a class="ts" href="#t=12.34">[00:12]</a> <span class="seg" data-t="12.34">Hello there.</span> '
+            '<span class="seg" data-t="15.5">General Kenobi.</span></p>') in page
+    assert '<p class="para" dir="auto" data-start="45" data-end="50"><a class="ts" href="#t=45">[00:45]</a>' in page
+
+
+def test_hours_in_the_times_of_a_long_recording():
+    t = talk((5, 8, "Start."), (3725, 3730, "Late."), duration=3800)
+    page = transcript_html(t)
+    # the format the model sees (and cites) for a recording over an hour: h:mm:ss throughout
+    assert ">[0:00:05]</a>" in page and ">[1:02:05]</a>" in page
+    assert format_timestamp(3725) == "1:02:05"
+
+
+def test_hostile_text_is_escaped():
+    evil = ['<script>alert("x")</script>', '"><img src=x onerror=alert(1)>', "Tom & Jerry's <b>", "</p></div>"]
+    t = talk(*[(i * 3.0, i * 3.0 + 2, s) for i, s in enumerate(evil)], language='en" onclick="x')
+    page = transcript_html(t)
+    assert "<script" not in page and "<img" not in page and "<b>" not in page and "onclick" not in page
+    c = parse(page)
+    assert {tag for tag, _ in c.tags} == {"div", "p", "a", "span"}
+    assert "".join(c.text).count("<script>") == 1  # shown as text
+    assert "Tom & Jerry's <b>" in "".join(c.text)
+    assert page.count("</div>") == 1
+
+
+def test_language_and_right_to_left_text():
+    t = talk((1, 3, "مرحبا بكم في الاجتماع."), language="ar")
+    page = transcript_html(t)
+    assert page.startswith('<div id="transcript-doc" lang="ar">')
+    assert 'dir="auto"' in page and "مرحبا بكم" in page
+
+
+def test_an_empty_transcript_gives_a_placeholder():
+    for t in (talk(), talk((0, 1, "  ")), None):
+        page = transcript_html(t)
+        assert page.startswith('<div id="transcript-doc">') and 'class="placeholder"' in page
+        assert "para" not in page
+    assert "Nada &lt;aún&gt;" in transcript_html(None, empty="Nada <aún>")
+
+
+# --- citations -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("plain, linked", [
+    ("At [00:12].", r"At [\[00:12\]](#t=12)."),
+    ("[01:02]", r"[\[01:02\]](#t=62)"),
+    ("[1:02]", r"[\[1:02\]](#t=62)"),
+    ("[1:01:40]", r"[\[1:01:40\]](#t=3700)"),
+    ("[0:01:02]", r"[\[0:01:02\]](#t=62)"),
+    ("[01:02–01:40]", r"[\[01:02–01:40\]](#t=62)"),
+    ("[01:02-01:40]", r"[\[01:02-01:40\]](#t=62)"),
+    ("[01:02 – 1:01:40]", r"[\[01:02 – 1:01:40\]](#t=62)"),
+    ("[01:02, 03:04]", r"[\[01:02](#t=62), [03:04\]](#t=184)"),
+    ("[01:02; 03:04, 05:06]", r"[\[01:02](#t=62); [03:04](#t=184), [05:06\]](#t=306)"),
+    ("[ 01:02 ]", r"[\[ 01:02 \]](#t=62)"),
+    ("[00:12][00:20]", r"[\[00:12\]](#t=12)[\[00:20\]](#t=20)"),
+    ("([00:12])", r"([\[00:12\]](#t=12))"),
+    ("[[00:12]]", r"[[\[00:12\]](#t=12)]"),
+])
+def test_citations_become_links(plain, linked):
+    assert link_citations(plain, duration=4000) == linked
+    assert unlink_citations(linked) == plain
+
+
+def test_a_moment_past_the_end_stays_text():
+    d = 30.0
+    assert link_citations("[00:31] [00:32] [09:00]", d) == r"[\[00:31\]](#t=31) [00:32] [09:00]"  # 1 s tolerance
+    assert link_citations("[00:20–00:45]", d) == "[00:20–00:45]"  # a range that ends past it
+    mixed = link_citations("[00:12, 09:00, 00:20]", d)
+    assert mixed == r"[\[00:12](#t=12), 09:00, [00:20\]](#t=20)"
+    assert unlink_citations(mixed) == "[00:12, 09:00, 00:20]"
+    mixed = link_citations("[09:00, 00:20]", d)
+    assert mixed == r"\[09:00, [00:20\]](#t=20)" and unlink_citations(mixed) == "[09:00, 00:20]"
+    assert link_citations("[00:05]", 0) == "[00:05]"
+
+
+@pytest.mark.parametrize("text", [
+    "No citation here.", "[12:3]", "[123:45:67]", "[1234:56]", "[ab:cd]", "[00:60]", "[01:02,]", "[01:02 to 01:40]",
+    "a [link](#t=5)", "[01:02](https://example.com)", "[01:02](#t=62)", "![00:12](img.png)", r"\[00:12]",
+    "[[00:12]](#t=12)", "`[00:12]`", "``code ` [00:12]``", "```\n[00:12]\n```", "~~~md\n[00:12]\n~~~", "",
+    "12:00 without brackets", "time 1:02:03",
+])
+def test_left_alone(text):
+    assert link_citations(text, 4000) == text
+    assert unlink_citations(text) == text
+
+
+def test_code_is_left_alone_and_the_rest_linked():
+    text = "See `[00:12]` and [00:12].\n```\n[00:13]\n```\nthen [00:14] and\n    ```\nunclosed [00:15]"
+    linked = link_citations(text, 100)
+    assert linked == ("See `[00:12]` and [\\[00:12\\]](#t=12).\n```\n[00:13]\n```\nthen [\\[00:14\\]](#t=14) and\n"
+                      "    ```\nunclosed [\\[00:15\\]](#t=15)")  # four spaces: not a fence
+    assert unlink_citations(linked) == text
+    unclosed = "```\n[00:12]"
+    assert link_citations(unclosed, 100) == unclosed
+
+
+def test_linking_twice_changes_nothing():
+    for text in ["At [00:12] and [00:20–00:25], not [09:00].", "[00:12, 99:00]", "[[00:12]]", "`x` [1:00:00]"]:
+        once = link_citations(text, 3700)
+        assert link_citations(once, 3700) == once
+        assert unlink_citations(unlink_citations(once)) == text
+
+
+def test_citation_seconds():
+    text = "At [00:12] and [00:20–00:25], [01:00, 1:00:00], not `[00:30]` nor [09:00]."
+    assert citation_seconds(text) == [12, 20, 60, 3600, 540]
+    assert citation_seconds(text, duration=100) == [12, 20, 60]
+    assert citation_seconds(link_citations(text, 100)) == [12, 20, 60, 3600, 540]
+
+
+ALPHABET = "[]():-–0123456789 #t="
+PIECES = [*ALPHABET, "01:02", "1:02:03", "0:05", "75:30", "99:00", ", ", "; ", " – ", "`", "\n```\n", "[00:12]",
+          "[01:02–01:40]", "[00:10, 99:00]", "](#t=5)", "[[", "word "]
+
+
+@pytest.mark.parametrize("pieces", [list(ALPHABET), PIECES], ids=["alphabet", "pieces"])
+def test_unlink_restores_any_text(pieces):
+    rng = random.Random(20240601)
+    linked = 0
+    for _ in range(20_000):
+        x = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 24)))
+        d = rng.choice([0, 30, 100, 4000, 10_000])
+        y = link_citations(x, d)
+        linked += y != x
+        assert unlink_citations(y) == x, (x, d, y)
+        assert link_citations(y, d) == y, (x, d, y)
+        added = Counter(re.findall(r"\]\(#t=(\d+)\)", y)) - Counter(re.findall(r"\]\(#t=(\d+)\)", x))
+        assert all(int(s) <= d + 1 for s in added), (x, d, y)  # nothing past the end linked
+    if pieces == PIECES:  # characters alone rarely make a citation; these pieces often do
+        assert linked > 5000, linked
