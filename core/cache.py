@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 CACHE_VERSION = 1  # bump when the meaning of a cached entry changes
 HASH_BLOCK = 1 << 20  # bytes read at a time when hashing a file
 
-KINDS = ("chunks", "transcripts")  # the cache's folders; nothing else under the root is touched
+KINDS = ("chunks", "transcripts", "media")  # the cache's folders; nothing else under the root is touched
 TMP_PREFIX = ".tmp-"  # a write in progress, renamed into place when complete
 DEFAULT_MAX_BYTES = int(Settings.cache_max_mb * 2**20)  # the cap for callers that do not say
 EVICT_TO = 0.9  # of the cap: evicting a little more than needed spares a scan on the next writes
@@ -219,7 +219,8 @@ class Cache:
         for kind in KINDS:
             try:
                 with os.scandir(self.root / kind) as it:
-                    found = [e for e in it if e.name.endswith(".json") or e.name.startswith(TMP_PREFIX)]
+                    found = [e for e in it if e.name.endswith(".json") or e.name.startswith(TMP_PREFIX)
+                             or (kind == "media" and e.is_file())]
             except FileNotFoundError:
                 continue
             for e in found:
@@ -255,6 +256,31 @@ class Cache:
     def size(self) -> int:
         """Bytes the cache takes on disk now (counts the files)."""
         return sum(f.size for f in self._files())
+
+    # Media the browser plays (written by `core.playback`, named by content): counted under the
+    # same cap and evicted by the same rule, least recently used first.
+
+    @property
+    def media_folder(self) -> Path:
+        return self.root / "media"
+
+    def media(self, name: str) -> Path | None:
+        """A media file by name, if it is still there (marked as used); None for any name that is
+        not a plain file name in the media folder."""
+        if not name or name != Path(name).name or name.startswith("."):
+            return None
+        path = self.media_folder / name
+        if not path.is_file():
+            return None
+        self._mark_used(path)
+        return path
+
+    def added_media(self, path: Path) -> None:
+        """Count a file just written into `media_folder` towards the cap."""
+        try:
+            self._added(path, _disk_bytes(path.stat()))
+        except OSError:
+            pass
 
     # Whole transcripts
 

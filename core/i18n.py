@@ -307,6 +307,10 @@ ES: dict[str, str] = {
         "voz en lo que sí pudo leer.",
     "No speech was found in {name}: it seems to be silence, noise or music.":
         "No se encontró voz en {name}: parece que solo hay silencio, ruido o música.",
+    # playback.py: the browser's copy
+    "Stopped making a playable copy of {name}.": "Se detuvo la copia reproducible de {name}.",
+    "Could not make a playable copy of {name}: {detail}": "No se pudo crear una copia reproducible de {name}: {detail}",
+    "Could not save a playable copy of {name}: {detail}": "No se pudo guardar una copia reproducible de {name}: {detail}",
     # app.py
     "Record something first: the microphone recording is empty.":
         "Graba algo primero: la grabación del micrófono está vacía.",
