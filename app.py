@@ -4,28 +4,35 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import html
 import logging
+import re
+import secrets
 import shutil
 import sys
 import tempfile
 import threading
-import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
+from urllib.parse import quote
 
 import anyio
 import gradio as gr
 
-from core import chat, models
+from core import chat, models, playback, render
+from core.cache import Cache
 from core.config import Settings
 from core.errors import AppError, MissingApiKey, redact
 from core.fetch import download
-from core.jobs import Job, running
-from core.transcribe import LiveTranscript, Progress, lookup
+from core.i18n import language_of, tr
+from core.jobs import Eta, Job, running
+from core.transcribe import LiveTranscript, Progress, by_id, lookup
 from core.transcript import Transcript, format_timestamp, to_txt, write_exports
 
 log = logging.getLogger("app")
 
+ASSETS = Path(__file__).parent / "assets"
 SESSIONS_DIR = Path(tempfile.gettempdir()) / "talk-to-your-audio"
 MEDIA_TYPES = ["audio", "video", ".mp3", ".m4a", ".wav", ".ogg", ".oga", ".opus", ".flac", ".webm",
                ".mp4", ".mov", ".mkv", ".avi", ".aac", ".wma"]
@@ -33,11 +40,13 @@ LANGUAGES = [("Auto", ""), ("English", "en"), ("Español", "es"), ("Français", 
              ("Italiano", "it"), ("Português", "pt"), ("Nederlands", "nl"), ("Polski", "pl"),
              ("Русский", "ru"), ("中文", "zh"), ("日本語", "ja"), ("한국어", "ko"), ("العربية", "ar"),
              ("हिन्दी", "hi"), ("Türkçe", "tr")]
+EXPORT_KINDS = ("txt", "srt", "vtt", "json")  # the order of `write_exports`, one button each
 
 I18N = gr.I18n(
     en={
         "title": "# Talk to your Audio\nDrop in a recording, get a timestamped transcript, then ask "
                  "questions answered only from what was said.",
+        "input": "Recording",
         "upload_tab": "Upload", "record_tab": "Record", "link_tab": "Link",
         "upload": "Audio or video file", "record": "Record from the microphone",
         "link": "Media URL", "link_info": "A link to an audio or video file, or to a video site's page.",
@@ -46,16 +55,15 @@ I18N = gr.I18n(
         "key": "Your OpenAI API key (optional)", "key_info": "Used only for your requests in this tab; never "
                "stored or logged, and gone when you close the tab. Without it, a local Whisper model "
                "transcribes here and the chat shows the matching passages.",
-        "process": "Process", "transcript": "Transcript", "downloads": "Download the transcript",
-        "chat": "Chat with the recording", "question": "Your question",
+        "process": "Process", "chat": "Chat with the recording", "question": "Your question",
         "question_locked": "Process a recording first, then ask about it here.",
         "question_ready": "Ask about the recording and press Enter",
-        "send": "Send", "clear": "Clear chat", "examples": "Examples",
-        "status_idle": "Choose a recording and press **Process**.",
+        "clear": "Clear chat", "examples": "Examples",
     },
     es={
         "title": "# Habla con tu audio\nSube una grabación, obtén una transcripción con marcas de tiempo y "
                  "haz preguntas que se responden solo con lo que se dijo.",
+        "input": "Grabación",
         "upload_tab": "Subir", "record_tab": "Grabar", "link_tab": "Enlace",
         "upload": "Archivo de audio o vídeo", "record": "Grabar con el micrófono",
         "link": "URL del medio", "link_info": "Un enlace a un archivo de audio o vídeo, o a la página de un sitio de vídeo.",
@@ -64,12 +72,10 @@ I18N = gr.I18n(
         "key": "Tu clave de API de OpenAI (opcional)", "key_info": "Solo se usa para tus peticiones en esta "
                "pestaña; no se guarda ni se registra y desaparece al cerrar la pestaña. Sin ella, un modelo "
                "Whisper local transcribe aquí y el chat muestra los pasajes que coinciden.",
-        "process": "Procesar", "transcript": "Transcripción", "downloads": "Descargar la transcripción",
-        "chat": "Conversa con la grabación", "question": "Tu pregunta",
+        "process": "Procesar", "chat": "Conversa con la grabación", "question": "Tu pregunta",
         "question_locked": "Primero procesa una grabación; luego pregunta aquí.",
         "question_ready": "Pregunta sobre la grabación y pulsa Intro",
-        "send": "Enviar", "clear": "Borrar chat", "examples": "Ejemplos",
-        "status_idle": "Elige una grabación y pulsa **Procesar**.",
+        "clear": "Borrar chat", "examples": "Ejemplos",
     },
 )
 
@@ -79,70 +85,70 @@ EXAMPLE_QUESTIONS = [
     "¿Cuáles son las fechas y cifras que se mencionan?",
 ]
 
-
-def _remove_session_files(state: dict | None) -> None:
-    if state and state.get("dir"):
-        shutil.rmtree(state["dir"], ignore_errors=True)
-
-
-def _for_visitor(error: AppError) -> str:
-    if isinstance(error, MissingApiKey):
-        return "This server has no OpenAI API key: paste yours in the key field to use it for your requests."
-    return str(error)
-
-
-def _summary(t: Transcript) -> str:
-    where = "a local Whisper model" if t.meta.get("backend") == "local" else "the API"
-    notes = "".join(f"\n\n⚠️ {n}" for n in t.meta.get("notes", ()))
-    return (f"Transcribed {t.duration / 60:.1f} min in {len(t.segments)} segments with {where} "
-            f"({t.model}). Ask away →{notes}")
-
-
 JOB_POLL = 0.1  # seconds between two looks at a running job's progress (no thread is held meanwhile)
+RECENT_KEEP = 5  # recordings remembered in a visitor's browser (ids only, and their conversation)
+RECENT_CHAT_TURNS = 40  # messages kept per recording in the browser
+RECENT_CHAT_CHARS = 6000  # characters kept per message there (localStorage holds ~5 MB per site)
 _session_jobs: dict[str, Job] = {}  # the running job of each browser session, stopped when it leaves
+_copies = ThreadPoolExecutor(max_workers=2, thread_name_prefix="playback")  # players' copies, beside the jobs
 
 
-def _stop_session_job(request: gr.Request) -> None:
-    """The tab was closed or reloaded: its job stops sending (what is in flight is still saved)."""
-    job = _session_jobs.pop(getattr(request, "session_hash", None) or "", None)
-    if job:
-        job.close()
+# Messages: one place on the page (the status line), in the visitor's language.
+
+def _lang(request: gr.Request | None) -> str:
+    headers = getattr(request, "headers", None)
+    return language_of(headers.get("accept-language") if headers else None)
 
 
-def _when_finished(job: Job, cleanup) -> None:
-    """Run `cleanup` once the job has really stopped (it may still read its file after a cancel)."""
-    def wait_then_clean() -> None:
-        job.finished.wait()
-        cleanup()
+def _status(text: str, kind: str = "info", fraction: float | None = None) -> str:
+    """The status line's HTML; `text` is escaped (it may carry a visitor's file name)."""
+    icon = {"error": "⚠️ ", "progress": "⏳ "}.get(kind, "")
+    role = ' role="alert"' if kind == "error" else ' aria-live="polite"'
+    bar = f'<progress max="1" value="{fraction:.3f}"></progress>' if fraction is not None else ""
+    return f'<div class="status status-{kind}"{role}>{icon}{html.escape(text)}{bar}</div>'
 
-    threading.Thread(target=wait_then_clean, daemon=True).start()
 
-
-def _failure(error: Exception) -> str:
+def _failure(error: Exception, lang: str) -> str:
     """A message for the visitor, whatever went wrong; our own bugs are logged, not shown."""
+    if isinstance(error, MissingApiKey):
+        return tr(lang, "This server has no OpenAI API key: paste yours in the key field to use it for your requests.")
     if isinstance(error, AppError):
-        return _for_visitor(error)
+        return error.localized(lang)
     log.error("unexpected error: %s", redact(repr(error)), exc_info=error)
-    return ("Something went wrong on the server while doing that (an internal error). Please try again; "
-            "if it happens again, try another file or come back later.")
+    return tr(lang, "Something went wrong on the server while doing that (an internal error). Please try again; "
+                    "if it happens again, try another file or come back later.")
 
 
-def _describe(p: Progress, elapsed: float) -> str:
-    """One status line for a person: stage, part k of n, and the time left once it can be told."""
+def _count(lang: str, n: int, one: str, many: str) -> str:
+    return tr(lang, one if n == 1 else many, n=n)
+
+
+def _summary(t: Transcript, lang: str) -> str:
+    where = tr(lang, "a local Whisper model") if t.meta.get("backend") == "local" else tr(lang, "the API")
+    segments = _count(lang, len(t.segments), "{n} segment", "{n} segments")
+    line = tr(lang, "Transcribed {minutes:.1f} min in {segments} with {where} ({model}). Ask away →",
+              minutes=t.duration / 60, segments=segments, where=where, model=t.model or "?")
+    return " ".join([line, *(f"⚠️ {n}" for n in t.meta.get("notes", ()))])
+
+
+def _describe(p: Progress, left: float | None, lang: str) -> str:
+    """One status line for a person: what is happening now, part k of n, and the time left once
+    this run's own pace can tell it."""
     if p.message:
-        return p.message
-    if p.stage == "decoding":
-        return "Decoding the audio…"
+        return tr(lang, p.message)  # the notes core knows in Spanish too
+    if p.stage == "decoding" or (p.stage == "preparing" and not p.sent):
+        return tr(lang, "Reading the recording…")
     if p.stage == "done":
-        return "Loaded from the cache." if p.cached else "Done."
-    if p.partial:
-        of = f" of {format_timestamp(p.seconds_total)}" if p.seconds_total else ""
-        line = f"Transcribing: {format_timestamp(p.seconds_done)}{of}"
+        return tr(lang, "Loaded from the cache.") if p.cached else tr(lang, "Done.")
+    if not p.seconds_done and not p.chunks_done:
+        return tr(lang, "Sent to the service; waiting for the first words…")
+    if p.partial or p.seconds_total:
+        line = tr(lang, "Transcribing: {done} of {total}", done=format_timestamp(p.seconds_done),
+                  total=format_timestamp(p.seconds_total or 0))
     else:
-        line = f"Transcribing: part {p.chunks_done}{f' of {p.chunks_total}' if p.chunks_total else ''} done"
-    fraction = p.fraction
-    if fraction and 0.02 < fraction < 1 and elapsed > 1:
-        line += f", about {_duration(elapsed * (1 - fraction) / fraction)} left"
+        line = tr(lang, "Transcribing: {n} part(s) done", n=p.chunks_done)
+    if left is not None and (p.fraction or 0) < 1:
+        line += " · " + tr(lang, "about {left} left", left=_duration(left))
     return line + "…"
 
 
@@ -152,6 +158,48 @@ def _duration(seconds: float) -> str:
     if seconds < 3600:
         return f"{round(seconds / 60)} min"
     return f"{seconds / 3600:.1f} h"
+
+
+# What the page shows of a recording.
+
+def _file_url(path: Path) -> str:
+    """Served by Gradio from the media folder (`gr.set_static_paths`), relative to the page."""
+    return "gradio_api/file=" + quote(str(path))
+
+
+def _player(media: playback.Playback | None, subtitles: Path | None, lang: str) -> str:
+    """Our own `<audio>`/`<video>` element (`assets/player.js` moves it to clicked moments): the
+    browser streams it with range requests instead of decoding a whole waveform."""
+    if media is None:
+        return f'<p class="player-missing">{html.escape(tr(lang, "The recording itself is no longer on this server: process it again to listen to it."))}</p>'
+    src = html.escape(_file_url(media.path))
+    if media.kind == "video":
+        track = (f'<track kind="subtitles" src="{html.escape(_file_url(subtitles))}" label="{html.escape(tr(lang, "Transcript"))}" default>'
+                 if subtitles else "")
+        return (f'<video controls preload="metadata" playsinline src="{src}" type="{media.mime}">{track}</video>')
+    return f'<audio controls preload="metadata" src="{src}" type="{media.mime}"></audio>'
+
+
+def _subtitles(t: Transcript, cache: Cache, folder: Path) -> Path:
+    """The transcript as WebVTT beside the media (the video's captions)."""
+    vtt = next(p for p in write_exports(t, folder, "captions") if p.suffix == ".vtt")
+    name = f"{t.meta.get('id') or uuid.uuid4().hex}.vtt"
+    target = cache.media_folder / name
+    cache.media_folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(vtt, target)
+    cache.added_media(target)
+    return target
+
+
+def _loaded(t: Transcript, lang: str, stale: bool = False) -> str:
+    bits = [f"**{t.source or tr(lang, 'Recording')}**", format_timestamp(t.duration),
+            _count(lang, len(t.segments), "{n} segment", "{n} segments")]
+    if t.language:  # "en" from some models, "english" from others
+        bits.append(t.language if len(t.language) <= 3 else t.language.capitalize())
+    line = " · ".join(bits)
+    if stale:
+        line += "  \n⚠️ " + tr(lang, "These results are for this recording, not the one chosen above: press Process.")
+    return line
 
 
 def _user_settings(base: Settings, user_key: str | None, **changes) -> Settings:
@@ -169,69 +217,196 @@ def _models_notice(base: Settings) -> dict:
     return gr.update(value="\n\n".join(f"⚠️ {line}" for line in lines), visible=bool(lines))
 
 
+# A visitor's recent recordings, kept in their own browser: ids and their conversation only.
+
+def _recent_entries(value) -> list[dict]:
+    """What the browser sent, checked: it may have been edited by hand."""
+    entries = []
+    for e in value if isinstance(value, list) else []:
+        if isinstance(e, dict) and isinstance(e.get("id"), str) and re.fullmatch(r"[0-9a-f]{64}", e["id"]):
+            chat_turns = [m for m in e.get("chat") or [] if isinstance(m, dict) and m.get("role") in
+                          ("user", "assistant") and isinstance(m.get("content"), str)]
+            entries.append({"id": e["id"], "media": str(e.get("media") or "")[:200],
+                            "chat": chat_turns[-RECENT_CHAT_TURNS:]})
+    return entries[-RECENT_KEEP:]
+
+
+def _remember(value, transcript: Transcript, media: playback.Playback | None, history=None) -> list[dict]:
+    entries = _recent_entries(value)
+    tid = transcript.meta.get("id")
+    if not tid:
+        return entries
+    old = next((e for e in entries if e["id"] == tid), None)
+    entry = {"id": tid, "media": media.path.name if media else (old or {}).get("media", ""),
+             "chat": (old or {}).get("chat", [])}
+    if history is not None:
+        entry["chat"] = [{"role": m["role"], "content": m["content"][:RECENT_CHAT_CHARS]}
+                         for m in _plain_history(history)][-RECENT_CHAT_TURNS:]
+    return [e for e in entries if e["id"] != tid][-(RECENT_KEEP - 1):] + [entry]
+
+
+def _plain_history(history) -> list[dict]:
+    """The conversation as plain messages, citations unlinked (as the model wrote them)."""
+    return [{"role": m["role"], "content": render.unlink_citations(m["content"])}
+            for m in chat.flatten_history(history)]
+
+
+def _linked(text: str, t: Transcript) -> str:
+    """An answer with its cited moments as links to the sentences they cite."""
+    return render.link_citations(text, t.duration, [s.start for s in t.segments])
+
+
+def _linked_history(turns: list[dict], t: Transcript) -> list[dict]:
+    return [{"role": m["role"], "content": _linked(m["content"], t) if m["role"] == "assistant" else m["content"]}
+            for m in turns]
+
+
+def _browser_secret(base: Settings) -> str:
+    """The key `gr.BrowserState` encrypts with: kept in the cache folder, so a server restart still
+    reads what visitors' browsers hold (a random one per start would lose it)."""
+    path = Path(base.cache_dir) / "browser-secret"
+    try:
+        return path.read_text().strip() or _new_secret(path)
+    except OSError:
+        return _new_secret(path)
+
+
+def _new_secret(path: Path) -> str:
+    secret = secrets.token_urlsafe(32)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        with open(fd, "w") as f:
+            f.write(secret)
+        Path(tmp).replace(path)
+    except OSError:
+        log.warning("could not keep the browser-state secret: visitors' recent recordings last until a restart")
+    return secret
+
+
+# Jobs.
+
+def _stop_session_job(request: gr.Request) -> None:
+    """The tab was closed or reloaded: its job stops sending (what is in flight is still saved)."""
+    job = _session_jobs.pop(getattr(request, "session_hash", None) or "", None)
+    if job:
+        job.close()
+
+
+def _when_finished(job: Job, cleanup) -> None:
+    """Run `cleanup` once the job has really stopped (it may still read its file after a cancel)."""
+    def wait_then_clean() -> None:
+        job.finished.wait()
+        cleanup()
+
+    threading.Thread(target=wait_then_clean, daemon=True).start()
+
+
+def _remove_session_files(state: dict | None) -> None:
+    if state and state.get("dir"):
+        shutil.rmtree(state["dir"], ignore_errors=True)
+
+
+def _sessions_dir() -> Path:
+    SESSIONS_DIR.mkdir(parents=True, exist_ok=True)
+    return SESSIONS_DIR
+
+
+def _playable(path: Path, cache: Cache, cancel: threading.Event | None = None) -> playback.Playback | None:
+    """The browser's copy of a recording (kept in the cache's media folder); None if it cannot be
+    made: the transcript is still worth having without a player."""
+    try:
+        media = playback.prepare(Path(path), cache.media_folder, cancel=cancel)
+    except AppError as e:
+        log.info("no player for %s: %s", Path(path).name, e)
+        return None
+    except Exception:
+        log.warning("no player for %s", Path(path).name, exc_info=True)
+        return None
+    cache.added_media(media.path)
+    return media
+
+
 def build_app(base: Settings) -> gr.Blocks:
+    cache = Cache(base.cache_dir, max_bytes=int(base.cache_max_mb * 2**20))
+    cache.media_folder.mkdir(parents=True, exist_ok=True)
+    gr.set_static_paths([str(cache.media_folder)])  # the players' copies and captions, by content name
     with gr.Blocks(title="Talk to your Audio", delete_cache=(900, 3600)) as demo:
-        state = gr.State(None, delete_callback=_remove_session_files)  # {"transcript", "dir"} per tab
+        state = gr.State(None, delete_callback=_remove_session_files)  # {"transcript", "dir", "media"} per tab
+        recent = gr.BrowserState([], storage_key="talk-to-your-audio-recent", secret=_browser_secret(base))
         source = gr.State("upload")
         ticket = gr.State(None)  # a transcription to run: set only when the cache does not have it
         gr.Markdown(I18N("title"))
         notice = gr.Markdown(visible=False, elem_id="models-notice")  # filled on load
-        with gr.Row():
-            with gr.Column(scale=2):
-                with gr.Tabs():
-                    with gr.Tab(I18N("upload_tab")) as upload_tab:
-                        upload = gr.File(label=I18N("upload"), file_types=MEDIA_TYPES, type="filepath",
-                                         elem_id="upload")
-                    with gr.Tab(I18N("record_tab")) as record_tab:
-                        recording = gr.Audio(label=I18N("record"), sources=["microphone"], type="filepath",
-                                             elem_id="recording")
-                    with gr.Tab(I18N("link_tab")) as link_tab:
-                        link = gr.Textbox(label=I18N("link"), placeholder="https://…", info=I18N("link_info"),
-                                          max_length=2000, elem_id="link")
-                with gr.Row():
-                    language = gr.Dropdown(LANGUAGES, value="", label=I18N("language"), elem_id="language")
-                    vocabulary = gr.Textbox(label=I18N("vocabulary"), info=I18N("vocabulary_info"),
-                                            max_length=800, elem_id="vocabulary")
-                user_key = gr.Textbox(label=I18N("key"), info=I18N("key_info"), type="password",
-                                      visible=not base.api_key, elem_id="user-key")
-                process = gr.Button(I18N("process"), variant="primary", elem_id="process")
-                api_transcribe = gr.Button(visible=False)  # the `/transcribe` endpoint for API clients
-                status = gr.Markdown(I18N("status_idle"), elem_id="status")
-                transcript_box = gr.Textbox(label=I18N("transcript"), lines=12, max_lines=24,
-                                            interactive=False, buttons=["copy"], elem_id="transcript")
-                downloads = gr.File(label=I18N("downloads"), file_count="multiple", interactive=False,
-                                    height=140, elem_id="downloads")
-            with gr.Column(scale=3):
-                chatbot = gr.Chatbot(label=I18N("chat"), height=520, elem_id="chatbot",
+        with gr.Accordion(I18N("input"), open=True, elem_id="input-panel") as input_panel:
+            with gr.Tabs():
+                with gr.Tab(I18N("upload_tab")) as upload_tab:
+                    upload = gr.File(label=I18N("upload"), file_types=MEDIA_TYPES, type="filepath",
+                                     elem_id="upload", height=120)
+                with gr.Tab(I18N("record_tab")) as record_tab:
+                    recording = gr.Audio(label=I18N("record"), sources=["microphone"], type="filepath",
+                                         elem_id="recording")
+                with gr.Tab(I18N("link_tab")) as link_tab:
+                    link = gr.Textbox(label=I18N("link"), placeholder="https://…", info=I18N("link_info"),
+                                      max_length=2000, elem_id="link")
+            with gr.Row():
+                language = gr.Dropdown(LANGUAGES, value="", label=I18N("language"), elem_id="language",
+                                       min_width=200)
+                vocabulary = gr.Textbox(label=I18N("vocabulary"), info=I18N("vocabulary_info"),
+                                        max_length=800, elem_id="vocabulary", min_width=200)
+            user_key = gr.Textbox(label=I18N("key"), info=I18N("key_info"), type="password",
+                                  visible=not base.api_key, elem_id="user-key")
+            process = gr.Button(I18N("process"), variant="primary", elem_id="process")
+        status = gr.HTML("", elem_id="status")  # the one place for progress and errors
+        with gr.Row(visible=False, elem_id="results", equal_height=False) as results:
+            with gr.Column(scale=1, min_width=320):
+                loaded = gr.Markdown(elem_id="loaded")
+                player = gr.HTML(elem_id="player")
+                transcript_view = gr.HTML(elem_id="transcript-panel")
+                with gr.Row(elem_id="downloads"):
+                    downloads = [gr.DownloadButton(f".{kind}", size="sm", variant="secondary", min_width=60,
+                                                   elem_id=f"download-{kind}") for kind in EXPORT_KINDS]
+            with gr.Column(scale=1, min_width=320):
+                chatbot = gr.Chatbot(label=I18N("chat"), height=460, elem_id="chatbot",
                                      buttons=["copy", "copy_all"])
                 question = gr.Textbox(label=I18N("question"), placeholder=I18N("question_locked"),
                                       interactive=False, max_length=chat.MAX_QUESTION_CHARS, submit_btn=True,
                                       elem_id="question")
-                with gr.Row():
-                    clear = gr.ClearButton([question, chatbot], value=I18N("clear"), elem_id="clear")
+                clear = gr.ClearButton([question, chatbot], value=I18N("clear"), elem_id="clear", size="sm")
                 gr.Examples(EXAMPLE_QUESTIONS, inputs=[question], label=I18N("examples"))
+        # For API clients (gradio_client): plain values instead of the page's HTML.
+        api_transcribe, api_ask = gr.Button(visible=False), gr.Button(visible=False)
+        api_question = gr.Textbox(visible=False)
+        api_status, api_text, api_answer = gr.Textbox(visible=False), gr.Textbox(visible=False), gr.Textbox(visible=False)
+        api_files = gr.File(visible=False, file_count="multiple")
 
-        outputs = [state, status, transcript_box, downloads, question, chatbot, process]
+        page = [state, status, loaded, player, transcript_view, *downloads, question, chatbot, process, results,
+                input_panel, recent]
 
-        def finished(transcript: Transcript, current: dict | None) -> dict:
+        def show(transcript: Transcript, current: dict | None, lang: str, media: playback.Playback | None,
+                 history: list[dict] | None = None, message: str | None = None) -> dict:
+            """The page for a transcript: player, paragraphs, downloads, and the chat ready."""
             _remove_session_files(current)
             folder = Path(tempfile.mkdtemp(prefix="session-", dir=_sessions_dir()))
             files = write_exports(transcript, folder, transcript.source)
+            subtitles = _subtitles(transcript, cache, folder) if media and media.kind == "video" else None
             return {
-                state: {"transcript": transcript, "dir": str(folder)},
-                status: _summary(transcript),
-                transcript_box: to_txt(transcript),
-                downloads: [str(f) for f in files],
+                state: {"transcript": transcript, "dir": str(folder), "media": media, "api_history": []},
+                status: _status(message or _summary(transcript, lang), "done"),
+                loaded: _loaded(transcript, lang),
+                player: _player(media, subtitles, lang),
+                transcript_view: render.transcript_html(transcript),
+                **{button: gr.update(value=str(f)) for button, f in zip(downloads, files)},
                 question: gr.update(interactive=True, placeholder=I18N("question_ready")),
-                chatbot: [],
+                chatbot: _linked_history(history or [], transcript),
                 process: gr.update(interactive=True),
+                results: gr.update(visible=True),
+                input_panel: gr.update(open=False),
             }
 
-        def failed(error: Exception, current: dict | None) -> dict:
+        def failed(error: Exception, lang: str) -> dict:
             """The message in the status line; the rest of the page stays as it was, and usable."""
-            shown = current["transcript"] if current else None
-            return {status: f"⚠️ {_failure(error)}", transcript_box: to_txt(shown) if shown else "",
-                    process: gr.update(interactive=True)}
+            return {status: _status(_failure(error, lang), "error"), process: gr.update(interactive=True)}
 
         def prepare(file, recording, url, chosen, language_code, vocabulary_hint, api_key):
             """The cached transcript, or the job to run; an `AppError` for input that cannot be used."""
@@ -245,133 +420,244 @@ def build_app(base: Settings) -> gr.Blocks:
             settings = _user_settings(base, api_key, language=language_code or None,
                                       prompt=(vocabulary_hint or "").strip() or None)
             if path and (hit := lookup(Path(path), settings)) is not None:
-                return hit
+                return hit, Path(path)
             return {"id": uuid.uuid4().hex, "path": path, "url": url if chosen == "link" else None,
-                    "settings": settings}
+                    "settings": settings}, None
 
-        async def work(job, current, request: gr.Request, progress):
-            """Progress updates while the job runs, then the finished page; polling, it holds no thread."""
+        async def work(job, request: gr.Request, lang: str, player_copy: bool = True):
+            """("status", html) while the job runs, ("live", html, transcript so far) as text
+            arrives, then ("done", transcript, player's copy or None). Polling, it holds no thread;
+            the player's copy is made beside the transcription."""
             session = getattr(request, "session_hash", None) or job["id"]
-            fetched, transcription = None, None
+            fetched, transcription, copy = None, None, None
             try:
                 if running() >= base.max_jobs:  # a cancelled job still winding down keeps its slot
                     log.info("waiting for %d job(s) still winding down", running())
-                    yield {status: "Waiting for a free slot…"}
+                    yield "status", _status(tr(lang, "Waiting for a free slot…"), "progress")
                     while running() >= base.max_jobs:
                         await asyncio.sleep(JOB_POLL)
                 path = job["path"]
                 if job["url"]:
-                    progress(0.0, desc="Fetching the link…")
-                    yield {status: "Fetching the link…"}
+                    yield "status", _status(tr(lang, "Fetching the link…"), "progress")
                     fetched = Path(tempfile.mkdtemp(prefix="fetch-", dir=_sessions_dir()))
                     path = await anyio.to_thread.run_sync(download, job["url"], fetched, job["settings"])
                 transcription = Job(Path(path), job["settings"])
                 _session_jobs[session] = transcription
-                started, live = time.monotonic(), LiveTranscript()
+                if player_copy:
+                    copy = _copies.submit(_playable, Path(path), cache, transcription.cancel)
+                eta, live = Eta(), LiveTranscript()
                 while not transcription.over:
                     for item in transcription.poll():
                         if isinstance(item, Transcript):
-                            yield finished(item, current)
+                            if copy is not None and not copy.done():
+                                yield "status", _status(tr(lang, "Preparing the player…"), "progress", 1.0)
+                            yield "done", item, (await asyncio.wrap_future(copy) if copy is not None else None)
                             return
-                        line = _describe(item, time.monotonic() - started)
-                        progress(item.fraction or 0.0, desc=line)
-                        yield {status: line, transcript_box: to_txt(live.add(item))}
+                        line = _status(_describe(item, eta.update(item), lang), "progress",
+                                       item.fraction if item.stage == "transcribing" else None)
+                        if item.segments:
+                            yield "live", line, live.add(item)
+                        else:
+                            yield "status", line
                     await asyncio.sleep(JOB_POLL)
             finally:
                 if transcription is not None:
                     transcription.close()  # a no-op once it is done; else the visitor left: stop sending
                     if _session_jobs.get(session) is transcription:
                         del _session_jobs[session]
-                if fetched and transcription is not None:  # the downloaded media is not kept
-                    _when_finished(transcription, lambda: shutil.rmtree(fetched, ignore_errors=True))
-                elif fetched:
-                    shutil.rmtree(fetched, ignore_errors=True)
+                if fetched:  # the downloaded media is not kept, once nothing reads it any more
+                    def clean(copy=copy, fetched=fetched) -> None:
+                        if copy is not None:
+                            wait([copy])
+                        shutil.rmtree(fetched, ignore_errors=True)
 
-        def begin(file, recording, url, chosen, language_code, vocabulary_hint, api_key, current):
+                    if transcription is not None:
+                        _when_finished(transcription, clean)
+                    else:
+                        clean()
+
+        def begin(file, recording, url, chosen, language_code, vocabulary_hint, api_key, current, remembered,
+                  request: gr.Request):
             """Check the input and the cache at once, before waiting for a job slot: a recording that
             is already transcribed is shown without queueing behind other visitors' jobs."""
+            lang = _lang(request)
             try:
-                found = prepare(file, recording, url, chosen, language_code, vocabulary_hint, api_key)
+                found, path = prepare(file, recording, url, chosen, language_code, vocabulary_hint, api_key)
             except Exception as e:
-                return failed(e, current)
+                return failed(e, lang)
             if isinstance(found, Transcript):
-                return finished(found, current)
-            return {ticket: found, process: gr.update(interactive=False), status: "Waiting for a free slot…"}
+                media = _playable(path, cache)
+                return {**show(found, current, lang, media, message=f"{tr(lang, 'Loaded from the cache.')} "
+                                                                     f"{_summary(found, lang)}"),
+                        recent: _remember(remembered, found, media)}
+            return {ticket: found, process: gr.update(interactive=False),
+                    status: _status(tr(lang, "Waiting for a free slot…"), "progress")}
 
-        async def run(job, current, request: gr.Request, progress=gr.Progress()):
+        async def run(job, current, remembered, request: gr.Request):
             """A transcription in one of the MAX_CONCURRENT_JOBS slots of Gradio's queue."""
             if not job:
                 return
+            lang = _lang(request)
             try:
-                async for update in work(job, current, request, progress):
-                    yield update
+                async for kind, *update in work(job, request, lang):
+                    if kind == "done":
+                        transcript, media = update
+                        yield {**show(transcript, current, lang, media),
+                               recent: _remember(remembered, transcript, media)}
+                    elif kind == "live":  # the transcript so far, while it grows
+                        yield {status: update[0], transcript_view: render.transcript_html(update[1]),
+                               results: gr.update(visible=True)}
+                    else:
+                        yield {status: update[0]}
             except Exception as e:
-                yield failed(e, current)
+                yield failed(e, lang)
 
-        async def transcribe(file, recording, url, language_code, vocabulary_hint, api_key, current,
-                             request: gr.Request, progress=gr.Progress()):
-            """Transcribe the uploaded file, the recording or the link (the first one given); yields
-            progress, then the transcript."""
-            chosen = "upload" if file else "record" if recording else "link"
-            try:
-                found = await anyio.to_thread.run_sync(prepare, file, recording, url, chosen, language_code,
-                                                       vocabulary_hint, api_key)
-                if isinstance(found, Transcript):
-                    yield finished(found, current)
-                    return
-                async for update in work(found, current, request, progress):
-                    yield update
-            except Exception as e:
-                raise gr.Error(_failure(e)) from None
+        def changed(current, request: gr.Request):
+            """A new input chosen: the results on screen are said to belong to the previous one."""
+            if not current:
+                return gr.update(), gr.update()
+            lang = _lang(request)
+            return (_loaded(current["transcript"], lang, stale=True),
+                    _status(tr(lang, "New recording chosen: press Process to transcribe it."), "info"))
 
-        def ask(question_text, history, current, api_key):
+        def restore(remembered, request: gr.Request):
+            """A reload (or a server restart): the visitor's last recording and conversation, from
+            the ids in their own browser and the server's cache."""
+            lang = _lang(request)
+            idle = {status: _status(tr(lang, "Choose a recording and press Process."), "info")}
+            entries = _recent_entries(remembered)
+            if not entries:
+                return idle
+            last = entries[-1]
+            transcript = by_id(last["id"], base)
+            if transcript is None:  # gone from the cache (evicted, or another server)
+                return {**idle, recent: entries[:-1]}
+            path = cache.media(last["media"]) if last["media"] else None
+            media = None
+            if path is not None:
+                try:
+                    media = playback.prepare(path, cache.media_folder)
+                except Exception:
+                    media = None
+            return show(transcript, None, lang, media, history=last["chat"],
+                        message=tr(lang, "Your last recording is back: ask away, or choose another above."))
+
+        def ask(question_text, history, current, api_key, remembered, request: gr.Request):
             """Answer a question from the transcript; yields the conversation as the answer streams."""
+            lang = _lang(request)
             history = list(history or [])
             if not current:
-                raise gr.Error("Process a recording first, then ask about it.")
+                yield history, question_text, _status(tr(lang, "Process a recording first, then ask about it."),
+                                                      "error"), gr.update()
+                return
+            transcript = current["transcript"]
             try:
-                settings = _user_settings(base, api_key)
-                reply = chat.ask(current["transcript"], question_text, history, settings)
-                turn = [{"role": "user", "content": question_text.strip()},
-                        {"role": "assistant", "content": ""}]
+                reply = chat.ask(transcript, question_text, _plain_history(history), _user_settings(base, api_key))
+                turn = [{"role": "user", "content": question_text.strip()}, {"role": "assistant", "content": ""}]
                 answer = ""
                 for piece in reply.stream:
                     answer += piece
-                    turn[1]["content"] = answer
-                    yield history + turn, ""
+                    turn[1]["content"] = _linked(answer, transcript)
+                    yield history + turn, "", gr.update(), gr.update()
                 if reply.notice:
-                    turn[1]["content"] = f"{answer}\n\n*{reply.notice}*"
-                yield history + turn, ""
+                    answer = f"{answer}\n\n*{reply.notice}*"
+                turn[1]["content"] = _linked(answer, transcript)
+                done = history + turn
+                yield done, "", gr.update(), _remember(remembered, transcript, current.get("media"), done)
+            except Exception as e:  # the question stays in the box, to send again
+                yield history, question_text, _status(_failure(e, lang), "error"), gr.update()
+
+        def cleared(current, remembered):
+            if not current:
+                return gr.update()
+            return _remember(remembered, current["transcript"], current.get("media"), [])
+
+        async def api_transcribe_fn(file, url, language_code, vocabulary_hint, api_key, current,
+                                    request: gr.Request):
+            """Transcribe an uploaded file or a link: returns (status, transcript text, export files).
+            Then `/ask` answers about it in the same client session."""
+            lang = _lang(request)
+            chosen = "upload" if file else "link"
+            try:
+                found, _ = await anyio.to_thread.run_sync(prepare, file, None, url, chosen, language_code,
+                                                          vocabulary_hint, api_key)
+                transcript = found if isinstance(found, Transcript) else None
+                if transcript is None:
+                    async for kind, *update in work(found, request, lang, player_copy=False):
+                        if kind == "done":
+                            transcript = update[0]
             except Exception as e:
-                yield history, question_text  # the question stays in the box, to send again
-                raise gr.Error(_failure(e)) from None
+                raise gr.Error(_failure(e, lang)) from None
+            _remove_session_files(current)
+            folder = Path(tempfile.mkdtemp(prefix="session-", dir=_sessions_dir()))
+            files = write_exports(transcript, folder, transcript.source)
+            return ({"transcript": transcript, "dir": str(folder), "media": None, "api_history": []},
+                    _summary(transcript, lang), to_txt(transcript), [str(f) for f in files])
+
+        def api_ask_fn(question_text, api_key, current, request: gr.Request):
+            """Answer a question about the recording sent to `/transcribe`: the answer's text as it
+            streams, its moments cited as [mm:ss]. Follow-up questions see the earlier ones."""
+            lang = _lang(request)
+            if not current:
+                raise gr.Error(tr(lang, "Process a recording first, then ask about it."))
+            answer = ""
+            try:
+                reply = chat.ask(current["transcript"], question_text, current["api_history"],
+                                 _user_settings(base, api_key))
+                for piece in reply.stream:
+                    answer += piece
+                    yield current, answer
+            except Exception as e:
+                raise gr.Error(_failure(e, lang)) from None
+            if reply.notice:
+                answer = f"{answer}\n\n*{reply.notice}*"
+            current["api_history"] += [{"role": "user", "content": question_text.strip()},
+                                       {"role": "assistant", "content": answer}]
+            yield current, answer
 
         upload_tab.select(lambda: "upload", None, source, queue=False, api_visibility="private")
         record_tab.select(lambda: "record", None, source, queue=False, api_visibility="private")
         link_tab.select(lambda: "link", None, source, queue=False, api_visibility="private")
+        for chosen_input in (upload, recording, link):
+            chosen_input.change(changed, [state], [loaded, status], queue=False, api_visibility="private",
+                                show_progress="hidden")
         # A click checks the cache at once (no limit); only a recording that needs work sets the
         # ticket, whose job then waits in Gradio's queue for one of MAX_CONCURRENT_JOBS slots
         # (waiting visitors see their place; a waiting job holds no thread).
         process.click(  # trigger_mode="once": a click while it runs starts nothing
-            begin, [upload, recording, link, source, language, vocabulary, user_key, state], [*outputs, ticket],
+            begin, [upload, recording, link, source, language, vocabulary, user_key, state, recent], [*page, ticket],
             api_visibility="private", concurrency_limit=None, show_progress="hidden", trigger_mode="once",
         )
-        ticket.change(run, [ticket, state], outputs, api_visibility="private", concurrency_limit=base.max_jobs,
-                      concurrency_id="transcribe", show_progress="minimal")
-        api_transcribe.click(transcribe, [upload, recording, link, language, vocabulary, user_key, state], outputs,
-                             api_name="transcribe", concurrency_limit=base.max_jobs, concurrency_id="transcribe")
+        ticket.change(run, [ticket, state, recent], page, api_visibility="private", concurrency_limit=base.max_jobs,
+                      concurrency_id="transcribe", show_progress="minimal", show_progress_on=[status])
+        api_transcribe.click(api_transcribe_fn, [upload, link, language, vocabulary, user_key, state],
+                             [state, api_status, api_text, api_files], api_name="transcribe",
+                             concurrency_limit=base.max_jobs, concurrency_id="transcribe")
+        api_ask.click(api_ask_fn, [api_question, user_key, state], [state, api_answer], api_name="ask",
+                      concurrency_limit=None)
         demo.unload(_stop_session_job)
         demo.load(lambda: _models_notice(base), None, notice, queue=False, api_visibility="private",
                   show_progress="hidden")
-        question.submit(ask, [question, chatbot, state, user_key], [chatbot, question], api_name="ask",
-                        concurrency_limit=None, show_progress="hidden")
-        clear.click(None, api_visibility="private")
+        demo.load(restore, [recent], page, api_visibility="private", show_progress="hidden")
+        question.submit(ask, [question, chatbot, state, user_key, recent], [chatbot, question, status, recent],
+                        api_visibility="private", concurrency_limit=None, show_progress="hidden")
+        clear.click(cleared, [state, recent], [recent], api_visibility="private", queue=False)
     return demo
 
 
-def _sessions_dir() -> Path:
-    SESSIONS_DIR.mkdir(parents=True, exist_ok=True)
-    return SESSIONS_DIR
+def launch_options(settings: Settings) -> dict:
+    """What `launch()` needs besides the address: the page's language, its player script and
+    style, and the upload limit."""
+    script = (ASSETS / "player.js").read_text(encoding="utf-8")
+    return {"i18n": I18N, "theme": gr.themes.Soft(), "head": f"<script>{script}</script>",
+            "css": (ASSETS / "player.css").read_text(encoding="utf-8") + (ASSETS / "app.css").read_text(encoding="utf-8"),
+            "max_file_size": int(settings.max_file_mb * 1024 * 1024)}  # refused before it reaches the disk
+
+
+def quiet_loggers() -> None:
+    """Requests to the service are not worth a line each (the OpenAI client logs through `httpx2`)."""
+    for noisy in ("httpx", "httpx2", "httpcore", "openai"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -381,8 +667,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, help="port (GRADIO_SERVER_PORT, default 7860)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "openai"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_loggers()
     try:
         settings = Settings.from_env()
     except AppError as e:
@@ -390,11 +675,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     models.prefetch(settings)  # the first visitor's notice need not wait for the lookups
     demo = build_app(settings)
-    _, local_url, share_url = demo.launch(
-        server_name=args.host, server_port=args.port, share=args.share, i18n=I18N,
-        theme=gr.themes.Soft(), prevent_thread_lock=True,
-        max_file_size=int(settings.max_file_mb * 1024 * 1024),  # refused before it reaches the disk
-    )
+    _, local_url, share_url = demo.launch(server_name=args.host, server_port=args.port, share=args.share,
+                                          prevent_thread_lock=True, **launch_options(settings))
     if args.share and not share_url:
         print("Could not create a public link (no internet access, or the tunnel is blocked). "
               f"The app is still running locally at {local_url}", file=sys.stderr, flush=True)

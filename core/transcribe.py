@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import re
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -48,7 +49,16 @@ from . import media, service
 from .backends import Backend, TimesLost, get_backend
 from .cache import Cache, file_digest, make_key
 from .config import PRICE_PER_MINUTE, Settings, model_has_timestamps
-from .errors import AppError, Cancelled, NoSpeech, ServiceError, TooLarge, TranscriptionFailed, UnsupportedMedia
+from .errors import (
+    AppError,
+    Cancelled,
+    NoSpeech,
+    ServiceError,
+    TooLarge,
+    TranscriptionFailed,
+    UnsupportedMedia,
+)
+from .i18n import Text
 from .local import LocalBackend
 from .media import Chunk
 from .stitch import start_at_speech, stitch
@@ -71,6 +81,7 @@ class Progress:
     chunk_index: int | None = None  # the chunk the segments belong to
     partial: bool = False  # segments of a chunk still running; its final event replaces them
     message: str | None = None  # something to tell the user (a download, a fallback model)
+    sent: int = 0  # requests sent so far in this run (0: nothing has gone to the service yet)
 
     @property
     def fraction(self) -> float | None:
@@ -135,14 +146,16 @@ def check_limits(path: Path, info: media.MediaInfo, settings: Settings) -> float
     """Refuse, before anything is decoded, sent or paid for, what is over the configured limits."""
     size = path.stat().st_size
     if size > settings.max_file_mb * 1024 * 1024:
-        raise TooLarge(f"{path.name} is {size / 2**20:.0f} MB; the limit is {settings.max_file_mb:g} MB (MAX_FILE_MB).")
+        raise TooLarge("{name} is {mb:.0f} MB; the limit is {limit:g} MB (MAX_FILE_MB).",
+                       name=path.name, mb=size / 2**20, limit=settings.max_file_mb)
     if not info.has_audio:
-        raise UnsupportedMedia(f"{path.name} has no audio track.")
+        raise UnsupportedMedia("{name} has no audio track.", name=path.name)
     duration = info.duration if info.duration is not None else media.measure_duration(
         path, max_seconds=settings.max_duration_minutes * 60)
     if duration > settings.max_duration_minutes * 60:
-        raise TooLarge(f"{path.name} is {format_timestamp(duration, hours=True)} long; the limit is "
-                       f"{settings.max_duration_minutes:g} min (MAX_DURATION_MINUTES).")
+        raise TooLarge("{name} is {duration} long; the limit is {limit:g} min (MAX_DURATION_MINUTES).",
+                       name=path.name, duration=format_timestamp(duration, hours=True),
+                       limit=settings.max_duration_minutes)
     return duration
 
 
@@ -239,14 +252,14 @@ def _transcribe_with_retries(backend: Backend, chunk: Chunk, settings: Settings,
 
     def attempt():
         if not inflight.acquire(cancel):
-            raise Cancelled(f"Stopped before {span} was sent.")
+            raise Cancelled("Stopped before {span} was sent.", span=span)
         abandoned = False
         try:
             return backend.transcribe_chunk(chunk, on_segment)
         except (openai.OpenAIError, service.BadResponse) as e:
             abandoned = isinstance(e, openai.APITimeoutError)
             model = getattr(backend, "model", settings.transcribe_model)  # the one in force, after a switch
-            raise service.explain(e, settings, model=model, what=f"Transcribing {span}") from e
+            raise service.explain(e, settings, model=model, what=Text("Transcribing {span}", span=span)) from e
         finally:
             inflight.release(abandoned)
 
@@ -301,7 +314,23 @@ def lookup(path: Path, settings: Settings) -> Transcript | None:
                    else get_backend(settings))
     except AppError:
         return None  # no key, or no local model yet: nothing can be cached for it
-    return _cache(settings).get_transcript(transcript_key(file_digest(path), backend, settings), source=path.name)
+    key = transcript_key(file_digest(path), backend, settings)
+    hit = _cache(settings).get_transcript(key, source=path.name)
+    if hit is not None:
+        hit.meta["id"] = key
+    return hit
+
+
+def by_id(transcript_id: str, settings: Settings, source: str | None = None) -> Transcript | None:
+    """A cached transcript by its id (`meta["id"]`, its cache key: a sha256 of the recording's
+    content and the settings, which nobody can guess without the recording). Anything that is
+    not such an id finds nothing."""
+    if not isinstance(transcript_id, str) or not re.fullmatch(r"[0-9a-f]{64}", transcript_id):
+        return None
+    hit = _cache(settings).get_transcript(transcript_id, source=source)
+    if hit is not None:
+        hit.meta["id"] = transcript_id
+    return hit
 
 
 def _cache(settings: Settings) -> Cache:
@@ -338,6 +367,7 @@ def transcribe_file(path: Path, settings: Settings, on_progress: Callable[[Progr
         if hit is not None:
             if hit.meta.get("damaged"):  # the cache keeps the fact, not the note naming someone's file
                 hit.meta["notes"].append(_damage_note(path.name, hit.duration, expected))
+            hit.meta["id"] = key
             n = len(hit.segments)
             report(Progress("done", hit.duration, hit.duration, n, n, tuple(hit.segments), cached=True))
         return hit
@@ -353,6 +383,7 @@ def transcribe_file(path: Path, settings: Settings, on_progress: Callable[[Progr
         transcript = run.result(expected, notes)
         if use_cache and not transcript.meta["cut_at_limit"]:  # a higher limit later must not get the cut one
             cache.put_transcript(key, transcript)
+            transcript.meta["id"] = key
     return transcript
 
 
@@ -383,6 +414,7 @@ class _Run:
         self.utterances = by_utterance(backend)  # cut into utterance pieces (the model gives no times)
         self.fix_starts = _fixes_starts(backend)
         self.untimed = False  # the server answered a chunk without times, though the model gives them
+        self.sent = 0  # chunks handed to the service in this run
 
     @property
     def saved(self) -> int:
@@ -394,7 +426,7 @@ class _Run:
             self.languages[language] = self.languages.get(language, 0.0) + part.chunk.duration
         self.seconds += part.chunk.keep_end - part.chunk.keep_start
         self.report(Progress("transcribing", self.seconds, self.info.duration, self.saved, self.total,
-                             tuple(stitch([part])), cached, part.chunk.index))
+                             tuple(stitch([part])), cached, part.chunk.index, sent=self.sent))
 
     def on_segment(self, part: _Part) -> Callable[[Segment], None]:
         """Report a running chunk's segments as they come (the local backend makes them one by one,
@@ -406,7 +438,7 @@ class _Run:
                 raise Cancelled("Stopped.")
             heard = min(max(seg.end + c.start, c.keep_start), c.keep_end) - c.keep_start
             self.report(Progress("transcribing", self.seconds + heard, self.info.duration, self.saved, self.total,
-                                 (seg.shifted(c.start),), chunk_index=c.index, partial=True))
+                                 (seg.shifted(c.start),), chunk_index=c.index, partial=True, sent=self.sent))
 
         return report
 
@@ -432,8 +464,9 @@ class _Run:
                 continue
             except Exception as e:  # a bug of ours: said plainly, never retried
                 log.info("transcribing %s failed", _span(part.chunk), exc_info=True)  # -v in the CLI
-                self.fatal.append(AppError(f"Transcribing {_span(part.chunk)} failed with an internal error "
-                                           f"({type(e).__name__}). Finished parts are saved; please report this."))
+                self.fatal.append(AppError("Transcribing {span} failed with an internal error ({error}). Finished "
+                                           "parts are saved; please report this.", span=_span(part.chunk),
+                                           error=type(e).__name__))
                 continue
             if self.use_cache:
                 self.cache.put_chunk(part.key, segments)
@@ -483,6 +516,9 @@ class _Run:
             return False  # stop sending; what is in flight finishes and is cached
         future = pool.submit(self.transcribe, chunk, self.on_segment(part))
         self.pending[future] = part
+        self.sent += 1
+        self.report(Progress("transcribing", self.seconds, self.info.duration, self.saved, self.total,
+                             sent=self.sent))
         return True
 
     def transcribe(self, chunk: Chunk, on_segment: Callable[[Segment], None]) -> tuple[list[Segment], str | None]:
@@ -530,11 +566,12 @@ class _Run:
         if self.failures and not self.cancel.is_set():
             error = self.failures[0][1]
             raise TranscriptionFailed(
-                f"{error} (Gave up after {self.settings.max_retries + 1} attempts; {self.saved} finished part(s) "
-                "are saved, so running again sends only what is missing.)")
+                "{error} (Gave up after {attempts} attempts; {saved} finished part(s) are saved, so running again "
+                "sends only what is missing.)", error=error.text, attempts=self.settings.max_retries + 1,
+                saved=self.saved)
         if self.cancel.is_set() and (self.failures or self.total is None or self.saved < len(self.parts)):
-            raise Cancelled(f"Stopped. {self.saved} finished part(s) are saved, so running again sends only "
-                            "what is missing.")
+            raise Cancelled("Stopped. {saved} finished part(s) are saved, so running again sends only what is "
+                            "missing.", saved=self.saved)
         name = self.path.name
         duration = round(self.parts[-1].chunk.keep_end, 3) if self.parts else 0.0
         damaged = bool(self.damage) or bool(expected and duration < expected * 0.95 - 1)
@@ -546,10 +583,10 @@ class _Run:
                          f"only the first {format_timestamp(self.limited[0], hours=True)} were transcribed.")
         segments = stitch(self.parts)
         if not segments and self.damage:
-            raise UnsupportedMedia(f"{name} seems damaged: ffmpeg could not decode it cleanly "
-                                   f"({self.damage[-1][:120]}), and no speech was found in what it could read.")
+            raise UnsupportedMedia("{name} seems damaged: ffmpeg could not decode it cleanly ({detail}), and no "
+                                   "speech was found in what it could read.", name=name, detail=self.damage[-1][:120])
         if not segments:
-            raise NoSpeech(f"No speech was found in {name}: it seems to be silence, noise or music.")
+            raise NoSpeech("No speech was found in {name}: it seems to be silence, noise or music.", name=name)
         languages = self.languages
         language = self.settings.language or (max(languages, key=languages.get) if languages else None)
         transcript = Transcript(segments, duration, language, getattr(self.backend, "model", None), name,

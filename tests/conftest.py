@@ -78,3 +78,14 @@ def continuous_talk(media_dir):
     """Sentences with no pause between them: chunks must be cut hard."""
     path = media_dir / "continuous.wav"
     return path, speech.recording(path, speech.SENTENCES[:6], pause=0.0)
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    """Where tests keep what a person should look at after a run (screenshots): TEST_ARTIFACTS,
+    or `test-artifacts/` in the repository (ignored by git)."""
+    import os
+
+    folder = Path(os.environ.get("TEST_ARTIFACTS") or Path(__file__).parent.parent / "test-artifacts")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

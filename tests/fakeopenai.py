@@ -140,6 +140,7 @@ class FakeOpenAI:
         self.chat_delay = chat_delay  # seconds between streamed tokens
         self.latency = latency  # seconds of processing for a given audio duration
         self.hallucinate = False  # like the real model: stock phrases where nothing is said
+        self.chat_suffix = ""  # appended to every answer, e.g. a citation of a moment that does not exist
         self.records: list[Record] = []
         self.faults: list[Fault] = []
         self.lock = threading.RLock()  # fault predicates may look at the records
@@ -436,7 +437,7 @@ class _Handler(BaseHTTPRequestHandler):
                                                          f"{CHAT_MODELS[model]} tokens.", code="context_length_exceeded"))
         if self._apply_fault(kind, info):
             return
-        answer = grounded_answer(messages)
+        answer = grounded_answer(messages) + self.fake.chat_suffix
         self.fake._record(kind, 200, info)
         created, cid = int(time.time()), f"chatcmpl-{uuid.uuid4().hex[:12]}"
         if not req.get("stream"):

@@ -13,10 +13,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import speech
 import srt
 import webvtt
-
-import speech
 from conftest import TEST_KEY
 from test_local import TINY_EN
 
@@ -32,13 +31,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_app(env_extra: dict, tmp: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
+def start_app(env_extra: dict, tmp: Path, port: int | None = None) -> tuple[subprocess.Popen, str]:
+    port = port or free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
     (tmp / "tmp").mkdir(exist_ok=True)
     env.update({"GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False", "TMPDIR": str(tmp / "tmp"),
                 "CACHE_DIR": str(tmp / "cache"), "GRADIO_TEMP_DIR": str(tmp / "gradio"), **env_extra})
-    log = open(tmp / "app.log", "w")
+    log = open(tmp / "app.log", "a")
     proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 90
@@ -90,6 +89,12 @@ def page(browser, app):
 
 
 def process(page, path: Path) -> None:
+    page.locator("#status .status").wait_for()  # the page has loaded (and restored what it had)
+    if not page.locator("#process").is_visible():  # the input panel folds away once results are shown
+        page.locator("#input-panel .label-wrap").first.click()
+        page.locator("#process").wait_for()
+    if not page.locator("#upload").is_visible():
+        page.get_by_role("tab", name="Upload").click()
     previous = page.locator('#upload button[aria-label="Clear"], #upload button[aria-label="Remove this file"]')
     if previous.count():
         previous.first.click()
@@ -99,12 +104,14 @@ def process(page, path: Path) -> None:
 
 
 def transcript_text(page) -> str:
-    return page.locator("#transcript textarea").input_value()
+    """The transcript as the page shows it: one paragraph per line, each starting with its time."""
+    doc = page.locator("#transcript-doc")
+    return "\n".join(doc.locator("p.para").all_inner_texts()) if doc.count() else ""
 
 
 def wait_transcript(page, word: str) -> str:
-    page.wait_for_function("w => document.querySelector('#transcript textarea').value.includes(w)", arg=word)
-    page.get_by_text("Ask away").wait_for()
+    page.wait_for_function("w => document.querySelector('#transcript-doc')?.innerText.includes(w)", arg=word)
+    page.wait_for_function("() => document.querySelector('#status .status-done')?.innerText.includes('Ask away')")
     return transcript_text(page)
 
 
@@ -119,12 +126,13 @@ def send(page, question: str) -> None:
 
 
 def test_upload_process_and_chat(page, fake_server, short_talk):
-    path, spoken = short_talk
-    assert page.locator("#question textarea").is_disabled(), "chat is locked until a transcript exists"
+    path, _ = short_talk
+    assert not page.locator("#question").is_visible(), "the chat appears once a transcript exists"
     process(page, path)
     text = wait_transcript(page, "Maria")
-    assert text.splitlines()[0].startswith("[00:00:00] The budget")
-    assert "[00:00:05] Maria" in text
+    assert text.splitlines()[0].startswith("[00:00] The budget")
+    maria = page.locator("#transcript-doc .seg", has_text="Maria")
+    assert 4.5 <= float(maria.get_attribute("data-t")) < 6  # the sentence's moment, clickable
     assert page.locator("#question textarea").is_enabled()
 
     fake_server.chat_delay = 0.08  # tokens arrive one by one; we watch the answer grow
@@ -156,13 +164,15 @@ def test_downloads_are_valid_files(page, short_talk):
     path, _ = short_talk
     process(page, path)
     wait_transcript(page, "Maria")
-    page.wait_for_function("() => document.querySelectorAll('#downloads a[download]').length == 4")
-    links = page.locator("#downloads a[download]")
     files = {}
-    for i in range(links.count()):
-        name, href = links.nth(i).get_attribute("download"), links.nth(i).get_attribute("href")
-        assert name.startswith("short talk.")
-        files[name.rsplit(".", 1)[-1]] = page.request.get(href).text()
+    for kind in ("txt", "srt", "vtt", "json"):  # one button each, all in sight
+        button = page.locator(f"#download-{kind}")
+        assert button.is_visible() and button.inner_text().strip() == f".{kind}"
+        with page.expect_download() as download:
+            button.click()
+        name = download.value.suggested_filename
+        assert name == f"short talk.{kind}", name
+        files[kind] = Path(download.value.path()).read_text(encoding="utf-8")
     assert set(files) == {"txt", "srt", "vtt", "json"}
     data = json.loads(files["json"])
     subs = list(srt.parse(files["srt"]))
@@ -210,7 +220,7 @@ def test_sessions_do_not_see_each_other(browser, app, media_dir):
     a, b = pages
     process(a, other)
     wait_transcript(a, "coffee")
-    assert transcript_text(b) == "" and b.locator("#question textarea").is_disabled()
+    assert transcript_text(b) == "" and not b.locator("#question").is_visible()
     send(a, "What arrived in the kitchen?")
     a.wait_for_function("() => document.querySelector('#chatbot .message.bot')?.innerText.includes('coffee')")
     assert bot_messages(b) == []
@@ -231,13 +241,15 @@ def test_gradio_client_endpoints(app, short_talk):
     from gradio_client import Client, handle_file
 
     client = Client(app[0], verbose=False)
-    status, transcript, files, _, _ = client.predict(handle_file(str(short_talk[0])), None, "", "", "", "",
-                                                     api_name="/transcribe")
-    assert "Maria" in transcript and len(files) == 4
-    history, box = client.predict("Who will travel to Lisbon?", [], "", api_name="/ask")
-    answer = history[-1]["content"]
-    answer = answer if isinstance(answer, str) else "".join(p.get("text", "") for p in answer)
-    assert "Maria" in answer and "[00:05]" in answer and box == ""
+    # The README's example, as it is written there.
+    status, transcript, files = client.predict(handle_file(str(short_talk[0])), "", "", "", "",
+                                               api_name="/transcribe")
+    assert "Maria" in transcript and transcript.startswith("[00:00:00] The budget") and len(files) == 4
+    assert "2 segments" in status
+    answer = client.predict("Who will travel to Lisbon?", "", api_name="/ask")
+    assert isinstance(answer, str) and "Maria" in answer and "[00:05]" in answer
+    follow_up = client.predict("Why?", "", api_name="/ask")  # the client's session keeps the conversation
+    assert "[00:05]" in follow_up
 
 
 def new_page(browser, url, locale="en-US"):
@@ -411,9 +423,9 @@ def test_concurrent_sessions_keep_their_own_data(app, fake_server, media_dir):
     def user(i: int):
         path, keys = files[i]
         client = Client(app[0], verbose=False)
-        _, transcript, _, _, _ = client.predict(handle_file(str(path)), None, "", "", "", "", api_name="/transcribe")
-        history, _ = client.predict(f"Tell me about the {keys[1]}", [], "", api_name="/ask")
-        return transcript.lower(), str(history[-1]["content"]).lower()
+        _, transcript, _ = client.predict(handle_file(str(path)), "", "", "", "", api_name="/transcribe")
+        answer = client.predict(f"Tell me about the {keys[1]}", "", api_name="/ask")
+        return transcript.lower(), answer.lower()
 
     try:
         with ThreadPoolExecutor(len(files)) as pool:

@@ -253,3 +253,13 @@ def test_unlink_restores_any_text(pieces):
         assert all(int(s) <= d + 1 for s in added), (x, d, y)  # nothing past the end linked
     if pieces == PIECES:  # characters alone rarely make a citation; these pieces often do
         assert linked > 5000, linked
+
+
+def test_a_citation_lands_on_the_sentence_that_starts_in_that_second():
+    starts = [0.5, 6.27, 12.9, 3725.4]
+    linked = link_citations("Maria [00:06], then [00:12–00:20] and [1:02:05], [00:30].", 4000, starts)
+    assert "(#t=6.27)" in linked and "(#t=12.9)" in linked and "(#t=3725.4)" in linked
+    assert "(#t=30)" in linked  # no sentence starts in that second: the second itself
+    assert unlink_citations(linked) == "Maria [00:06], then [00:12–00:20] and [1:02:05], [00:30]."
+    assert link_citations(linked, 4000, starts) == linked
+    assert citation_seconds(linked) == [6, 12, 3725, 30]
