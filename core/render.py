@@ -12,8 +12,10 @@ conversation sent to the model again holds plain citations. Nothing here imports
 
 from __future__ import annotations
 
+import bisect
 import html
 import re
+from collections.abc import Sequence
 
 from .transcript import Transcript, format_timestamp, paragraphs
 
@@ -32,13 +34,13 @@ _ITEMS = re.compile(rf"({ITEM})|({_SEP})")
 # What `link_citations` makes of one, for `unlink_citations`: the same bracket with `\[` and `\]`,
 # each moment that is in the recording a link `[...](#t=N)` (the first and last with the brackets
 # in their text), the others plain.
-_N = r"\]\(#t=\d+\)"
+_N = r"\]\(#t=\d+(?:\.\d+)?\)"
 _FIRST = rf"(?:\[\\\[ *{ITEM}{_N}|\\\[ *{ITEM})"
 _ONLY = rf"(?:\[\\\[ *{ITEM} *\\\]{_N}|\\\[ *{ITEM} *\\\])"
 _MIDDLE = rf"{_SEP}(?:\[{ITEM}{_N}|{ITEM})"
 _LAST = rf"{_SEP}(?:\[{ITEM} *\\\]{_N}|{ITEM} *\\\])"
 _LINKED = re.compile(rf"(?<!\\)(?:{_ONLY}|{_FIRST}(?:{_MIDDLE})*{_LAST})")
-_LINK_PARTS = re.compile(r"\]\(#t=\d+\)|(?<!\\)\[")
+_LINK_PARTS = re.compile(r"\]\(#t=\d+(?:\.\d+)?\)|(?<!\\)\[")
 
 TOLERANCE = 1.0  # seconds past the recording's end a citation may still point (timestamps are cut, not rounded)
 
@@ -109,7 +111,15 @@ def _in_link_text(text: str, m: re.Match) -> bool:
     return text[m.start() - 1:m.start()] == "[" and text.startswith("](", m.end())
 
 
-def _link_bracket(m: re.Match, duration: float) -> str:
+def _moment(seconds: int, starts: Sequence[float]) -> str:
+    """Where a link to a cited second goes: the start of the sentence that begins within that
+    second, if one does (a citation is its start cut to the second: the click lands on the
+    sentence, and the page marks its paragraph), else the second itself."""
+    i = bisect.bisect_left(starts, seconds)
+    return _num(starts[i]) if i < len(starts) and starts[i] < seconds + 1 else str(seconds)
+
+
+def _link_bracket(m: re.Match, duration: float, starts: Sequence[float] = ()) -> str:
     lead, body, trail = m.group(1), m.group(2), m.group(3)
     parts = [(it.group(), it.group(1) is not None) for it in _ITEMS.finditer(body)]
     items = [i for i, (_, is_item) in enumerate(parts) if is_item]
@@ -125,24 +135,25 @@ def _link_bracket(m: re.Match, duration: float) -> str:
             continue
         text = (rf"\[{lead}" if i == first else "") + piece + (rf"{trail}\]" if i == last else "")
         if i in linkable:
-            text = f"[{text}](#t={to_seconds(_TIME.match(piece).group())})"
+            text = f"[{text}](#t={_moment(to_seconds(_TIME.match(piece).group()), starts)})"
         out.append(text)
     return "".join(out)
 
 
-def link_citations(markdown: str, duration: float) -> str:
+def link_citations(markdown: str, duration: float, starts: Sequence[float] = ()) -> str:
     """Every cited moment within the recording (`duration` seconds, plus a second) as a markdown
     link to `#t=SECONDS`, the visible text unchanged: `[01:02]` → `[\\[01:02\\]](#t=62)`; a range
     links its start (`[\\[01:02–01:40\\]](#t=62)`); each moment of a list links on its own
     (`[\\[01:02](#t=62), [03:04\\]](#t=184)`). Code, escaped brackets and links are left alone;
-    linking twice changes nothing more."""
+    linking twice changes nothing more. With the segments' `starts` (sorted), a link goes to the
+    sentence that starts within the cited second (`#t=62.4`)."""
     if not markdown or ":" not in markdown:
         return markdown or ""
     out = []
     for code, piece in _outside_code(markdown):
         if not code:
             piece = CITATION.sub(
-                lambda m: m.group() if _in_link_text(m.string, m) else _link_bracket(m, duration), piece)
+                lambda m: m.group() if _in_link_text(m.string, m) else _link_bracket(m, duration, starts), piece)
         out.append(piece)
     return "".join(out)
 
