@@ -102,7 +102,7 @@ def _lang(request: gr.Request | None) -> str:
 
 def _status(text: str, kind: str = "info", fraction: float | None = None) -> str:
     """The status line's HTML; `text` is escaped (it may carry a visitor's file name)."""
-    icon = {"error": "⚠️ ", "progress": "⏳ "}.get(kind, "")
+    icon = "⚠️ " if kind == "error" else ""
     role = ' role="alert"' if kind == "error" else ' aria-live="polite"'
     bar = f'<progress max="1" value="{fraction:.3f}"></progress>' if fraction is not None else ""
     return f'<div class="status status-{kind}"{role}>{icon}{html.escape(text)}{bar}</div>'
@@ -140,7 +140,7 @@ def _describe(p: Progress, left: float | None, lang: str) -> str:
         return tr(lang, "Reading the recording…")
     if p.stage == "done":
         return tr(lang, "Loaded from the cache.") if p.cached else tr(lang, "Done.")
-    if not p.seconds_done and not p.chunks_done:
+    if not p.seconds_done and not p.chunks_done:  # "sending", or parts with nothing to hear
         return tr(lang, "Sent to the service; waiting for the first words…")
     if p.partial or p.seconds_total:
         line = tr(lang, "Transcribing: {done} of {total}", done=format_timestamp(p.seconds_done),
@@ -171,10 +171,12 @@ def _player(media: playback.Playback | None, subtitles: Path | None, lang: str) 
     """Our own `<audio>`/`<video>` element (`assets/player.js` moves it to clicked moments): the
     browser streams it with range requests instead of decoding a whole waveform."""
     if media is None:
-        return f'<p class="player-missing">{html.escape(tr(lang, "The recording itself is no longer on this server: process it again to listen to it."))}</p>'
+        gone = tr(lang, "The recording itself is no longer on this server: process it again to listen to it.")
+        return f'<p class="player-missing">{html.escape(gone)}</p>'
     src = html.escape(_file_url(media.path))
     if media.kind == "video":
-        track = (f'<track kind="subtitles" src="{html.escape(_file_url(subtitles))}" label="{html.escape(tr(lang, "Transcript"))}" default>'
+        label = html.escape(tr(lang, "Transcript"))
+        track = (f'<track kind="subtitles" src="{html.escape(_file_url(subtitles))}" label="{label}" default>'
                  if subtitles else "")
         return (f'<video controls preload="metadata" playsinline src="{src}" type="{media.mime}">{track}</video>')
     return f'<audio controls preload="metadata" src="{src}" type="{media.mime}"></audio>'
@@ -198,7 +200,8 @@ def _loaded(t: Transcript, lang: str, stale: bool = False) -> str:
         bits.append(t.language if len(t.language) <= 3 else t.language.capitalize())
     line = " · ".join(bits)
     if stale:
-        line += "  \n⚠️ " + tr(lang, "These results are for this recording, not the one chosen above: press Process.")
+        stale_note = tr(lang, "These results are for this recording, not the one chosen above: press Process.")
+        line += f"  \n⚠️ {stale_note}"
     return line
 
 
@@ -377,7 +380,7 @@ def build_app(base: Settings) -> gr.Blocks:
         # For API clients (gradio_client): plain values instead of the page's HTML.
         api_transcribe, api_ask = gr.Button(visible=False), gr.Button(visible=False)
         api_question = gr.Textbox(visible=False)
-        api_status, api_text, api_answer = gr.Textbox(visible=False), gr.Textbox(visible=False), gr.Textbox(visible=False)
+        api_status, api_text, api_answer = (gr.Textbox(visible=False) for _ in range(3))
         api_files = gr.File(visible=False, file_count="multiple")
 
         page = [state, status, loaded, player, transcript_view, *downloads, question, chatbot, process, results,
@@ -454,7 +457,7 @@ def build_app(base: Settings) -> gr.Blocks:
                             yield "done", item, (await asyncio.wrap_future(copy) if copy is not None else None)
                             return
                         line = _status(_describe(item, eta.update(item), lang), "progress",
-                                       item.fraction if item.stage == "transcribing" else None)
+                                       item.fraction if item.stage in ("sending", "transcribing") else None)
                         if item.segments:
                             yield "live", line, live.add(item)
                         else:
@@ -512,9 +515,9 @@ def build_app(base: Settings) -> gr.Blocks:
             except Exception as e:
                 yield failed(e, lang)
 
-        def changed(current, request: gr.Request):
+        def changed(chosen_value, current, request: gr.Request):
             """A new input chosen: the results on screen are said to belong to the previous one."""
-            if not current:
+            if not current or not chosen_value:
                 return gr.update(), gr.update()
             lang = _lang(request)
             return (_loaded(current["transcript"], lang, stale=True),
@@ -554,11 +557,11 @@ def build_app(base: Settings) -> gr.Blocks:
             try:
                 reply = chat.ask(transcript, question_text, _plain_history(history), _user_settings(base, api_key))
                 turn = [{"role": "user", "content": question_text.strip()}, {"role": "assistant", "content": ""}]
-                answer = ""
+                answer, shown = "", _status(_summary(transcript, lang), "done")  # an earlier error is over
                 for piece in reply.stream:
                     answer += piece
                     turn[1]["content"] = _linked(answer, transcript)
-                    yield history + turn, "", gr.update(), gr.update()
+                    yield history + turn, "", shown, gr.update()
                 if reply.notice:
                     answer = f"{answer}\n\n*{reply.notice}*"
                 turn[1]["content"] = _linked(answer, transcript)
@@ -619,8 +622,8 @@ def build_app(base: Settings) -> gr.Blocks:
         record_tab.select(lambda: "record", None, source, queue=False, api_visibility="private")
         link_tab.select(lambda: "link", None, source, queue=False, api_visibility="private")
         for chosen_input in (upload, recording, link):
-            chosen_input.change(changed, [state], [loaded, status], queue=False, api_visibility="private",
-                                show_progress="hidden")
+            chosen_input.change(changed, [chosen_input, state], [loaded, status], queue=False,
+                                api_visibility="private", show_progress="hidden")
         # A click checks the cache at once (no limit); only a recording that needs work sets the
         # ticket, whose job then waits in Gradio's queue for one of MAX_CONCURRENT_JOBS slots
         # (waiting visitors see their place; a waiting job holds no thread).
@@ -650,7 +653,7 @@ def launch_options(settings: Settings) -> dict:
     style, and the upload limit."""
     script = (ASSETS / "player.js").read_text(encoding="utf-8")
     return {"i18n": I18N, "theme": gr.themes.Soft(), "head": f"<script>{script}</script>",
-            "css": (ASSETS / "player.css").read_text(encoding="utf-8") + (ASSETS / "app.css").read_text(encoding="utf-8"),
+            "css": "\n".join((ASSETS / name).read_text(encoding="utf-8") for name in ("player.css", "app.css")),
             "max_file_size": int(settings.max_file_mb * 1024 * 1024)}  # refused before it reaches the disk
 
 

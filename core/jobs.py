@@ -140,7 +140,7 @@ class Eta:
     def update(self, p: Progress, now: float | None = None) -> float | None:
         """Seconds left after this event, or None while it cannot be told."""
         now = time.monotonic() if now is None else now
-        if p.stage != "transcribing" or not p.seconds_total:
+        if p.stage not in ("sending", "transcribing") or not p.seconds_total:
             return None
         if p.cached and not p.partial:
             self._skipped += max(0.0, p.seconds_done - self._last)

@@ -71,7 +71,7 @@ log = logging.getLogger(__name__)
 class Progress:
     """What the pipeline reports; `segments` are the newly finished ones, in absolute time."""
 
-    stage: str  # "preparing", "decoding", "transcribing", "done"
+    stage: str  # "preparing", "decoding", "sending" (a request went out), "transcribing", "done"
     seconds_done: float
     seconds_total: float | None
     chunks_done: int
@@ -517,7 +517,7 @@ class _Run:
         future = pool.submit(self.transcribe, chunk, self.on_segment(part))
         self.pending[future] = part
         self.sent += 1
-        self.report(Progress("transcribing", self.seconds, self.info.duration, self.saved, self.total,
+        self.report(Progress("sending", self.seconds, self.info.duration, self.saved, self.total,
                              sent=self.sent))
         return True
 

@@ -345,6 +345,7 @@ def test_microphone_recording(playwright, app, media_dir):
         pg.locator("#process").click()
         text = wait_transcript(pg, "basement")
         assert "revenue" in text
+        pg.wait_for_function("() => document.querySelector('#player audio')?.duration > 5")  # it plays too
     finally:
         b.close()
 
@@ -389,6 +390,7 @@ def test_media_link_and_refused_links(page, app, short_talk, tmp_path):
         page.locator("#process").click()
         wait_transcript(page, "Maria")
         assert "/files/episode.mp3" in media.hits
+        page.wait_for_function("() => document.querySelector('#player audio')?.duration > 5")  # kept to play
         sessions = app[1] / "tmp" / "talk-to-your-audio"  # the app's TMPDIR: where it fetches to
         assert sessions.is_dir()
         deadline = time.monotonic() + 10

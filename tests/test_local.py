@@ -61,7 +61,7 @@ def test_local_transcript_matches_what_was_said(local, long_talk):
     assert done == sorted(done) and 0 < done[0] < done[-1] <= t.duration
     from app import _describe  # the wording is the page's
 
-    assert _describe(partial[0], 1.0).startswith("Transcribing: 00:")
+    assert _describe(partial[0], None, "en").startswith("Transcribing: 00:")
 
 
 def test_local_cache_key_includes_backend_and_model(local, long_talk, server, settings):

@@ -150,7 +150,8 @@ def test_video_plays_with_the_transcript_as_subtitles(chromium, player_app, medi
     page.context.close()
 
 
-def test_spanish_visitor_reads_status_and_errors_in_spanish(chromium, player_app, paragraphs_talk, artifacts):
+def test_spanish_visitor_reads_status_and_errors_in_spanish(chromium, player_app, fake_server, media_dir,
+                                                            artifacts):
     page = open_page(chromium, player_app["url"], locale="es-ES")
     assert "Elige una grabación" in page.locator("#status").inner_text()
     page.locator("#process").click()  # nothing chosen
@@ -160,11 +161,23 @@ def test_spanish_visitor_reads_status_and_errors_in_spanish(chromium, player_app
     page.screenshot(path=str(artifacts / "spanish-error.png"), full_page=True)
     # One visible place: no other component is marked as failed, and the chat is not covered.
     assert page.locator(".error, .toast-body").count() == 0, page.locator(".error, .toast-body").all_inner_texts()
-    process(page, paragraphs_talk[0])
-    page.wait_for_function("() => document.querySelector('#status .status-done')")
+    fresh = media_dir / "en espanol.mp3"  # not in the cache: the job's progress is seen
+    speech.recording(fresh, speech.SENTENCES[3:5])
+    fake_server.latency = lambda seconds: 2.0
+    try:
+        process(page, fresh)
+        page.wait_for_function("() => document.querySelector('#status').innerText.includes('Enviado al servicio')")
+        page.screenshot(path=str(artifacts / "spanish-progress.png"), full_page=True)
+        # Progress is shown once, in the status line: nothing else is covered meanwhile.
+        assert page.locator(".wrap.translucent, .wrap.default:not(.hide)").count() <= 1
+        page.wait_for_function("() => document.querySelector('#status .status-done')")
+    finally:
+        fake_server.latency = None
     done = page.locator("#status").inner_text()
-    assert "Transcrit" in done and "segmentos" in done, done
+    assert "Transcritos" in done and "2 segmentos" in done, done
     page.context.close()
+    log = (player_app["tmp"] / "app.log").read_text()
+    assert "HTTP Request" not in log, "each request to the service is not logged"
 
 
 def test_phone_screen_without_horizontal_scrolling(chromium, player_app, paragraphs_talk, artifacts):
