@@ -279,6 +279,21 @@ def test_a_three_hour_recording_is_ready_at_once(chromium, player_app, media_dir
     page.context.close()
 
 
+def test_only_the_media_folder_is_served(player_app):
+    """The players' files are served by name; nothing else of the cache folder is reachable."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    cache = player_app["tmp"] / "cache"
+    assert (cache / "browser-secret").is_file()
+    for path in (cache / "media" / ".." / "browser-secret", cache / "browser-secret", cache / "transcripts"):
+        url = player_app["url"] + "gradio_api/file=" + urllib.parse.quote(str(path))
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(url, timeout=10)
+        assert refused.value.code in (403, 404), (path, refused.value.code)
+
+
 def test_a_reload_or_a_restart_brings_back_the_transcript_and_the_chat(chromium, player_app, short_talk):
     page = open_page(chromium, player_app["url"])
     process(page, short_talk[0])
