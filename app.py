@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import html
+import json
 import logging
 import re
 import secrets
@@ -23,7 +25,7 @@ import gradio as gr
 from core import chat, models, playback, render
 from core.cache import Cache
 from core.config import Settings
-from core.errors import AppError, MissingApiKey, redact
+from core.errors import AppError, MissingApiKey, TooLarge, redact
 from core.fetch import download
 from core.i18n import language_of, tr
 from core.jobs import Eta, Job, running
@@ -330,6 +332,34 @@ def _playable(path: Path, cache: Cache, cancel: threading.Event | None = None) -
     return media
 
 
+def _lines(t: Transcript) -> str:
+    """The transcript for a program: one line per sentence, "[mm:ss] text" (citation format)."""
+    hours = t.duration >= 3600 or None
+    return "\n".join(f"[{format_timestamp(s.start, hours=hours)}] {s.text}" for s in t.segments)
+
+
+def _tool_media(media: str, folder: Path, base: Settings) -> tuple[Path | None, str | None]:
+    """A tool's `media`: (a file written from a data URL, None) or (None, the link to fetch)."""
+    media = (media or "").strip()
+    if not media.startswith("data:"):
+        if not media:
+            raise AppError("Paste a link to an audio or video file first.")
+        return None, media
+    header, _, payload = media.partition(",")
+    if ";base64" not in header:
+        raise AppError("A file given as a data URL must be base64-encoded.")
+    limit = base.max_file_mb * 2**20
+    if len(payload) * 3 / 4 > limit + 4:
+        raise TooLarge("The file is over the {limit:g} MB limit.", limit=base.max_file_mb)
+    try:
+        data = base64.b64decode(payload, validate=True)
+    except ValueError:
+        raise AppError("A file given as a data URL must be base64-encoded.") from None
+    path = folder / "recording"
+    path.write_bytes(data)
+    return path, None
+
+
 def build_app(base: Settings) -> gr.Blocks:
     cache = Cache(base.cache_dir, max_bytes=int(base.cache_max_mb * 2**20))
     cache.media_folder.mkdir(parents=True, exist_ok=True)
@@ -618,6 +648,66 @@ def build_app(base: Settings) -> gr.Blocks:
                                        {"role": "assistant", "content": answer}]
             yield current, answer
 
+        # Tools for AI agents (MCP, and any API client): stateless, the recording's id carries the context.
+        async def transcribe_recording(media: str, language: str = "", vocabulary: str = "",
+                                       request: gr.Request = None) -> str:
+            """Transcribe a recording, with a timestamp on every line.
+
+            Args:
+                media: a link (https://...) to an audio or video file or to a video site's page, or the
+                    file itself as a data URL ("data:audio/mpeg;base64,...").
+                language: the spoken language as an ISO 639-1 code ("en", "es"...); empty to detect it.
+                vocabulary: names, jargon and spellings that appear in the recording (optional).
+
+            Returns:
+                JSON: {"id": the recording's id for ask_about_recording and summary_of_recording,
+                "transcript": one line per sentence, "[mm:ss] text", "duration_seconds", "language"}
+            """
+            lang = _lang(request)
+            folder = Path(tempfile.mkdtemp(prefix="tool-", dir=_sessions_dir()))
+            try:
+                path, url = _tool_media(media, folder, base)
+                found, _ = await anyio.to_thread.run_sync(
+                    prepare, str(path) if path else None, None, url, "link" if url else "upload", language,
+                    vocabulary, None)
+                transcript = found if isinstance(found, Transcript) else None
+                if transcript is None:
+                    async for kind, *update in work(found, request, lang, player_copy=False):
+                        if kind == "done":
+                            transcript = update[0]
+            except Exception as e:
+                raise gr.Error(_failure(e, lang)) from None
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+            return json.dumps({"id": transcript.meta.get("id", ""), "transcript": _lines(transcript),
+                               "duration_seconds": round(transcript.duration, 2), "language": transcript.language},
+                              ensure_ascii=False)
+
+        def ask_about_recording(recording_id: str, question: str, request: gr.Request = None) -> str:
+            """Answer a question about a transcribed recording, only from what was said in it.
+
+            Args:
+                recording_id: the id transcribe_recording returned.
+                question: the question, in any language.
+
+            Returns:
+                The answer, citing the moments it used as [mm:ss] (or [h:mm:ss]).
+            """
+            lang = _lang(request)
+            transcript = by_id((recording_id or "").strip(), base)
+            if transcript is None:
+                raise gr.Error(tr(lang, "No recording has that id here: transcribe it first."))
+            try:
+                reply = chat.ask(transcript, question, [], base)
+                answer = "".join(reply.stream)
+            except Exception as e:
+                raise gr.Error(_failure(e, lang)) from None
+            return f"{answer}\n\n({reply.notice})" if reply.notice else answer
+
+        gr.api(transcribe_recording, api_name="transcribe_recording", concurrency_limit=base.max_jobs,
+               concurrency_id="transcribe")
+        gr.api(ask_about_recording, api_name="ask_about_recording", concurrency_limit=None)
+
         upload_tab.select(lambda: "upload", None, source, queue=False, api_visibility="private")
         record_tab.select(lambda: "record", None, source, queue=False, api_visibility="private")
         link_tab.select(lambda: "link", None, source, queue=False, api_visibility="private")
@@ -633,11 +723,14 @@ def build_app(base: Settings) -> gr.Blocks:
         )
         ticket.change(run, [ticket, state, recent], page, api_visibility="private", concurrency_limit=base.max_jobs,
                       concurrency_id="transcribe", show_progress="minimal", show_progress_on=[status])
+        # `/transcribe` and `/ask` keep a client's session (gradio_client); agents get the tools above
+        # (undocumented: callable, but not offered as MCP tools, whose calls share no session).
         api_transcribe.click(api_transcribe_fn, [upload, link, language, vocabulary, user_key, state],
                              [state, api_status, api_text, api_files], api_name="transcribe",
-                             concurrency_limit=base.max_jobs, concurrency_id="transcribe")
+                             api_visibility="undocumented", concurrency_limit=base.max_jobs,
+                             concurrency_id="transcribe")
         api_ask.click(api_ask_fn, [api_question, user_key, state], [state, api_answer], api_name="ask",
-                      concurrency_limit=None)
+                      api_visibility="undocumented", concurrency_limit=None)
         demo.unload(_stop_session_job)
         demo.load(lambda: _models_notice(base), None, notice, queue=False, api_visibility="private",
                   show_progress="hidden")
@@ -668,6 +761,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--share", action="store_true", help="also make a temporary public link")
     parser.add_argument("--host", help="address to listen on (GRADIO_SERVER_NAME, default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port (GRADIO_SERVER_PORT, default 7860)")
+    parser.add_argument("--mcp", action="store_true", help="also serve the tools to AI agents over MCP "
+                                                            "(or GRADIO_MCP_SERVER=true), at /gradio_api/mcp/")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     quiet_loggers()
@@ -679,6 +774,7 @@ def main(argv: list[str] | None = None) -> int:
     models.prefetch(settings)  # the first visitor's notice need not wait for the lookups
     demo = build_app(settings)
     _, local_url, share_url = demo.launch(server_name=args.host, server_port=args.port, share=args.share,
+                                          mcp_server=True if args.mcp else None,  # None: GRADIO_MCP_SERVER
                                           prevent_thread_lock=True, **launch_options(settings))
     if args.share and not share_url:
         print("Could not create a public link (no internet access, or the tunnel is blocked). "

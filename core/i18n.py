@@ -311,6 +311,10 @@ ES: dict[str, str] = {
     "Stopped making a playable copy of {name}.": "Se detuvo la copia reproducible de {name}.",
     "Could not make a playable copy of {name}: {detail}": "No se pudo crear una copia reproducible de {name}: {detail}",
     "Could not save a playable copy of {name}: {detail}": "No se pudo guardar una copia reproducible de {name}: {detail}",
+    # app.py: tools for AI agents
+    "No recording has that id here: transcribe it first.": "Aquí no hay ninguna grabación con ese id: transcríbela primero.",
+    "A file given as a data URL must be base64-encoded.": "Un archivo dado como URL de datos debe estar codificado en base64.",
+    "The file is over the {limit:g} MB limit.": "El archivo supera el límite de {limit:g} MB.",
     # app.py
     "Record something first: the microphone recording is empty.":
         "Graba algo primero: la grabación del micrófono está vacía.",

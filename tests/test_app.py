@@ -31,14 +31,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_app(env_extra: dict, tmp: Path, port: int | None = None) -> tuple[subprocess.Popen, str]:
+def start_app(env_extra: dict, tmp: Path, port: int | None = None, args: tuple[str, ...] = ()) -> tuple[subprocess.Popen, str]:
     port = port or free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
     (tmp / "tmp").mkdir(exist_ok=True)
     env.update({"GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False", "TMPDIR": str(tmp / "tmp"),
                 "CACHE_DIR": str(tmp / "cache"), "GRADIO_TEMP_DIR": str(tmp / "gradio"), **env_extra})
     log = open(tmp / "app.log", "a")
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([sys.executable, "app.py", *args], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
