@@ -8,6 +8,7 @@ import base64
 import html
 import json
 import logging
+import queue
 import re
 import secrets
 import shutil
@@ -23,12 +24,14 @@ import anyio
 import gradio as gr
 
 from core import chat, models, playback, render
+from core import summary as summaries
 from core.cache import Cache
 from core.config import Settings
 from core.errors import AppError, MissingApiKey, TooLarge, redact
 from core.fetch import download
-from core.i18n import language_of, tr
+from core.i18n import language_of, localized, tr
 from core.jobs import Eta, Job, running
+from core.local import language_name, languages
 from core.transcribe import LiveTranscript, Progress, by_id, lookup
 from core.transcript import Transcript, format_timestamp, to_txt, write_exports
 
@@ -61,6 +64,9 @@ I18N = gr.I18n(
         "question_locked": "Process a recording first, then ask about it here.",
         "question_ready": "Ask about the recording and press Enter",
         "clear": "Clear chat", "examples": "Examples",
+        "summarize": "Summary and chapters when the transcript is ready",
+        "summarize_info": "A few requests to the chat model (a cost on your key); off: chapters by time and keywords.",
+        "summary": "Summary and chapters",
     },
     es={
         "title": "# Habla con tu audio\nSube una grabación, obtén una transcripción con marcas de tiempo y "
@@ -78,6 +84,10 @@ I18N = gr.I18n(
         "question_locked": "Primero procesa una grabación; luego pregunta aquí.",
         "question_ready": "Pregunta sobre la grabación y pulsa Intro",
         "clear": "Borrar chat", "examples": "Ejemplos",
+        "summarize": "Resumen y capítulos cuando la transcripción esté lista",
+        "summarize_info": "Unas pocas peticiones al modelo de chat (un coste en tu clave); sin ello: capítulos por "
+                          "tiempo y palabras clave.",
+        "summary": "Resumen y capítulos",
     },
 )
 
@@ -114,6 +124,8 @@ def _failure(error: Exception, lang: str) -> str:
     """A message for the visitor, whatever went wrong; our own bugs are logged, not shown."""
     if isinstance(error, MissingApiKey):
         return tr(lang, "This server has no OpenAI API key: paste yours in the key field to use it for your requests.")
+    if isinstance(error, AppError) and getattr(error, "visitor", None) is not None:
+        return redact(error.visitor.localized(lang))  # what a visitor can do, not a setting to change
     if isinstance(error, AppError):
         return error.localized(lang)
     log.error("unexpected error: %s", redact(repr(error)), exc_info=error)
@@ -130,14 +142,14 @@ def _summary(t: Transcript, lang: str) -> str:
     segments = _count(lang, len(t.segments), "{n} segment", "{n} segments")
     line = tr(lang, "Transcribed {minutes:.1f} min in {segments} with {where} ({model}). Ask away →",
               minutes=t.duration / 60, segments=segments, where=where, model=t.model or "?")
-    return " ".join([line, *(f"⚠️ {n}" for n in t.meta.get("notes", ()))])
+    return " ".join([line, *(f"⚠️ {localized(n, lang)}" for n in t.meta.get("notes", ()))])
 
 
 def _describe(p: Progress, left: float | None, lang: str) -> str:
     """One status line for a person: what is happening now, part k of n, and the time left once
     this run's own pace can tell it."""
     if p.message:
-        return tr(lang, p.message)  # the notes core knows in Spanish too
+        return localized(p.message, lang)  # the notes core knows in Spanish too
     if p.stage == "decoding" or (p.stage == "preparing" and not p.sent):
         return tr(lang, "Reading the recording…")
     if p.stage == "done":
@@ -198,13 +210,29 @@ def _subtitles(t: Transcript, cache: Cache, folder: Path) -> Path:
 def _loaded(t: Transcript, lang: str, stale: bool = False) -> str:
     bits = [f"**{t.source or tr(lang, 'Recording')}**", format_timestamp(t.duration),
             _count(lang, len(t.segments), "{n} segment", "{n} segments")]
-    if t.language:  # "en" from some models, "english" from others
-        bits.append(t.language if len(t.language) <= 3 else t.language.capitalize())
+    if t.language:  # the language heard: "en" from some models, "english" from others
+        bits.append(_language_label(t.language, lang))
     line = " · ".join(bits)
     if stale:
         stale_note = tr(lang, "These results are for this recording, not the one chosen above: press Process.")
         line += f"  \n⚠️ {stale_note}"
     return line
+
+
+def _language_label(code: str, lang: str) -> str:
+    """"Spanish" / "Español" for "es"; a name a model gave ("english") as it is, capitalized."""
+    name = language_name(code.lower()) if len(code) <= 3 else code.capitalize()
+    if isinstance(name, str):  # a code we have no name for, or a model's own name
+        return name
+    text = name.localized(lang)
+    return text[:1].upper() + text[1:]
+
+
+def _language_choices(settings: Settings) -> list[tuple[str, str]]:
+    """The language menu: what the transcription in force understands (Auto and English for an
+    English-only local model; every language for a multilingual one and for the API)."""
+    known = languages(settings)
+    return [(label, code) for label, code in LANGUAGES if not code or known is None or code in known]
 
 
 def _user_settings(base: Settings, user_key: str | None, **changes) -> Settings:
@@ -307,6 +335,20 @@ def _when_finished(job: Job, cleanup) -> None:
     threading.Thread(target=wait_then_clean, daemon=True).start()
 
 
+_END = object()
+
+
+def _pump(stream, events: queue.Queue) -> None:
+    """Hand a stream's pieces to a queue from a thread (so the handler can say what happens
+    before the first piece), then `_END`, or the error."""
+    try:
+        for piece in stream:
+            events.put(piece)
+    except BaseException as e:
+        events.put(e)
+    events.put(_END)
+
+
 def _remove_session_files(state: dict | None) -> None:
     if state and state.get("dir"):
         shutil.rmtree(state["dir"], ignore_errors=True)
@@ -383,18 +425,22 @@ def build_app(base: Settings) -> gr.Blocks:
                     link = gr.Textbox(label=I18N("link"), placeholder="https://…", info=I18N("link_info"),
                                       max_length=2000, elem_id="link")
             with gr.Row():
-                language = gr.Dropdown(LANGUAGES, value="", label=I18N("language"), elem_id="language",
+                language = gr.Dropdown(_language_choices(base), value="", label=I18N("language"), elem_id="language",
                                        min_width=200)
                 vocabulary = gr.Textbox(label=I18N("vocabulary"), info=I18N("vocabulary_info"),
                                         max_length=800, elem_id="vocabulary", min_width=200)
             user_key = gr.Textbox(label=I18N("key"), info=I18N("key_info"), type="password",
                                   visible=not base.api_key, elem_id="user-key")
+            summarize = gr.Checkbox(base.summary != "off", label=I18N("summarize"), info=I18N("summarize_info"),
+                                    elem_id="summarize")
             process = gr.Button(I18N("process"), variant="primary", elem_id="process")
         status = gr.HTML("", elem_id="status")  # the one place for progress and errors
         with gr.Row(visible=False, elem_id="results", equal_height=False) as results:
             with gr.Column(scale=1, min_width=320):
                 loaded = gr.Markdown(elem_id="loaded")
                 player = gr.HTML(elem_id="player")
+                with gr.Accordion(I18N("summary"), open=True, elem_id="summary-panel"):
+                    summary_view = gr.Markdown(elem_id="summary")
                 transcript_view = gr.HTML(elem_id="transcript-panel")
                 with gr.Row(elem_id="downloads"):
                     downloads = [gr.DownloadButton(f".{kind}", size="sm", variant="secondary", min_width=60,
@@ -413,8 +459,8 @@ def build_app(base: Settings) -> gr.Blocks:
         api_status, api_text, api_answer = (gr.Textbox(visible=False) for _ in range(3))
         api_files = gr.File(visible=False, file_count="multiple")
 
-        page = [state, status, loaded, player, transcript_view, *downloads, question, chatbot, process, results,
-                input_panel, recent]
+        page = [state, status, loaded, player, summary_view, transcript_view, *downloads, question, chatbot, process,
+                results, input_panel, recent]
 
         def show(transcript: Transcript, current: dict | None, lang: str, media: playback.Playback | None,
                  history: list[dict] | None = None, message: str | None = None) -> dict:
@@ -424,7 +470,9 @@ def build_app(base: Settings) -> gr.Blocks:
             files = write_exports(transcript, folder, transcript.source)
             subtitles = _subtitles(transcript, cache, folder) if media and media.kind == "video" else None
             return {
-                state: {"transcript": transcript, "dir": str(folder), "media": media, "api_history": []},
+                state: {"transcript": transcript, "dir": str(folder), "media": media, "api_history": [],
+                        "summarized": None},
+                summary_view: "",
                 status: _status(message or _summary(transcript, lang), "done"),
                 loaded: _loaded(transcript, lang),
                 player: _player(media, subtitles, lang),
@@ -584,19 +632,29 @@ def build_app(base: Settings) -> gr.Blocks:
                                                       "error"), gr.update()
                 return
             transcript = current["transcript"]
+            turn = [{"role": "user", "content": (question_text or "").strip()}, {"role": "assistant", "content": ""}]
             try:
-                reply = chat.ask(transcript, question_text, _plain_history(history), _user_settings(base, api_key))
-                turn = [{"role": "user", "content": question_text.strip()}, {"role": "assistant", "content": ""}]
+                events: queue.Queue = queue.Queue()  # the answer's pieces, and the parts read before it
+                reply = chat.ask(transcript, question_text, _plain_history(history), _user_settings(base, api_key),
+                                 on_progress=lambda done, parts: events.put((done, parts)))
+                threading.Thread(target=_pump, args=(reply.stream, events), daemon=True).start()
                 answer, shown = "", _status(_summary(transcript, lang), "done")  # an earlier error is over
-                for piece in reply.stream:
-                    answer += piece
+                while (item := events.get()) is not _END:
+                    if isinstance(item, BaseException):
+                        raise item
+                    if isinstance(item, tuple):  # a question about all of it: every part is read first
+                        reading = tr(lang, "Reading the whole recording for this question: part {done} of {parts}…",
+                                     done=item[0], parts=item[1])
+                        yield history + turn, "", _status(reading, "progress", item[0] / max(1, item[1])), gr.update()
+                        continue
+                    answer += item
                     turn[1]["content"] = _linked(answer, transcript)
                     yield history + turn, "", shown, gr.update()
-                if reply.notice:
-                    answer = f"{answer}\n\n*{reply.notice}*"
+                if notice := reply.notice_in(lang):
+                    answer = f"{answer}\n\n*{notice}*"
                 turn[1]["content"] = _linked(answer, transcript)
                 done = history + turn
-                yield done, "", gr.update(), _remember(remembered, transcript, current.get("media"), done)
+                yield done, "", shown, _remember(remembered, transcript, current.get("media"), done)
             except Exception as e:  # the question stays in the box, to send again
                 yield history, question_text, _status(_failure(e, lang), "error"), gr.update()
 
@@ -642,11 +700,34 @@ def build_app(base: Settings) -> gr.Blocks:
                     yield current, answer
             except Exception as e:
                 raise gr.Error(_failure(e, lang)) from None
-            if reply.notice:
-                answer = f"{answer}\n\n*{reply.notice}*"
+            if notice := reply.notice_in(lang):
+                answer = f"{answer}\n\n*{notice}*"
+                yield current, answer
             current["api_history"] += [{"role": "user", "content": question_text.strip()},
                                        {"role": "assistant", "content": answer}]
             yield current, answer
+
+        def summarize_fn(current, wanted, api_key, request: gr.Request):
+            """Summary and chapters of the transcript just shown, streamed as they are written (once
+            per transcript; cached with it). Off, or without a model: chapters by time and keywords."""
+            if not current or current.get("summarized") == id(current["transcript"]):
+                yield {summary_view: gr.update()}  # nothing new (a generator that yields nothing clears its outputs)
+                return
+            lang, transcript = _lang(request), current["transcript"]
+            current["summarized"] = id(transcript)
+            settings = _user_settings(base, api_key, **({} if wanted else {"summary": "off"}))
+            written = ""
+            try:
+                for piece in summaries.stream(transcript, settings):
+                    if isinstance(piece, str):
+                        written += piece
+                        yield {summary_view: written}
+                    else:
+                        files = write_exports(transcript, Path(current["dir"]), transcript.source)  # now with it
+                        yield {summary_view: _linked(summaries.as_markdown(piece, lang), transcript),
+                               **{button: gr.update(value=str(f)) for button, f in zip(downloads, files)}}
+            except Exception as e:  # the transcript and the chat still work without it
+                yield {summary_view: "", status: _status(_failure(e, lang), "error")}
 
         # Tools for AI agents (MCP, and any API client): stateless, the recording's id carries the context.
         async def transcribe_recording(media: str, language: str = "", vocabulary: str = "",
@@ -702,11 +783,32 @@ def build_app(base: Settings) -> gr.Blocks:
                 answer = "".join(reply.stream)
             except Exception as e:
                 raise gr.Error(_failure(e, lang)) from None
-            return f"{answer}\n\n({reply.notice})" if reply.notice else answer
+            notice = reply.notice_in(lang)
+            return f"{answer}\n\n({notice})" if notice else answer
+
+        def summary_of_recording(recording_id: str, request: gr.Request = None) -> str:
+            """The summary and chapters of a transcribed recording (made once, then cached).
+
+            Args:
+                recording_id: the id transcribe_recording returned.
+
+            Returns:
+                A few bullets, then the chapters as "[mm:ss] Title" lines (each time a segment start of
+                the recording). Without a chat model: chapters by time titled with keywords, said so.
+            """
+            lang = _lang(request)
+            transcript = by_id((recording_id or "").strip(), base)
+            if transcript is None:
+                raise gr.Error(tr(lang, "No recording has that id here: transcribe it first."))
+            try:
+                return summaries.as_text(summaries.summarize(transcript, base), lang)
+            except Exception as e:
+                raise gr.Error(_failure(e, lang)) from None
 
         gr.api(transcribe_recording, api_name="transcribe_recording", concurrency_limit=base.max_jobs,
                concurrency_id="transcribe")
         gr.api(ask_about_recording, api_name="ask_about_recording", concurrency_limit=None)
+        gr.api(summary_of_recording, api_name="summary_of_recording", concurrency_limit=None)
 
         upload_tab.select(lambda: "upload", None, source, queue=False, api_visibility="private")
         record_tab.select(lambda: "record", None, source, queue=False, api_visibility="private")
@@ -714,15 +816,23 @@ def build_app(base: Settings) -> gr.Blocks:
         for chosen_input in (upload, recording, link):
             chosen_input.change(changed, [chosen_input, state], [loaded, status], queue=False,
                                 api_visibility="private", show_progress="hidden")
+        # A pasted key brings the API, and with it every language (an English-only local model has two).
+        user_key.change(lambda key, chosen: gr.update(choices=(choices := _language_choices(_user_settings(base, key))),
+                                                      value=chosen if chosen in {c for _, c in choices} else ""),
+                        [user_key, language], language, queue=False, api_visibility="private", show_progress="hidden")
         # A click checks the cache at once (no limit); only a recording that needs work sets the
         # ticket, whose job then waits in Gradio's queue for one of MAX_CONCURRENT_JOBS slots
         # (waiting visitors see their place; a waiting job holds no thread).
+        summary_step = {"fn": summarize_fn, "inputs": [state, summarize, user_key],
+                        "outputs": [summary_view, status, *downloads], "api_visibility": "private",
+                        "show_progress": "hidden", "concurrency_limit": None}
         process.click(  # trigger_mode="once": a click while it runs starts nothing
             begin, [upload, recording, link, source, language, vocabulary, user_key, state, recent], [*page, ticket],
             api_visibility="private", concurrency_limit=None, show_progress="hidden", trigger_mode="once",
-        )
+        ).then(**summary_step)
         ticket.change(run, [ticket, state, recent], page, api_visibility="private", concurrency_limit=base.max_jobs,
-                      concurrency_id="transcribe", show_progress="minimal", show_progress_on=[status])
+                      concurrency_id="transcribe", show_progress="minimal", show_progress_on=[status]
+                      ).then(**summary_step)
         # `/transcribe` and `/ask` keep a client's session (gradio_client); agents get the tools above
         # (undocumented: callable, but not offered as MCP tools, whose calls share no session).
         api_transcribe.click(api_transcribe_fn, [upload, link, language, vocabulary, user_key, state],
@@ -734,7 +844,7 @@ def build_app(base: Settings) -> gr.Blocks:
         demo.unload(_stop_session_job)
         demo.load(lambda: _models_notice(base), None, notice, queue=False, api_visibility="private",
                   show_progress="hidden")
-        demo.load(restore, [recent], page, api_visibility="private", show_progress="hidden")
+        demo.load(restore, [recent], page, api_visibility="private", show_progress="hidden").then(**summary_step)
         question.submit(ask, [question, chatbot, state, user_key, recent], [chatbot, question, status, recent],
                         api_visibility="private", concurrency_limit=None, show_progress="hidden")
         clear.click(cleared, [state, recent], [recent], api_visibility="private", queue=False)

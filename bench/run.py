@@ -4,18 +4,25 @@
     python bench/run.py                    # 10, 60 and 180 minutes (about 15 minutes in all)
     python bench/run.py --sizes 10 --rtf 60   # a quick look
     python bench/run.py --pieces           # text-only model: utterance pieces vs 3-minute chunks, 60 min
+    python bench/run.py --uplink           # 70 min through a 20 and a 100 Mbit/s uplink and an unlimited one
+    python bench/run.py --rate-limit       # 70 min on an account allowed 10 requests a minute
 
 Writes bench/RESULTS.md and prints, last, `speedup_vs_langchain=<x> peak_rss_mb=<y>` for the
-largest size. `--pieces` only rewrites its own section of RESULTS.md (`PIECES_HEADING`), and the
-full run keeps that section as it is.
+largest size. `--pieces`, `--uplink` and `--rate-limit` each rewrite only their own section of
+RESULTS.md, and the full run only its preamble and its two sections.
 
 The recordings are varied espeak-ng sentences joined with pauses, 44.1 kHz mono MP3 at 96 kbps
 (podcast-like). The simulated service (tests/fakeopenai.py on 127.0.0.1) refuses uploads over 25 MB
 and takes `0.5 s + audio seconds / RTF` per request: whisper-1 returns about 30x real time in our
 experience (a 10-minute file in ~20 s) plus a fixed overhead for upload and queueing, and the
-time grows with the audio, not the bytes. Every 7th request gets 429 with Retry-After: 2 (rate
-limits). It "recognises" each spoken sentence by its energy (a sentence between pauses is one
-segment), so completeness is checked exactly: every sentence once, at the right time, in order.
+time grows with the audio, not the bytes. The account may send 500 requests a minute (refused
+ones count), answered beyond that with 429 and Retry-After, as the service does (`--rate-limit`
+lowers it); until issue 14 the simulated service answered every 7th request 429 whatever the pace,
+which no service does. Uploads come through an unlimited pipe, or with `--uplink` through one of a
+home or office connection's bandwidth, shared by the uploads at once (`fakeopenai.Uplink`). It
+"recognises" each spoken sentence by its energy (`fakeopenai.energy_recognizer`: a sentence between
+pauses is one segment), so completeness is checked exactly: every sentence once, at the right time,
+in order.
 A second scenario puts a 45-second outage (503) at the start of a run of the shortest file.
 Each pipeline runs in its own process; memory is the peak RSS of that process and its children
 (ffmpeg), sampled every 20 ms.
@@ -25,7 +32,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -41,7 +50,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import speech  # noqa: E402
 from core import media  # noqa: E402
-from fakeopenai import FakeOpenAI  # noqa: E402
+from fakeopenai import FakeOpenAI, Uplink, energy_recognizer  # noqa: E402
 
 KEY = "bench-key"
 RATE = 16_000
@@ -91,31 +100,6 @@ def make_recording(minutes: int) -> tuple[Path, list[float]]:
 
 # ---------- the simulated service ----------
 
-def energy_recognizer(audio: np.ndarray, language, prompt):
-    """One segment per stretch of sound between pauses of 300 ms or more."""
-    frame = RATE // 50  # 20 ms
-    n = len(audio) // frame
-    if n == 0:
-        return [], "english"
-    rms = np.sqrt((audio[: n * frame].reshape(n, frame) ** 2).mean(axis=1))
-    loud = rms > 0.01
-    segments, start, quiet = [], None, 0
-    for i, on in enumerate(loud):
-        if on:
-            start = i if start is None else start
-            quiet = 0
-        elif start is not None:
-            quiet += 1
-            if quiet >= 15:  # 300 ms of quiet ends the stretch
-                end = i - quiet + 1
-                if end - start >= 10:
-                    segments.append((start * 0.02, end * 0.02, "spoken sentence"))
-                start, quiet = None, 0
-    if start is not None and n - start >= 10:
-        segments.append((start * 0.02, n * 0.02, "spoken sentence"))
-    return segments, "english"
-
-
 def decode_in_process(data: bytes) -> np.ndarray | None:
     """The simulated service's decoding with PyAV in its own process: starting an ffmpeg per
     request costs ~0.1 s of CPU, which hundreds of short requests would take from the 2 cores the
@@ -131,6 +115,9 @@ def decode_in_process(data: bytes) -> np.ndarray | None:
     return audio if len(audio) else None
 
 
+ACCOUNT_RPM = 500  # the simulated account's requests per minute (OpenAI's tier 1 for audio)
+
+
 class Service:
     def __init__(self, rtf: float, fast_decode: bool = False):
         self.fake = FakeOpenAI(api_key=KEY, recognizer=energy_recognizer,
@@ -141,10 +128,12 @@ class Service:
             fakeopenai.decode = decode_in_process
         self.base_url = self.fake.start()
 
-    def reset(self, outage: float = 0.0) -> None:
+    def reset(self, outage: float = 0.0, uplink_mbps: float | None = None, rpm: int = ACCOUNT_RPM) -> None:
+        """A fresh service: the account's limit of requests a minute, the user's uplink (None:
+        unlimited), and `outage` seconds of 503 from the first request on."""
         self.fake.clear()
-        self.fake.add_fault(status=429, retry_after=2, times=None,
-                            when=lambda info: len(self.fake.requests()) % 7 == 6)
+        self.fake.rate_limit(rpm, 60.0)
+        self.fake.uplink = Uplink(uplink_mbps * 1e6) if uplink_mbps else None
         if outage:
             started: list[float] = []
 
@@ -157,19 +146,30 @@ class Service:
 
     def stats(self) -> dict:
         reqs = self.fake.requests()
-        return {"requests": len(reqs), "uploaded_mb": sum(r.info.get("bytes", 0) for r in reqs) / 2**20}
+        return {"requests": len(reqs), "uploaded_mb": sum(r.info.get("bytes", 0) for r in reqs) / 2**20,
+                "refused_429": sum(r.status == 429 for r in reqs)}
 
 
 # ---------- the two pipelines, each in its own process ----------
 
+# sys.argv[5], when given: "before" runs the pipeline as it was before issue 14, in the same code:
+# lossless FLAC uploads, every chunk CHUNK_SECONDS long, a fixed number of requests in flight
+# (each chunk backs off on its own, honouring Retry-After).
 OURS = r"""
 import json, sys, time
 from pathlib import Path
 t0 = time.perf_counter()
 from core.config import Settings
+from core import transcribe
 from core.transcribe import transcribe_file
 from core import chat
-s = Settings(api_key=sys.argv[3], base_url=sys.argv[2], cache_dir=Path(sys.argv[4]), backend="openai")
+before = sys.argv[5:] == ["before"]
+if before:
+    transcribe.FIRST_CHUNK_SECONDS = float("inf")
+    transcribe.InFlight.succeeded = lambda self: None
+    transcribe.InFlight.throttled = lambda self, sent_in, retry_after: None
+s = Settings(api_key=sys.argv[3], base_url=sys.argv[2], cache_dir=Path(sys.argv[4]), backend="openai",
+             **({"upload_format": "flac"} if before else {}))
 first = []
 def progress(p):
     if p.segments and not first:
@@ -369,6 +369,103 @@ def kept_section(heading: str) -> list[str]:
     return (section if end < 0 else section[:end]).rstrip("\n").splitlines() + [""]
 
 
+# ---------- issue 14: a shared uplink, and a rate-limited account ----------
+
+UPLINK_HEADING = "## What users live with: a shared uplink (issue 14)"
+RATE_HEADING = "## A rate-limited account (issue 14)"
+PIPELINES = (("langchain OpenAIWhisperParser", BASELINE, ()),
+             ("talk-to-your-audio, before (FLAC, fixed 16 in flight)", OURS, ("before",)),
+             ("talk-to-your-audio", OURS, ()))
+
+
+@dataclass
+class Run:
+    scenario: str
+    pipeline: str
+    wall_s: float
+    peak_mb: float
+    sent_mb: float
+    requests: int
+    refused: int  # 429s
+    first_text_s: float | None
+    complete: str
+
+
+def run_pipeline(service: Service, scenario: str, name: str, code: str, extra: tuple, audio: Path,
+                 expected: list[float]) -> Run:
+    cache = WORK / f"cache-{time.time_ns()}"
+    result, wall, peak = run_child(code, str(audio), service.base_url, KEY, str(cache), *extra)
+    shutil.rmtree(cache, ignore_errors=True)
+    stats = service.stats()
+    complete = (check_baseline(result, expected, media.probe(audio).duration) if code is BASELINE
+                else check_ours(result, expected))
+    run = Run(scenario, name, wall, peak, stats["uploaded_mb"], stats["requests"], stats["refused_429"],
+              result.get("first_text_s"), complete)
+    first = f"{run.first_text_s:.1f}" if run.first_text_s is not None else "-"
+    print(f"  {scenario}, {name}: {wall:.1f} s, {run.sent_mb:.1f} MB, first text {first} s, {peak:.0f} MB, "
+          f"{run.requests} requests ({run.refused} refused), {complete}", flush=True)
+    return run
+
+
+def runs_table(runs: list[Run]) -> list[str]:
+    out = ["| scenario | pipeline | wall s | vs parser | MB sent | of parser's bytes | first text s | peak RSS MB "
+           "| requests (429) | complete |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in runs:
+        base = next((b for b in runs if b.scenario == r.scenario and b.pipeline.startswith("langchain")), None)
+        faster = f"{base.wall_s / r.wall_s:.1f}x" if base else "-"
+        share = f"{r.sent_mb / base.sent_mb:.0%}" if base and base.sent_mb else "-"
+        first = f"{r.first_text_s:.1f}" if r.first_text_s is not None else "-"
+        out.append(f"| {r.scenario} | {r.pipeline} | {r.wall_s:.1f} | {faster} | {r.sent_mb:.1f} | {share} | {first} "
+                   f"| {r.peak_mb:.0f} | {r.requests} ({r.refused}) | {r.complete} |")
+    return out
+
+
+def compare_uplinks(minutes: int, links: list[float | None], rtf: float) -> None:
+    """Every pipeline on one recording, the uploads through one pipe of each bandwidth."""
+    service = Service(rtf)
+    audio, expected = make_recording(minutes)
+    print(f"{minutes} min: {audio.stat().st_size / 2**20:.0f} MB, {len(expected)} sentences", flush=True)
+    runs = []
+    for mbps in links:
+        scenario = f"{mbps:g} Mbit/s" if mbps else "unlimited"
+        for name, code, extra in PIPELINES:
+            service.reset(uplink_mbps=mbps)
+            runs.append(run_pipeline(service, scenario, name, code, extra, audio, expected))
+    write_section(UPLINK_HEADING, [
+        UPLINK_HEADING, "",
+        f"`python bench/run.py --uplink --uplink-minutes {minutes}` on {os.cpu_count()} cores (shared with other "
+        f"jobs), {time.strftime('%Y-%m-%d')}: the {minutes}-minute recording (espeak-ng sentences with pauses, "
+        f"{audio.stat().st_size / 2**20:.0f} MB MP3) on the simulated service above (0.5 s + audio/{rtf:g} per "
+        f"request, {ACCOUNT_RPM} requests a minute), every upload read through one pipe of the given bandwidth "
+        "(`fakeopenai.Uplink`: uploads at once share it). \"before\" is this project as it was before issue 14, "
+        "in the same code (`OURS` with `before`): FLAC, every chunk 180 s, 16 requests in flight whatever "
+        "happens. \"first text\" counts from the process's start; memory is the peak RSS of the process and "
+        "its children.", "", *runs_table(runs)])
+
+
+def compare_rate_limit(minutes: int, rpm: int, rtf: float, mbps: float | None) -> None:
+    """Every pipeline on one recording, on an account allowed `rpm` requests a minute."""
+    service = Service(rtf)
+    audio, expected = make_recording(minutes)
+    scenario = f"{rpm} requests/min" + (f", {mbps:g} Mbit/s" if mbps else "")
+    runs = []
+    for name, code, extra in PIPELINES:
+        service.reset(uplink_mbps=mbps, rpm=rpm)
+        runs.append(run_pipeline(service, scenario, name, code, extra, audio, expected))
+    ours = runs[-1]
+    sent = ours.requests - ours.refused
+    floor = (math.ceil(sent / rpm) - 1) * 60.0
+    write_section(RATE_HEADING, [
+        RATE_HEADING, "",
+        f"`python bench/run.py --rate-limit --rate-minutes {minutes} --rpm {rpm}` on {os.cpu_count()} cores (shared "
+        f"with other jobs), {time.strftime('%Y-%m-%d')}: the {minutes}-minute recording on an account allowed "
+        f"{rpm} transcription requests in any 60 s, refused ones included, as the service counts them "
+        "(`fakeopenai.RateLimit`: 429 `rate_limit_exceeded` with Retry-After, the time until the window has "
+        "room). The limit's floor for this project's "
+        f"{sent} requests is {floor:.0f} s (a minute for every {rpm} after the first {rpm}) plus the last "
+        "request's own time.", "", *runs_table(runs)])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="10,60,180", help="minutes, comma-separated")
@@ -377,9 +474,22 @@ def main() -> None:
     parser.add_argument("--pieces", action="store_true",
                         help="only compare utterance pieces with 3-minute chunks for a text-only model")
     parser.add_argument("--pieces-minutes", type=int, default=60, help="length of the recording for --pieces")
+    parser.add_argument("--uplink", action="store_true", help="only compare the pipelines through shared uplinks")
+    parser.add_argument("--uplink-minutes", type=int, default=70, help="length of the recording for --uplink")
+    parser.add_argument("--links", default="0,100,20", help="Mbit/s, comma-separated; 0 is unlimited")
+    parser.add_argument("--rate-limit", action="store_true", help="only compare the pipelines on a rate-limited account")
+    parser.add_argument("--rate-minutes", type=int, default=70, help="length of the recording for --rate-limit")
+    parser.add_argument("--rpm", type=int, default=10, help="requests a minute the account may send, for --rate-limit")
+    parser.add_argument("--rate-link", type=float, default=0, help="Mbit/s for --rate-limit; 0 is unlimited")
     args = parser.parse_args()
     if args.pieces:
         compare_pieces(args.pieces_minutes, args.rtf)
+        return
+    if args.uplink:
+        compare_uplinks(args.uplink_minutes, [float(x) or None for x in args.links.split(",")], args.rtf)
+        return
+    if args.rate_limit:
+        compare_rate_limit(args.rate_minutes, args.rpm, args.rtf, args.rate_link or None)
         return
     sizes = [int(x) for x in args.sizes.split(",")]
     service = Service(args.rtf)
@@ -429,6 +539,7 @@ def main() -> None:
 
 
 def write_results(rows: list[Row], outage_rows: list[Row], args) -> None:
+    """The preamble and the two sections of the full run; the other sections stay as they are."""
     def table(rs: list[Row]) -> list[str]:
         out = ["| minutes | pipeline | wall s | speedup | peak RSS MB | uploaded MB | requests | first text s "
                "| complete | notes |", "|---|---|---|---|---|---|---|---|---|---|"]
@@ -439,14 +550,20 @@ def write_results(rows: list[Row], outage_rows: list[Row], args) -> None:
                        f"{r.peak_mb:.0f} | {r.uploaded_mb:.1f} | {r.requests} | {first} | {r.complete} | {r.extra} |")
         return out
 
-    lines = ["# Benchmark results", "",
-             f"Made by `python bench/run.py --sizes {args.sizes} --rtf {args.rtf:g}` on {os.cpu_count()} cores, "
-             f"{time.strftime('%Y-%m-%d')}. Simulated service: 25 MB limit, 0.5 s + audio/{args.rtf:g} per request, "
-             "429 with Retry-After: 2 on every 7th request. See bench/run.py for the model.", "",
-             "## Same files, same service", "", *table(rows), "",
-             f"## A {args.outage:g}-second outage (503) at the start", "", *table(outage_rows), "",
-             *kept_section(PIECES_HEADING), ""]
-    (HERE / "RESULTS.md").write_text("\n".join(lines))
+    preamble = ["# Benchmark results", "",
+                f"Made by `python bench/run.py --sizes {args.sizes} --rtf {args.rtf:g}` on {os.cpu_count()} cores, "
+                f"{time.strftime('%Y-%m-%d')}. Simulated service: 25 MB limit, 0.5 s + audio/{args.rtf:g} per "
+                f"request, {ACCOUNT_RPM} requests a minute, unlimited uplink. See bench/run.py for the model."]
+    path = HERE / "RESULTS.md"
+    text = path.read_text() if path.exists() else ""
+    rest = text[text.find("\n## "):] if "\n## " in text else ""
+    path.write_text("\n".join(preamble) + "\n" + rest)
+    write_section(SAME_HEADING, [SAME_HEADING, "", *table(rows)])
+    outage = f"## A {args.outage:g}-second outage (503) at the start"
+    write_section(outage, [outage, "", *table(outage_rows)])
+
+
+SAME_HEADING = "## Same files, same service"
 
 
 if __name__ == "__main__":

@@ -95,17 +95,18 @@ class OpenAIBackend:
     def cache_params(self) -> dict:
         """With the model in force: what a successor transcribed is never taken for its predecessor's."""
         s = self.settings
+        lossy = {} if s.upload.lossless else {"upload": s.upload_format}  # lossless keeps the keys of before
         return {"backend": self.name, "model": self.model, "language": s.language,
-                "prompt": s.prompt, "server": s.base_url or "openai"}
+                "prompt": s.prompt, "server": s.base_url or "openai", **lossy}
 
     def prepare(self, chunk: Chunk) -> Chunk:
         """Encode the upload up front and drop the PCM: a chunk in flight holds only what it sends."""
-        return replace(chunk, encoded=chunk.encode(), pcm=b"")
+        return replace(chunk, encoded=chunk.encode(self.settings.upload), pcm=b"")
 
     def transcribe_chunk(self, chunk: Chunk, on_segment: Callable[[Segment], None] | None = None
                          ) -> tuple[list[Segment], str | None]:
-        audio = chunk.encode()
-        if len(audio) > self.settings.max_upload_bytes:  # cannot happen with lossless 16 kHz mono
+        audio = chunk.encode(self.settings.upload)
+        if len(audio) > self.settings.max_upload_bytes:  # cannot happen: chunks are sized for the format
             raise AppError("Internal error: a {size} byte chunk is over the upload limit.", size=len(audio))
         model = self.model
         try:
@@ -144,7 +145,7 @@ class OpenAIBackend:
         s = self.settings
         args: dict = {
             "model": model,
-            "file": (f"chunk-{chunk.index:04d}.{media.UPLOAD_FORMAT}", audio, f"audio/{media.UPLOAD_FORMAT}"),
+            "file": (f"chunk-{chunk.index:04d}.{s.upload.extension}", audio, s.upload.mime),
         }
         if model_takes_hints(model):
             args["response_format"] = "json"

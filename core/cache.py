@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 CACHE_VERSION = 1  # bump when the meaning of a cached entry changes
 HASH_BLOCK = 1 << 20  # bytes read at a time when hashing a file
 
-KINDS = ("chunks", "transcripts", "media")  # the cache's folders; nothing else under the root is touched
+KINDS = ("chunks", "transcripts", "media", "summaries")  # the cache's folders; nothing else under the root is touched
 TMP_PREFIX = ".tmp-"  # a write in progress, renamed into place when complete
 DEFAULT_MAX_BYTES = int(Settings.cache_max_mb * 2**20)  # the cap for callers that do not say
 EVICT_TO = 0.9  # of the cap: evicting a little more than needed spares a scan on the next writes
@@ -135,8 +135,9 @@ def _remove(path: str) -> bool:
 
 
 def _strip_run(data: dict) -> dict:
-    """A transcript as stored: without the file name it was made from or the run's notes."""
-    meta = {k: v for k, v in dict(data.get("meta") or {}).items() if k != "notes"}
+    """A transcript as stored: without the file name it was made from or the run's notes (nor
+    a summary: that depends on the chat model, and has its own entries)."""
+    meta = {k: v for k, v in dict(data.get("meta") or {}).items() if k not in ("notes", "summary")}
     return {**{k: v for k, v in data.items() if k != "source"}, "meta": meta}
 
 
@@ -320,3 +321,12 @@ class Cache:
 
     def put_chunk(self, key: str, segments: list[Segment]) -> None:
         self._write("chunks", key, [[s.start, s.end, s.text] for s in segments])
+
+    # Summaries and chapters (`core.summary`): JSON, read back and checked by their owner
+
+    def get_summary(self, key: str) -> dict | None:
+        payload = self._read("summaries", key)
+        return payload if isinstance(payload, dict) else None
+
+    def put_summary(self, key: str, payload: dict) -> None:
+        self._write("summaries", key, payload)

@@ -1,4 +1,4 @@
-"""Command line: `python -m core transcribe|ask|info FILE`."""
+"""Command line: `python -m core transcribe|ask|summary|info FILE`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import chat, media, models
+from . import chat, media, models, summary
 from .config import Settings
 from .errors import AppError, Cancelled
 from .transcribe import Progress, plan, transcribe_file
@@ -119,16 +119,38 @@ def cmd_ask(args: argparse.Namespace) -> int:
     history: list[dict] = []
     questions = [args.question] if args.question else _read_questions()
     for question in questions:
-        reply = chat.ask(transcript, question, history, settings)
-        if reply.notice:
-            print(f"({reply.notice})", file=sys.stderr)
+        reply = chat.ask(transcript, question, history, settings, on_progress=_parts_read)
         answer = []
         for piece in reply.stream:
             answer.append(piece)
             sys.stdout.write(piece)
             sys.stdout.flush()
         sys.stdout.write("\n")
+        sys.stdout.flush()
+        if reply.notice:  # after the answer: one made in parts knows it all only then
+            print(f"({reply.notice})", file=sys.stderr)
         history += [{"role": "user", "content": question}, {"role": "assistant", "content": "".join(answer)}]
+    return 0
+
+
+def _parts_read(done: int, total: int) -> None:
+    """A long recording read in parts (a summary, a question about all of it), on a terminal."""
+    if sys.stderr.isatty():
+        print(f"\rReading the recording in parts: {done} of {total}", end="\n" if done == total else "",
+              file=sys.stderr, flush=True)
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    """Print a summary and chapters ([mm:ss] Title); without a language model, chapters titled with keywords."""
+    settings = _settings(args)
+    models.prefetch(settings, chat=summary.uses_model(settings))
+    transcript = _transcribe(args.file, settings)
+    _warn_about_models(settings, chat=summary.uses_model(settings))
+    result = summary.summarize(transcript, settings, on_progress=_parts_read)
+    sys.stdout.write(summary.as_text(result) or "(nothing to summarize)\n")
+    sys.stdout.flush()
+    if notice := result.notice_in("en"):
+        print(f"({notice})", file=sys.stderr)
     return 0
 
 
@@ -166,7 +188,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     else:
         print(f"Chunks:     {len(p.chunks)} (target {settings.target_chunk_seconds:g} s, at most "
               f"{p.max_chunk_seconds:.0f} s and {settings.max_upload_mb:g} MB each, "
-              f"{1 if local else settings.concurrency} at a time)")
+              f"{1 if local else settings.concurrency} at a time{'' if local else ', as ' + settings.upload_format})")
     for i, (start, end, hard) in enumerate([] if p.utterances else p.chunks, 1):
         how = "hard cut, overlapped" if hard else "cut in a pause" if i < len(p.chunks) else "end"
         print(f"  {i:3d}  {format_timestamp(start, hours=hours)} – {format_timestamp(end, hours=hours)}  {how}")
@@ -184,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log retries and cache events")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, func, extra in [("transcribe", cmd_transcribe, "format"), ("ask", cmd_ask, "question"),
-                              ("info", cmd_info, None)]:
+                              ("summary", cmd_summary, None), ("info", cmd_info, None)]:
         p = sub.add_parser(name, help=func.__doc__, description=func.__doc__)
         p.set_defaults(func=func)
         p.add_argument("file", help="audio or video file")

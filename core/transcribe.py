@@ -23,13 +23,21 @@ A chunk that still fails fails the job with its time range; what succeeded stays
 running again sends only what is missing. A cancelled job (`cancel`: a closed tab, Ctrl-C) sends
 nothing new and retries nothing, and what is in flight finishes and is cached too. Only what the
 service or the network did wrong is retried, and never with more requests on the service than
-the job's share (`InFlight`). Two jobs for the same recording and settings in one process do the
-work once (`_claim`).
+the job's share (`InFlight`), which the service's rate limit lowers: a 429 halves the requests
+in flight and holds the whole job for its Retry-After, successes raise them again one by one.
+Two jobs for the same recording and settings in one process do the work once (`_claim`).
+
+Chunks are uploaded in the UPLOAD_FORMAT (`media.UPLOAD_FORMATS`; Ogg Opus at 24 kbit/s unless
+set, FLAC for lossless), encoded by the workers, and sized by duration: CHUNK_SECONDS and the
+model's cap decide, and only lossless FLAC, whose worst case is the PCM itself, is held under
+MAX_UPLOAD_MB by length too (`Settings.max_chunk_seconds`). The first chunks are shorter
+(`FIRST_CHUNK_SECONDS`), so that the first text comes within seconds.
 """
 
 from __future__ import annotations
 
 import hashlib
+import heapq
 import logging
 import math
 import re
@@ -135,7 +143,7 @@ def transcript_key(digest: str, backend: Backend, settings: Settings) -> str:
         return make_key("transcript", digest, backend.cache_params(), *UTTERANCE_CUTS,
                         _piece_seconds(settings), settings.min_silence_ms)
     return make_key("transcript", digest, backend.cache_params(), settings.target_chunk_seconds,
-                    settings.chunk_overlap_seconds)
+                    settings.chunk_overlap_seconds, *_ramp(settings))
 
 
 def _chunk_key(chunk: Chunk, backend: Backend) -> str:
@@ -159,10 +167,27 @@ def check_limits(path: Path, info: media.MediaInfo, settings: Settings) -> float
     return duration
 
 
+# The first chunk is short and each next one twice as long, up to CHUNK_SECONDS (30, 60, 120,
+# 180, 180 ... s): at 30x real time plus 0.5 s a request, a 30 s chunk is back in about 1.5 s where a
+# 180 s one takes 6.5 s, so the first text shows within seconds; the ramp costs three requests.
+FIRST_CHUNK_SECONDS = 30.0
+
+
+def _ramp(settings: Settings) -> tuple:
+    """What the ramp changes in the cutting, for the transcript key (nothing when chunks are short)."""
+    first = _first_seconds(settings)
+    return () if first is None else ("ramp", first)
+
+
+def _first_seconds(settings: Settings) -> float | None:
+    return FIRST_CHUNK_SECONDS if settings.target_chunk_seconds > FIRST_CHUNK_SECONDS else None
+
+
 def _split_params(settings: Settings) -> dict:
     return {"target_seconds": settings.target_chunk_seconds, "window_seconds": settings.silence_window,
             "overlap_seconds": settings.chunk_overlap_seconds, "min_silence_ms": settings.min_silence_ms,
-            "max_seconds": settings.max_duration_minutes * 60}  # whatever the header says
+            "max_seconds": settings.max_duration_minutes * 60,  # whatever the header says
+            "first_seconds": _first_seconds(settings)}
 
 
 def _piece_seconds(settings: Settings) -> float:
@@ -188,32 +213,58 @@ CANCEL_POLL = 0.25  # seconds between two looks at the cancel flag while waiting
 
 
 class InFlight:
-    """The requests one job has on the service, abandoned ones included.
+    """The requests one job has on the service, abandoned ones included, and how many it may have.
 
     A request that timed out on our side is most likely still being worked on by a slow server:
     it keeps its place for another `linger` seconds, so its retry (or the next chunk) does not
     pile a second request on a server that is still busy with the first. A job never has more
     than `limit` requests on the server, retries included.
+
+    The limit follows the service's rate limit (additive increase, multiplicative decrease, as TCP
+    does with a congested link): a 429 halves it, once for all the requests that were already on
+    their way when it came (their 429s are the same news), and holds every request of the job, not
+    only the refused one, for as long as Retry-After says; every `limit` successes in a row raise it
+    by one, up to `ceiling` (TRANSCRIBE_CONCURRENCY). Places are given in the order of the chunks,
+    so a retry goes before later chunks and the transcript fills in from the start.
     """
 
     def __init__(self, limit: int, linger: float):
-        self.limit, self.linger = limit, linger
+        self.ceiling = self.limit = self.lowest = limit
+        self.linger = linger
+        self.throttled_count = 0  # 429s seen
         self._busy = 0
         self._ghosts: list[float] = []  # when each abandoned request is assumed to be over
+        self._hold_until = 0.0  # nothing is sent before this (time.monotonic()): Retry-After
+        self._round = 0  # one more at each decrease: a request remembers the round it was sent in
+        self._successes = 0  # since the limit last changed
+        self._waiting: list[tuple[int, int]] = []  # (order, arrival) of the requests waiting, a heap
+        self._arrivals = 0
         self._cond = threading.Condition()
 
-    def acquire(self, cancel: threading.Event) -> bool:
-        """Wait for a place; False if the job was cancelled meanwhile."""
+    def acquire(self, cancel: threading.Event, order: int = 0) -> int | None:
+        """Wait for a place, the lowest `order` first; the round the request goes in, or None if
+        the job was cancelled meanwhile."""
         with self._cond:
-            while not cancel.is_set():
-                now = time.monotonic()
-                self._ghosts = [t for t in self._ghosts if t > now]
-                if self._busy + len(self._ghosts) < self.limit:
-                    self._busy += 1
-                    return True
-                soonest = min(self._ghosts) - now if self._ghosts else CANCEL_POLL
-                self._cond.wait(min(soonest, CANCEL_POLL))
-            return False
+            me = (order, self._arrivals)
+            self._arrivals += 1
+            heapq.heappush(self._waiting, me)
+            try:
+                while not cancel.is_set():
+                    now = time.monotonic()
+                    self._ghosts = [t for t in self._ghosts if t > now]
+                    free = self._busy + len(self._ghosts) < self.limit
+                    if self._waiting[0] == me and free and now >= self._hold_until:
+                        self._busy += 1
+                        return self._round
+                    soonest = min(self._ghosts) - now if self._ghosts else CANCEL_POLL
+                    if now < self._hold_until:
+                        soonest = self._hold_until - now
+                    self._cond.wait(max(0.0, min(soonest, CANCEL_POLL)))
+                return None
+            finally:
+                self._waiting.remove(me)
+                heapq.heapify(self._waiting)
+                self._cond.notify_all()
 
     def release(self, abandoned: bool) -> None:
         with self._cond:
@@ -221,6 +272,30 @@ class InFlight:
             if abandoned:
                 self._ghosts.append(time.monotonic() + self.linger)
             self._cond.notify_all()
+
+    def succeeded(self) -> None:
+        """A request was answered: a window of `limit` of them in a row raises the limit by one."""
+        with self._cond:
+            self._successes += 1
+            if self._successes >= self.limit and self.limit < self.ceiling:
+                self.limit += 1
+                self._successes = 0
+                log.info("rate limit: up to %d requests at once", self.limit)
+                self._cond.notify_all()
+
+    def throttled(self, sent_in: int, retry_after: float | None) -> None:
+        """The service answered a request of round `sent_in` with 429 (rate limited)."""
+        with self._cond:
+            self.throttled_count += 1
+            self._successes = 0
+            if retry_after is not None and retry_after <= service.MAX_RETRY_AFTER:
+                self._hold_until = max(self._hold_until, time.monotonic() + retry_after)
+            if sent_in == self._round:  # the first news of this round: later ones are the same news
+                self._round += 1
+                self.limit = max(1, self.limit // 2)
+                self.lowest = min(self.lowest, self.limit)
+                log.info("rate limited (429): %d requests at once now, holding %.1f s", self.limit,
+                         max(0.0, self._hold_until - time.monotonic()))
 
 
 def _span(chunk: Chunk) -> str:
@@ -251,15 +326,21 @@ def _transcribe_with_retries(backend: Backend, chunk: Chunk, settings: Settings,
         return backoff(state)
 
     def attempt():
-        if not inflight.acquire(cancel):
+        sent_in = inflight.acquire(cancel, chunk.index)
+        if sent_in is None:
             raise Cancelled("Stopped before {span} was sent.", span=span)
         abandoned = False
         try:
-            return backend.transcribe_chunk(chunk, on_segment)
+            result = backend.transcribe_chunk(chunk, on_segment)
+            inflight.succeeded()
+            return result
         except (openai.OpenAIError, service.BadResponse) as e:
             abandoned = isinstance(e, openai.APITimeoutError)
             model = getattr(backend, "model", settings.transcribe_model)  # the one in force, after a switch
-            raise service.explain(e, settings, model=model, what=Text("Transcribing {span}", span=span)) from e
+            error = service.explain(e, settings, model=model, what=Text("Transcribing {span}", span=span))
+            if isinstance(e, openai.RateLimitError) and error.retryable:  # not an exhausted quota
+                inflight.throttled(sent_in, error.retry_after)
+            raise error from e
         finally:
             inflight.release(abandoned)
 
@@ -387,6 +468,9 @@ def transcribe_file(path: Path, settings: Settings, on_progress: Callable[[Progr
     return transcript
 
 
+ENCODE_AHEAD = 4  # chunks decoded but not yet encoded at most: 23 MB of PCM at 180 s each
+
+
 class _Run:
     """One transcription of one file: owns its pool, its stop flag and what it has done so far.
 
@@ -402,6 +486,7 @@ class _Run:
         self.cache, self.use_cache, self.report, self.cancel = cache, use_cache, report, cancel
         self.concurrency = min(settings.concurrency, getattr(backend, "max_concurrency", settings.concurrency))
         self.inflight = InFlight(self.concurrency, linger=settings.request_timeout)
+        self.unencoded = threading.BoundedSemaphore(ENCODE_AHEAD)  # chunks handed out whose PCM is still held
         self.parts: list[_Part] = []
         self.pending: dict[Future, _Part] = {}
         self.failures: list[tuple[_Part, ServiceError]] = []
@@ -508,11 +593,15 @@ class _Run:
         if media.is_silent(chunk.pcm):  # nothing to hear: nothing to send or pay for
             self.finish(part, [], None, False)
             return True
-        chunk = self.backend.prepare(chunk)
         while len(self.pending) >= self.concurrency:
             self.collect(block=True)
+        while not self.unencoded.acquire(timeout=CANCEL_POLL):  # the workers encode slower than we decode
+            self.collect(block=False)
+            if self.cancel.is_set():
+                return False
         self.collect(block=False)
         if self.failures or self.fatal or self.cancel.is_set():
+            self.unencoded.release()
             return False  # stop sending; what is in flight finishes and is cached
         future = pool.submit(self.transcribe, chunk, self.on_segment(part))
         self.pending[future] = part
@@ -522,9 +611,17 @@ class _Run:
         return True
 
     def transcribe(self, chunk: Chunk, on_segment: Callable[[Segment], None]) -> tuple[list[Segment], str | None]:
-        """One chunk, in a worker: its segments (starts moved to the voice where a server put them
-        before it, decoding the upload again only if some segment may be early) and language."""
-        if self.recut(chunk):
+        """One chunk, in a worker: encoded for upload (here, not in the thread that decodes: Opus
+        takes a core for about 12 s an hour of audio, two encoders run beside the decoder), then
+        its segments (starts moved to the voice where a server put them before it, decoding the
+        upload again only if some segment may be early) and language."""
+        recut = self.recut(chunk)
+        try:
+            if not recut:
+                chunk = self.backend.prepare(chunk)  # the PCM is dropped: a chunk in flight holds what it sends
+        finally:
+            self.unencoded.release()
+        if recut:
             return self.in_pieces(chunk)
         try:
             segments, language = _transcribe_with_retries(self.backend, chunk, self.settings, self.inflight,

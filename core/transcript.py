@@ -103,7 +103,17 @@ def to_vtt(t: Transcript) -> str:
 
 
 def to_json(t: Transcript) -> str:
-    return json.dumps(t.to_dict(), ensure_ascii=False, indent=2) + "\n"
+    """The transcript; with its summary and chapters when it has them (`meta["summary"]`, put
+    there by `core.summary`): `"summary": {"kind", "bullets", ...}` and `"chapters": [{"start",
+    "title"}]`, times in seconds like the segments'."""
+    data = t.to_dict()
+    meta = dict(data["meta"])
+    summary = meta.pop("summary", None)
+    data["meta"] = meta
+    if isinstance(summary, dict):
+        data["summary"] = {k: v for k, v in summary.items() if k != "chapters"}
+        data["chapters"] = list(summary.get("chapters") or [])
+    return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
 
 
 EXPORTERS: dict[str, Callable[[Transcript], str]] = {

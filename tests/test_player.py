@@ -95,6 +95,12 @@ def test_click_a_time_a_sentence_or_a_citation_and_hear_it(chromium, player_app,
     page.wait_for_function("() => document.querySelectorAll('#transcript-doc p.para.playing').length == 1")
     assert "playing" in third.get_attribute("class"), "the paragraph being heard is marked"
 
+    # Summary and chapters come unasked; a chapter's time plays the recording from there.
+    page.wait_for_function("() => document.querySelector('#summary')?.innerText.includes('Chapters')")
+    chapter = page.locator("#summary a[href^='#t=']").last
+    chapter.click()
+    wait_position(page, float(chapter.get_attribute("href")[3:]))
+
     sentence = paras.nth(4).locator(".seg").first  # a sentence
     sentence.click()
     wait_position(page, float(sentence.get_attribute("data-t")))

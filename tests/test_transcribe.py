@@ -41,7 +41,7 @@ def test_short_file_one_request(settings, server, short_talk):
     assert t.language == "english"
     [req] = server.requests()
     assert req.status == 200 and req.info["response_format"] == "verbose_json"
-    assert req.info["filename"].endswith(".flac")
+    assert req.info["filename"].endswith(".ogg"), "Ogg Opus, named as the service accepts it (never .opus)"
 
 
 def test_long_file_is_split_and_stitched_in_order(settings, server, long_talk):
@@ -89,11 +89,12 @@ def test_models_without_timestamps_get_utterance_times(settings, server, long_ta
 
 
 def test_chunks_respect_the_upload_limit(settings, server, long_talk):
-    """With a 0.25 MB limit, every request must stay under it; the server refuses anything bigger."""
+    """With a 0.25 MB limit, every request must stay under it; the server refuses anything bigger.
+    Lossless chunks are sized for the worst case, uncompressed PCM (tests/test_upload.py: lossy ones)."""
     path, spoken = long_talk
     server.max_bytes = 256 * 1024
     try:
-        s = settings.replace(max_upload_mb=0.25, chunk_seconds=60)
+        s = settings.replace(max_upload_mb=0.25, chunk_seconds=60, upload_format="flac")
         assert s.max_chunk_seconds < 8.2
         t = transcribe_file(path, s)
     finally:
@@ -142,7 +143,7 @@ def test_failed_chunk_names_its_range_and_rerun_sends_only_the_missing(settings,
     path, spoken = long_talk
     s = settings.replace(chunk_seconds=10, silence_window=5, concurrency=1, max_retries=2)
     # The third chunk fails every time.
-    server.add_fault(status=500, times=None, when=lambda info: info["filename"] == "chunk-0002.flac")
+    server.add_fault(status=500, times=None, when=lambda info: info["filename"] == "chunk-0002.ogg")
     with pytest.raises(TranscriptionFailed) as err:
         transcribe_file(path, s)
     message = str(err.value)

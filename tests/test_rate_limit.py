@@ -1,0 +1,153 @@
+"""Gentle with rate limits (issue 14): on an account allowed a few requests a window, a job halves
+its requests in flight at a 429, waits as long as Retry-After says (all of it, not only the refused
+request), climbs back as requests succeed, and sends every chunk exactly once successfully."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from conftest import TEST_KEY
+from fakeopenai import FakeOpenAI, energy_recognizer
+
+import speech
+from core.transcribe import InFlight, transcribe_file
+
+def bursts(path, seconds: float):
+    """Tone bursts with pauses, `seconds` long: cheap to make, and each one a "sentence" to the
+    energy recogniser. Lengths vary, so that no two chunks are the same audio (the cache would
+    answer the second)."""
+    rng = np.random.default_rng(14)
+    pcm, n = bytearray(), 0
+    while len(pcm) < seconds * speech.RATE * 2:
+        t = np.arange(int(rng.uniform(0.4, 0.8) * speech.RATE)) / speech.RATE
+        pcm += speech.silence(float(rng.uniform(0.5, 0.9)))
+        pcm += (np.sin(2 * np.pi * rng.uniform(300, 600) * t) * 8000).astype(np.int16).tobytes()
+        n += 1
+    speech.write(bytes(pcm + speech.silence(0.6)), path)
+    return path, n
+
+
+@pytest.fixture(scope="module")
+def quick():
+    """A service that hears instantly and answers in 0.1 s: what is timed is the pipeline's pacing."""
+    server = FakeOpenAI(api_key=TEST_KEY, recognizer=energy_recognizer, latency=lambda seconds: 0.1)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def long_bursts(media_dir):
+    return bursts(media_dir / "bursts.mp3", 300)
+
+
+def test_a_rate_limited_job_sends_each_chunk_once_and_backs_off_together(quick, long_bursts, settings, caplog):
+    """Four requests a second; the limit is lifted once the job has been throttled for 2.5 s."""
+    path, n = long_bursts
+    quick.clear()
+    quick.rate_limit(4, window=1.0)
+    s = settings.replace(base_url=quick.base_url, chunk_seconds=10, silence_window=5, concurrency=16)
+    lifted: list[float] = []
+
+    def lift() -> None:  # the account's limit goes up mid-job (or another job on it finished)
+        while not quick.requests(status=429):
+            time.sleep(0.02)
+        time.sleep(2.5)
+        lifted.append(time.monotonic())
+        quick.rate_limit(None)
+
+    lifter = threading.Thread(target=lift, daemon=True)
+    lifter.start()
+    started = time.monotonic()
+    caplog.set_level(logging.INFO, logger="core.transcribe")
+    try:
+        t = transcribe_file(path, s)
+    finally:
+        quick.rate_limit(None)
+    took = time.monotonic() - started
+    lifter.join(5)
+    reqs = quick.requests()
+    ok = [r.info["filename"] for r in reqs if r.status == 200]
+    refused = [r for r in reqs if r.status == 429]
+    chunks = len(ok)
+
+    # Complete, and every chunk transcribed exactly once: nothing paid for twice.
+    assert len(t.segments) == n and all(seg.text.startswith("spoken sentence") for seg in t.segments)
+    assert len(set(ok)) == chunks >= 30, f"{chunks} successful requests for {len(set(ok))} chunks"
+    assert {r.status for r in reqs} == {200, 429}
+
+    # Few refusals: the first burst of 16 meets a limit of 4; after it, about one a window at most
+    # (with 0.1 s a request, even one at a time is faster than the limit: a refusal says when to go on).
+    first_burst = sum(1 for r in refused if r.at < refused[0].at + 0.5)
+    throttled = lifted[0] - refused[0].at if lifted else took
+    assert len(refused) - first_burst <= throttled / 1.0 + 2, f"{len(refused)} refusals (first burst {first_burst})"
+
+    # Retry-After holds the whole job: after a refusal, nothing new arrives before it says.
+    arrivals = sorted(quick.arrivals)
+    for r in refused:
+        wait = r.info["retry_after"]
+        early = [a for a in arrivals if r.at + 0.15 < a < r.at + wait - 0.05]
+        assert not early, f"{len(early)} request(s) within the {wait:.2f} s a 429 asked to wait"
+
+    # The job's limit of requests in flight (its log, as `-v` shows it): halved, then raised again.
+    assert lifted, "the job was throttled"
+    limits = [int(m[1]) for r in caplog.records if (m := re.search(r"(\d+) requests at once", r.getMessage()))]
+    lowest = min(limits)
+    assert limits[0] == 8 and lowest <= 4, limits
+    assert max(limits[limits.index(lowest):]) >= lowest + 3, f"no recovery after the limit was lifted: {limits}"
+    # At the server: never more than the job's limit while throttled.
+    during = [c for at, c in quick.concurrency if refused[0].at + 1.0 < at < lifted[0]]
+    assert during and max(during) <= 8, f"a throttled job still had {max(during)} requests at once"
+    print(f"{chunks} chunks, {len(refused)} refused ({first_burst} in the first burst), {took:.1f} s; "
+          f"limits {limits}")
+
+
+def test_aimd_halves_once_a_round_holds_for_retry_after_and_climbs_back():
+    f, cancel = InFlight(16, linger=60.0), threading.Event()
+    rounds = [f.acquire(cancel) for _ in range(16)]
+    for _ in rounds:
+        f.release(abandoned=False)
+    f.throttled(rounds[0], retry_after=None)
+    f.throttled(rounds[1], retry_after=None)  # sent in the same round: the same news
+    assert f.limit == 8
+    again = f.acquire(cancel)
+    f.release(abandoned=False)
+    f.throttled(again, retry_after=0.3)  # sent after the decrease: halves again, and holds everyone
+    assert f.limit == 4
+    held = time.monotonic()
+    f.acquire(cancel)
+    assert time.monotonic() - held >= 0.28, "Retry-After holds the next request too"
+    f.release(abandoned=False)
+    for expected in (5, 6):  # a window of `limit` successes raises it by one
+        for _ in range(f.limit):
+            f.succeeded()
+        assert f.limit == expected
+    for _ in range(1000):
+        f.succeeded()
+    assert f.limit == 16 and f.lowest == 4 and f.throttled_count == 3
+
+
+def test_places_go_to_the_earliest_chunk_first():
+    f, cancel = InFlight(1, linger=60.0), threading.Event()
+    f.acquire(cancel, order=0)
+    got: list[int] = []
+
+    def wait(order: int) -> None:
+        f.acquire(cancel, order)
+        got.append(order)
+        f.release(abandoned=False)
+
+    threads = [threading.Thread(target=wait, args=(order,)) for order in (9, 2, 5)]
+    for th in threads:
+        th.start()
+        time.sleep(0.05)
+    f.release(abandoned=False)
+    for th in threads:
+        th.join(5)
+    assert got == [2, 5, 9]

@@ -1,0 +1,88 @@
+"""Lean uploads (issue 14): every UPLOAD_FORMAT is taken by the service and heard, under a name it
+accepts; lossy chunks are sized by duration while the byte limit still holds; the first chunks are
+short, so the first text comes soon."""
+
+from __future__ import annotations
+
+import numpy as np
+import openai
+import pytest
+
+from conftest import TEST_KEY
+
+import speech
+from core import media
+from core.backends import OpenAIBackend
+from core.transcribe import FIRST_CHUNK_SECONDS, plan, transcribe_file
+
+
+def test_every_format_is_taken_by_the_service_and_heard(settings, server, short_talk):
+    path, spoken = short_talk
+    sizes = {}
+    for name, fmt in media.UPLOAD_FORMATS.items():
+        server.clear()
+        t = transcribe_file(path, settings.replace(upload_format=name))
+        [req] = server.requests()
+        assert req.status == 200 and req.info["filename"] == f"chunk-0000.{fmt.extension}", name
+        assert all(s.key in t.text.lower() for s in spoken), (name, t.text)
+        sizes[name] = req.info["bytes"]
+    assert sizes["opus-24k"] < sizes["opus-32k"] < sizes["opus-48k"] < sizes["mp3-64k"] < sizes["flac"], sizes
+    # The format is part of what a chunk transcribes to, except lossless: FLAC keeps the cache of before.
+    assert "upload" not in OpenAIBackend(settings.replace(upload_format="flac")).cache_params()
+    assert OpenAIBackend(settings).cache_params()["upload"] == "opus-24k"
+
+
+def test_the_service_refuses_ogg_opus_named_opus(server):
+    """As the real service does: Ogg Opus is taken as `.ogg`, refused as `.opus`."""
+    client = openai.OpenAI(api_key=TEST_KEY, base_url=server.base_url, max_retries=0)
+    data = media.encode_pcm(speech.speak_pcm("The budget was approved."), media.UPLOAD_FORMATS["opus-24k"])
+    with pytest.raises(openai.BadRequestError, match="Invalid file format"):
+        client.audio.transcriptions.create(model="whisper-1", file=("chunk.opus", data, "audio/ogg"))
+    heard = client.audio.transcriptions.create(model="whisper-1", file=("chunk.ogg", data, "audio/ogg"))
+    assert "budget" in heard.text.lower()
+
+
+@pytest.mark.parametrize("name", list(media.UPLOAD_FORMATS))
+def test_no_audio_takes_more_bytes_than_its_format_allows(name):
+    """Full-scale white noise, the hardest thing to compress, within the bound chunks are sized by."""
+    fmt, seconds = media.UPLOAD_FORMATS[name], 20
+    noise = np.random.default_rng(14).integers(-32768, 32767, seconds * media.SAMPLE_RATE, dtype=np.int16)
+    assert len(media.encode_pcm(noise.tobytes(), fmt)) <= fmt.max_bytes_per_second * seconds + 4096
+
+
+def test_chunks_are_sized_by_duration_not_by_uncompressed_bytes(settings):
+    lossless, opus = settings.replace(upload_format="flac"), settings.replace(upload_format="opus-24k")
+    assert 750 < lossless.max_chunk_seconds < 786  # 24 MB of uncompressed 16 kHz mono, its worst case
+    assert opus.max_chunk_seconds > 3600  # bytes decide nothing: CHUNK_SECONDS and the model's cap do
+    assert opus.replace(chunk_seconds=3000).target_chunk_seconds == 3000
+    capped = opus.replace(transcribe_model="gpt-4o-transcribe")
+    assert capped.max_chunk_seconds == 1380  # its 1400 s cap, less 20
+    assert lossless.replace(transcribe_model="gpt-4o-transcribe").max_chunk_seconds == lossless.max_chunk_seconds
+
+
+def test_a_lossy_format_keeps_to_the_byte_limit_too(settings, server, long_talk):
+    """With MAX_UPLOAD_MB at 0.05, even Opus chunks are cut short enough; the server refuses more."""
+    path, spoken = long_talk
+    s = settings.replace(max_upload_mb=0.05, chunk_seconds=60)
+    assert 7 < s.max_chunk_seconds < 9
+    server.max_bytes = int(0.05 * 2**20)
+    try:
+        t = transcribe_file(path, s)
+    finally:
+        server.max_bytes = 25 * 2**20
+    reqs = server.requests()
+    assert all(r.status == 200 and r.info["seconds"] <= s.max_chunk_seconds + 0.01 for r in reqs) and len(reqs) >= 5
+    assert sum(r.info["seconds"] for r in reqs) >= t.duration - 0.1, "the requests carry the whole recording"
+    assert sum(x.key in t.text.lower() for x in spoken) >= 8  # tiny.en mishears a sentence alone now and then
+
+
+def test_the_first_chunks_are_short_then_double(settings, media_dir):
+    """30, 60, 120, then CHUNK_SECONDS (180) each: a pause is found in the last part of each."""
+    path = media_dir / "six minutes.mp3"
+    sentence = speech.speak_pcm("We agreed to move the weekly meeting to Thursday.")
+    speech.write((sentence + speech.silence(1.0)) * 90, path)  # 90 sentences of about 3.4 s and a pause
+    lengths = [end - start for start, end, _ in plan(path, settings).chunks]
+    aims = [min(FIRST_CHUNK_SECONDS * 2**i, settings.chunk_seconds) for i in range(len(lengths))]
+    assert lengths[0] <= FIRST_CHUNK_SECONDS and len(lengths) >= 4
+    for length, aim in zip(lengths[:-1], aims):
+        assert aim - min(settings.silence_window, aim / 2) <= length <= aim, (lengths, aims)
