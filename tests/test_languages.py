@@ -136,7 +136,6 @@ def test_the_detected_language_is_shown_with_the_transcript(heard):
     assert _loaded(heard["es"], "es").endswith(" · Español")
 
 
-@pytest.mark.xfail(reason="issue 13 in progress: not finished when the session stopped", strict=False)
 def test_real_russian_voice(offline):
     t = transcribe_file(SHARED_SPEECH / "ru.wav", offline)
     score = recovery(reference_of("ru.wav"), t.text)
@@ -144,7 +143,6 @@ def test_real_russian_voice(offline):
     assert t.language == "ru" and score >= MIN_RECOVERY_REAL_RU, f"{score:.2f}: {t.text}"
 
 
-@pytest.mark.xfail(reason="issue 13 in progress: not finished when the session stopped", strict=False)
 def test_a_recording_that_switches_from_english_to_german_keeps_both(offline, media_dir):
     """The switch falls inside Whisper's first 30 s window, whose language it hears from the start:
     without a second listen, "Heute ist schönes Wetter" comes out as "Hoyt is the show…"."""
