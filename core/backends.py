@@ -111,14 +111,15 @@ class OpenAIBackend:
         model = self.model
         try:
             while True:  # ends: a second refusal (the successor's) raises in `_take_over`
+                if not model_has_timestamps(model) and chunk.duration > media.PIECE_MAX_SECONDS + 0.01:
+                    # A successor without times took over after this chunk was cut (another
+                    # chunk's refusal, while this one waited for its turn): never sent whole.
+                    raise TimesLost(model)
                 try:
                     segments, language = self._send(chunk, audio, model)
                     break
                 except openai.NotFoundError as e:
-                    timed = model_has_timestamps(model)
-                    model = self._take_over(e, model)
-                    if timed and not model_has_timestamps(model):
-                        raise TimesLost(model) from None  # not sent whole: cut into pieces first
+                    model = self._take_over(e, model)  # a successor without times: TimesLost above
         except (ValueError, TypeError, AttributeError, KeyError) as e:  # a body that is not the API's
             raise service.BadResponse(type(e).__name__) from e
         return drop_hallucinations(segments, chunk), language

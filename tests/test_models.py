@@ -253,7 +253,8 @@ def test_a_full_run_with_default_settings_after_both_retirements(settings, retir
     assert t.model == "gpt-transcribe"
     assert_cited_in_time(t, spoken_as_said(spoken))
     sent = [r for r in retired.requests() if r.info["model"] == "gpt-transcribe"]
-    assert sent and all(r.info["seconds"] <= LONGEST_REQUEST for r in sent), "cut into pieces before sending"
+    assert sent and all(r.info["seconds"] <= LONGEST_REQUEST for r in sent), \
+        f"cut into pieces before sending: {[(r.info['filename'], r.info['seconds']) for r in sent]}"
     assert len(messages(events, "gpt-transcribe")) == 1
     reply = chat.ask(t, "Who will travel to Lisbon?", [], settings)
     pieces = list(reply.stream)
