@@ -189,9 +189,8 @@ class RateLimit:
             while self._times and self._times[0] <= now - self.window:
                 self._times.popleft()
             full = len(self._times) >= self.n
-            wait = self._times[-self.n] + self.window - now if full else None
-            self._times.append(now)
-            return wait
+            self._times.append(now)  # counted, refused or not
+            return self._times[-self.n] + self.window - now if full else None
 
 
 @dataclass
@@ -662,10 +661,15 @@ recording transcript""".split())
 _LINE = re.compile(r"^\[(\d+:\d{2}(?::\d{2})?)\] (.*)$", re.MULTILINE)
 
 
+def _singular(word: str) -> str:
+    """"engineers" as "engineer": a model reads a plural as the thing asked about."""
+    return word[:-1] if len(word) > 4 and word.endswith("s") and not word.endswith("ss") else word
+
+
 def _words(text: str) -> set[str]:
-    """Content words; in Chinese and Japanese, which have no spaces, pairs of characters."""
+    """Content words (plurals as singulars); in Chinese and Japanese, which have no spaces, pairs of characters."""
     text = text.lower()
-    words = {w for w in re.findall(r"[a-záéíóúñü0-9]+", text) if w not in _STOP and len(w) > 2}
+    words = {_singular(w) for w in re.findall(r"[a-záéíóúñü0-9]+", text) if w not in _STOP and len(w) > 2}
     runs = re.findall(r"[\u3041-\u30ff\u3400-\u9fff]+", text)
     return words | {run[i:i + 2] for run in runs for i in range(len(run) - 1)}
 
@@ -694,8 +698,8 @@ def grounded_answer(messages: list[dict]) -> str:
 SUMMARY_FORMAT = 'the line "Chapters:"'  # summary prompts: a part's, the whole's, the combining one
 MAP_FORMAT = "answer exactly NOTHING"  # a question asked of one part of the transcript
 CHAPTER_EVERY = 600.0  # seconds between the stand-in's chapters
-_ASKING = set("""list every all each mentioned mention many times often made make give full complete whole
-summarize summarise summary main points overview recap""".split())
+_ASKING = {_singular(w) for w in """list every all each mentioned mention many times often made make give full complete
+whole summarize summarise summary main points overview recap""".split()}
 _GIST = re.compile(r"summar|resum|overview|recap|zusammenfass|what (is|was) (it|this|the \w+) about", re.IGNORECASE)
 _NOTES = re.compile(r"<notes>\n(.*)\n</notes>", re.DOTALL)
 
