@@ -459,21 +459,28 @@ def iter_chunks(path: Path, *, target_seconds: float, window_seconds: float,
                 on_damage: Callable[[str], None] | None = None,
                 max_seconds: float | None = None,
                 on_limit: Callable[[float], None] | None = None,
-                first_seconds: float | None = None) -> Iterator[Chunk]:
+                first_seconds: float | None = None, expected_seconds: float | None = None) -> Iterator[Chunk]:
     """Decode `path` and yield chunks of about `target_seconds`, cut in pauses.
 
     A cut is searched in the last `window_seconds` before the target; with no pause there, the
     chunk is cut hard at the target and overlaps its neighbour by `overlap_seconds` on each side.
     With `first_seconds`, the first chunk aims at that length and each next one at twice its
-    predecessor's, up to `target_seconds` (a short first chunk is back soon: the first text).
+    predecessor's, up to `target_seconds` (a short first chunk is back soon: the first text); and
+    if the recording is `expected_seconds` long, the last ones at half of what is left, down to
+    `first_seconds` again (a short last chunk is back soon after the decoding ends).
     Memory stays near one chunk plus one read block, whatever the file's length. Nothing past
     `max_seconds` is decoded or carried (see `_decoded`).
     """
     overlap = pcm_bytes(overlap_seconds)
 
-    def aim(index: int) -> tuple[int, int]:
-        """Bytes to aim at for chunk `index`, and the window before it searched for a pause."""
-        seconds = target_seconds if first_seconds is None else min(target_seconds, first_seconds * 2 ** index)
+    def aim(index: int, at: int) -> tuple[int, int]:
+        """Bytes to aim at for chunk `index` starting `at` bytes in, and the window before it
+        searched for a pause."""
+        seconds = target_seconds
+        if first_seconds is not None:
+            seconds = min(seconds, first_seconds * 2 ** index)
+            if expected_seconds:
+                seconds = min(seconds, max(first_seconds, (expected_seconds - _sec(at)) / 2))
         return pcm_bytes(seconds), min(pcm_bytes(window_seconds), pcm_bytes(seconds / 2))
 
     blocks = _decoded(path, max_seconds, on_damage, on_limit)
@@ -485,7 +492,7 @@ def iter_chunks(path: Path, *, target_seconds: float, window_seconds: float,
         for block in blocks:
             buf += block
             while True:
-                target, window = aim(index)
+                target, window = aim(index, buf_start)
                 if len(buf) < target + overlap:  # not enough buffered to plan the cut yet
                     break
                 pause = find_pause(bytes(buf[target - window:target]), min_silence_ms)

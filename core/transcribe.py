@@ -168,15 +168,17 @@ def check_limits(path: Path, info: media.MediaInfo, settings: Settings) -> float
 
 
 # The first chunk is short and each next one twice as long, up to CHUNK_SECONDS (30, 60, 120,
-# 180, 180 ... s): at 30x real time plus 0.5 s a request, a 30 s chunk is back in about 1.5 s where a
-# 180 s one takes 6.5 s, so the first text shows within seconds; the ramp costs three requests.
+# 180, 180 ... s), and the last ones short again, each at most half of what is left: at 30x real
+# time plus 0.5 s a request, a 30 s chunk is back in about 1.5 s where a 180 s one takes 6.5 s, so
+# the first text shows within seconds, and the job does not wait 6.5 s for the last chunk after
+# the whole file is decoded. The ramps cost about six requests.
 FIRST_CHUNK_SECONDS = 30.0
 
 
 def _ramp(settings: Settings) -> tuple:
-    """What the ramp changes in the cutting, for the transcript key (nothing when chunks are short)."""
+    """What the ramps change in the cutting, for the transcript key (nothing when chunks are short)."""
     first = _first_seconds(settings)
-    return () if first is None else ("ramp", first)
+    return () if first is None else ("ramps", first)
 
 
 def _first_seconds(settings: Settings) -> float | None:
@@ -200,12 +202,14 @@ def _utterance_params(settings: Settings) -> dict:
             "max_seconds": settings.max_duration_minutes * 60}
 
 
-def split(path: Path, settings: Settings, utterances: bool, **callbacks) -> Iterator[Chunk]:
+def split(path: Path, settings: Settings, utterances: bool, expected: float | None = None,
+          **callbacks) -> Iterator[Chunk]:
     """The chunks of `path`: utterance pieces and the silences left out between them, or chunks
-    of about CHUNK_SECONDS (see the module docstring)."""
+    of about CHUNK_SECONDS (see the module docstring), the last ones shorter if the recording is
+    `expected` to last that long (its header's word: a wrong one changes only where cuts fall)."""
     if utterances:
         return media.iter_utterances(path, **_utterance_params(settings), **callbacks)
-    return media.iter_chunks(path, **_split_params(settings), **callbacks)
+    return media.iter_chunks(path, **_split_params(settings), expected_seconds=expected, **callbacks)
 
 
 MAX_BACKOFF = 60.0  # seconds between two attempts at most: 1, 2, 4 ... 60 s rides out a few minutes
@@ -223,9 +227,13 @@ class InFlight:
     The limit follows the service's rate limit (additive increase, multiplicative decrease, as TCP
     does with a congested link): a 429 halves it, once for all the requests that were already on
     their way when it came (their 429s are the same news), and holds every request of the job, not
-    only the refused one, for as long as Retry-After says; every `limit` successes in a row raise it
-    by one, up to `ceiling` (TRANSCRIBE_CONCURRENCY). Places are given in the order of the chunks,
-    so a retry goes before later chunks and the transcript fills in from the start.
+    only the refused one, for as long as Retry-After says. When the hold ends, one request goes
+    alone, and the others only once it has succeeded: a burst into a window that has just room for
+    one would be refused, and the service counts refused requests against the limit too. Once a
+    whole rate-limit window (the longest Retry-After seen) has passed without a 429, each `limit`
+    successes raise the limit by one, up to `ceiling` (TRANSCRIBE_CONCURRENCY). Places are given in
+    the order of the chunks, so a retry goes before later chunks and the transcript fills in from
+    the start.
     """
 
     def __init__(self, limit: int, linger: float):
@@ -236,7 +244,10 @@ class InFlight:
         self._ghosts: list[float] = []  # when each abandoned request is assumed to be over
         self._hold_until = 0.0  # nothing is sent before this (time.monotonic()): Retry-After
         self._round = 0  # one more at each decrease: a request remembers the round it was sent in
-        self._successes = 0  # since the limit last changed
+        self._successes = 0  # of requests sent in this round, since the limit last changed
+        self._probing = False  # after a hold: one request at a time until one succeeds
+        self._throttled_at = float("-inf")  # time.monotonic() of the last 429
+        self._window = 0.0  # the service's rate-limit window, as far as its Retry-After tells (s)
         self._waiting: list[tuple[int, int]] = []  # (order, arrival) of the requests waiting, a heap
         self._arrivals = 0
         self._cond = threading.Condition()
@@ -252,7 +263,7 @@ class InFlight:
                 while not cancel.is_set():
                     now = time.monotonic()
                     self._ghosts = [t for t in self._ghosts if t > now]
-                    free = self._busy + len(self._ghosts) < self.limit
+                    free = self._busy + len(self._ghosts) < (1 if self._probing else self.limit)
                     if self._waiting[0] == me and free and now >= self._hold_until:
                         self._busy += 1
                         return self._round
@@ -273,11 +284,18 @@ class InFlight:
                 self._ghosts.append(time.monotonic() + self.linger)
             self._cond.notify_all()
 
-    def succeeded(self) -> None:
-        """A request was answered: a window of `limit` of them in a row raises the limit by one."""
+    def succeeded(self, sent_in: int) -> None:
+        """A request of round `sent_in` was answered (those sent before the last 429 tell nothing
+        about the room the service has now)."""
         with self._cond:
+            if sent_in != self._round:
+                return
+            if self._probing:
+                self._probing = False
+                self._cond.notify_all()
             self._successes += 1
-            if self._successes >= self.limit and self.limit < self.ceiling:
+            calm = time.monotonic() - self._throttled_at >= self._window
+            if self._successes >= self.limit and calm and self.limit < self.ceiling:
                 self.limit += 1
                 self._successes = 0
                 log.info("rate limit: up to %d requests at once", self.limit)
@@ -288,8 +306,11 @@ class InFlight:
         with self._cond:
             self.throttled_count += 1
             self._successes = 0
+            self._throttled_at = time.monotonic()
             if retry_after is not None and retry_after <= service.MAX_RETRY_AFTER:
-                self._hold_until = max(self._hold_until, time.monotonic() + retry_after)
+                self._hold_until = max(self._hold_until, self._throttled_at + retry_after)
+                self._window = max(self._window, retry_after)
+                self._probing = True
             if sent_in == self._round:  # the first news of this round: later ones are the same news
                 self._round += 1
                 self.limit = max(1, self.limit // 2)
@@ -332,7 +353,7 @@ def _transcribe_with_retries(backend: Backend, chunk: Chunk, settings: Settings,
         abandoned = False
         try:
             result = backend.transcribe_chunk(chunk, on_segment)
-            inflight.succeeded()
+            inflight.succeeded(sent_in)
             return result
         except (openai.OpenAIError, service.BadResponse) as e:
             abandoned = isinstance(e, openai.APITimeoutError)
@@ -468,7 +489,7 @@ def transcribe_file(path: Path, settings: Settings, on_progress: Callable[[Progr
     return transcript
 
 
-ENCODE_AHEAD = 4  # chunks decoded but not yet encoded at most: 23 MB of PCM at 180 s each
+ENCODE_AHEAD = 4  # chunks decoded but not yet encoded at most: the decoder waits for the encoders
 
 
 class _Run:
@@ -560,7 +581,7 @@ class _Run:
     def send(self) -> None:
         self.report(Progress("decoding", 0.0, self.info.duration, 0, None))
         pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="chunk")
-        chunks = split(self.path, self.settings, self.utterances, on_damage=self.damage.append,
+        chunks = split(self.path, self.settings, self.utterances, self.info.duration, on_damage=self.damage.append,
                        on_limit=self.limited.append)
         try:
             for chunk in chunks:
@@ -613,27 +634,30 @@ class _Run:
     def transcribe(self, chunk: Chunk, on_segment: Callable[[Segment], None]) -> tuple[list[Segment], str | None]:
         """One chunk, in a worker: encoded for upload (here, not in the thread that decodes: Opus
         takes a core for about 12 s an hour of audio, two encoders run beside the decoder), then
-        its segments (starts moved to the voice where a server put them before it, decoding the
-        upload again only if some segment may be early) and language."""
+        its segments (starts moved to the voice where a server put them before it) and language.
+
+        The chunk's PCM is kept while it is in flight only where segment starts are checked:
+        decoding an Opus upload again would cost about 0.4 s of CPU for 3 minutes, as much as
+        encoding it. Elsewhere a chunk in flight holds only what it sends."""
         recut = self.recut(chunk)
         try:
-            if not recut:
-                chunk = self.backend.prepare(chunk)  # the PCM is dropped: a chunk in flight holds what it sends
+            upload = chunk if recut else self.backend.prepare(chunk)
         finally:
             self.unencoded.release()
         if recut:
             return self.in_pieces(chunk)
+        heard = chunk if self.fix_starts else upload  # what the audio is read from after the answer
         try:
-            segments, language = _transcribe_with_retries(self.backend, chunk, self.settings, self.inflight,
+            segments, language = _transcribe_with_retries(self.backend, upload, self.settings, self.inflight,
                                                           self.cancel, on_segment)
         except TimesLost:  # a successor without times took over before this chunk was sent
-            return self.in_pieces(chunk)
-        if not self.utterances and _one_text(segments, chunk):  # no times: a piece's text gets the piece's
+            return self.in_pieces(heard)
+        if not self.utterances and _one_text(segments, heard):  # no times: a piece's text gets the piece's
             self.untimed = True
-            log.info("%s came back as one text: sending it again in utterance pieces", _span(chunk))
-            return self.in_pieces(chunk)
+            log.info("%s came back as one text: sending it again in utterance pieces", _span(heard))
+            return self.in_pieces(heard)
         if self.fix_starts:
-            segments = start_at_speech(segments, chunk.audio)
+            segments = start_at_speech(segments, heard.audio)
         return segments, language
 
     def recut(self, chunk: Chunk) -> bool:
@@ -709,11 +733,12 @@ def plan(path: Path, settings: Settings) -> Plan:
     one the configured model calls for (`model_has_timestamps`); a backend that finds out
     otherwise when it starts (a model switched for its successor) cuts as that one needs."""
     path = media.check_file(Path(path))
-    check_limits(path, media.probe(path), settings)
+    info = media.probe(path)
+    check_limits(path, info, settings)
     local = settings.transcribe_backend == "local"
     utterances = not local and not model_has_timestamps(service.model_in_force(settings))
     chunks, duration, left_out = [], 0.0, 0.0
-    for c in split(path, settings, utterances):  # one at a time: only the times are kept
+    for c in split(path, settings, utterances, info.duration):  # one at a time: only the times are kept
         duration = c.keep_end
         if c.gap:
             left_out += c.duration

@@ -41,7 +41,7 @@ def test_short_file_one_request(settings, server, short_talk):
     assert t.language == "english"
     [req] = server.requests()
     assert req.status == 200 and req.info["response_format"] == "verbose_json"
-    assert req.info["filename"].endswith(".ogg"), "Ogg Opus, named as the service accepts it (never .opus)"
+    assert req.info["filename"] == f"chunk-0000.{settings.upload.extension}"  # Ogg Opus as .ogg, never .opus
 
 
 def test_long_file_is_split_and_stitched_in_order(settings, server, long_talk):
@@ -143,7 +143,7 @@ def test_failed_chunk_names_its_range_and_rerun_sends_only_the_missing(settings,
     path, spoken = long_talk
     s = settings.replace(chunk_seconds=10, silence_window=5, concurrency=1, max_retries=2)
     # The third chunk fails every time.
-    server.add_fault(status=500, times=None, when=lambda info: info["filename"] == "chunk-0002.ogg")
+    server.add_fault(status=500, times=None, when=lambda info: info["filename"] == f"chunk-0002.{s.upload.extension}")
     with pytest.raises(TranscriptionFailed) as err:
         transcribe_file(path, s)
     message = str(err.value)
