@@ -87,6 +87,8 @@ class OpenAIBackend:
         self._use(service.model_in_force(settings))
         # Retries are ours (per chunk, with Retry-After); the client must not retry on top.
         self.client = service.make_client(settings, max_retries=0)
+        # Told what is left of the account's requests a minute, with each answer (InFlight.budget).
+        self.on_budget: Callable[[service.Budget], None] | None = None
 
     def _use(self, model: str) -> None:
         self.model = model
@@ -167,7 +169,11 @@ class OpenAIBackend:
 
     def _send(self, chunk: Chunk, audio: bytes, model: str) -> tuple[list[Segment], str | None]:
         """One request, and its response read into segments relative to the chunk."""
-        result = self.client.audio.transcriptions.create(**self._args(chunk, audio, model))
+        raw = self.client.audio.transcriptions.with_raw_response.create(**self._args(chunk, audio, model))
+        seen = service.budget(raw.headers)
+        if seen is not None and self.on_budget is not None:
+            self.on_budget(seen)
+        result = raw.parse()
         if not model_has_timestamps(model):
             text = result.text.strip()
             return ([Segment(0.0, chunk.duration, text)] if text else []), _heard(result)

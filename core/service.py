@@ -12,6 +12,7 @@ import datetime
 import re
 import threading
 from collections.abc import Iterable
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import openai
@@ -78,6 +79,35 @@ def retry_after(exc: Exception) -> float | None:
     except ValueError:
         return None
     return None
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What the service says is left of the account's requests a minute, with every answer."""
+
+    limit: int
+    remaining: int
+    reset: float  # seconds until the limit is back to its initial state
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def budget(headers) -> Budget | None:
+    """The x-ratelimit-*-requests headers ("limit 500, remaining 499, reset 120ms"), if a server
+    sends them (OpenAI does; most self-hosted servers do not)."""
+    try:
+        limit, remaining = int(headers["x-ratelimit-limit-requests"]), int(headers["x-ratelimit-remaining-requests"])
+        reset = headers.get("x-ratelimit-reset-requests") or ""
+    except (KeyError, TypeError, ValueError):
+        return None
+    parts = _DURATION.findall(reset)
+    if not parts or "".join(n + u for n, u in parts) != reset.strip():
+        seconds = 0.0  # not in the service's notation ("1m30.5s"): not trusted
+    else:
+        seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+    return Budget(limit, remaining, min(seconds, MAX_RETRY_AFTER))
 
 
 MESSAGE_CHARS = 300  # of a server's own error message shown to the user; the rest is noise

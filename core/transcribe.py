@@ -227,7 +227,11 @@ class InFlight:
     The limit follows the service's rate limit (additive increase, multiplicative decrease, as TCP
     does with a congested link): a 429 halves it, once for all the requests that were already on
     their way when it came (their 429s are the same news), and holds every request of the job, not
-    only the refused one, for as long as Retry-After says. When the hold ends, one request goes
+    only the refused one, for as long as Retry-After says. Better still, a service that says with
+    each answer what is left of the account's requests a minute (OpenAI's x-ratelimit headers:
+    `budget`) is not sent more than that: once it is used up, nothing goes until the limit is
+    back to its initial state, so the account's limit is met without a refusal after the first
+    answers. When a hold ends, one request goes
     alone, and the others only once it has succeeded: a burst into a window that has just room for
     one would be refused, and the service counts refused requests against the limit too. Once a
     whole rate-limit window (the longest Retry-After seen) has passed without a 429, each `limit`
@@ -243,11 +247,12 @@ class InFlight:
         self._busy = 0
         self._ghosts: list[float] = []  # when each abandoned request is assumed to be over
         self._hold_until = 0.0  # nothing is sent before this (time.monotonic()): Retry-After
-        self._round = 0  # one more at each decrease: a request remembers the round it was sent in
+        self._round = 0  # one more at each decrease or hold: a request remembers the round it was sent in
         self._successes = 0  # of requests sent in this round, since the limit last changed
         self._probing = False  # after a hold: one request at a time until one succeeds
         self._throttled_at = float("-inf")  # time.monotonic() of the last 429
         self._window = 0.0  # the service's rate-limit window, as far as its Retry-After tells (s)
+        self._left: int | None = None  # requests the service's last word leaves us; None: not known
         self._waiting: list[tuple[int, int]] = []  # (order, arrival) of the requests waiting, a heap
         self._arrivals = 0
         self._cond = threading.Condition()
@@ -264,8 +269,12 @@ class InFlight:
                     now = time.monotonic()
                     self._ghosts = [t for t in self._ghosts if t > now]
                     free = self._busy + len(self._ghosts) < (1 if self._probing else self.limit)
+                    if self._left is not None and self._left <= 0:
+                        free = False  # the answers in flight will say more
                     if self._waiting[0] == me and free and now >= self._hold_until:
                         self._busy += 1
+                        if self._left is not None:
+                            self._left -= 1
                         return self._round
                     soonest = min(self._ghosts) - now if self._ghosts else CANCEL_POLL
                     if now < self._hold_until:
@@ -282,6 +291,27 @@ class InFlight:
             self._busy -= 1
             if abandoned:
                 self._ghosts.append(time.monotonic() + self.linger)
+            if self._busy == 0 and self._left is not None and self._left <= 0:
+                self._left, self._probing = None, True  # no answer is left to tell: one goes to ask
+            self._cond.notify_all()
+
+    def budget(self, seen: service.Budget) -> None:
+        """The service's count of the account's requests, with an answer (called while that
+        request still holds its place). The requests sent meanwhile may not have reached the
+        service yet: they are taken from what it says is left. Nothing left: nothing more is sent
+        until the limit is back to its initial state, then one request goes alone to ask again."""
+        with self._cond:
+            left = seen.remaining - (self._busy - 1)
+            self._left = left if self._left is None else min(self._left, left)  # an older answer may come last
+            if self._left <= 0 and seen.reset > 0:
+                now = time.monotonic()
+                if now >= self._hold_until:  # said once a hold
+                    log.info("rate limit: the service's %d requests used up, next in %.1f s", seen.limit, seen.reset)
+                self._hold_until = max(self._hold_until, now + seen.reset)
+                self._left, self._probing = None, True
+                self._round += 1  # answers to what was sent before this tell nothing new
+            elif self._left <= 0 and self._busy <= 1:
+                self._left = None  # used up, and no word of when: the service's 429 will say
             self._cond.notify_all()
 
     def succeeded(self, sent_in: int) -> None:
@@ -310,7 +340,7 @@ class InFlight:
             if retry_after is not None and retry_after <= service.MAX_RETRY_AFTER:
                 self._hold_until = max(self._hold_until, self._throttled_at + retry_after)
                 self._window = max(self._window, retry_after)
-                self._probing = True
+                self._probing, self._left = True, None
             if sent_in == self._round:  # the first news of this round: later ones are the same news
                 self._round += 1
                 self.limit = max(1, self.limit // 2)
@@ -507,6 +537,8 @@ class _Run:
         self.cache, self.use_cache, self.report, self.cancel = cache, use_cache, report, cancel
         self.concurrency = min(settings.concurrency, getattr(backend, "max_concurrency", settings.concurrency))
         self.inflight = InFlight(self.concurrency, linger=settings.request_timeout)
+        if hasattr(backend, "on_budget"):
+            backend.on_budget = self.inflight.budget
         self.unencoded = threading.BoundedSemaphore(ENCODE_AHEAD)  # chunks handed out whose PCM is still held
         self.parts: list[_Part] = []
         self.pending: dict[Future, _Part] = {}

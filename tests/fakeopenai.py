@@ -22,7 +22,8 @@ Two things a real user's requests go through can be switched on:
   service's requests per minute, RPM). Like the service, a refused request counts too ("unsuccessful
   requests contribute to your per-minute limit"), so a client that retries at once only digs
   deeper; the refusal is 429 `rate_limit_exceeded` with Retry-After (and retry-after-ms), the time
-  until the window has room again.
+  until the window has room again. Every answer carries the x-ratelimit-*-requests headers: the
+  limit, what is left of it, and when it is back to its initial state.
 - `uplink = Uplink(bits_per_second)`: every request body comes through one shared pipe, as from a
   home or office connection: uploads at once share its bandwidth, so bytes sent decide the wait.
 """
@@ -192,6 +193,26 @@ class RateLimit:
             self._times.append(now)  # counted, refused or not
             return self._times[-self.n] + self.window - now if full else None
 
+    def headers(self) -> dict[str, str]:
+        """The service's x-ratelimit-*-requests headers, sent with every answer: the limit, what
+        is left of it now, and the time until it is back to its initial state (the newest request
+        counted leaves the window), in the service's notation ("6m0s", "1.5s", "20ms")."""
+        with self._lock:
+            now = time.monotonic()
+            counted = [t for t in self._times if t > now - self.window]
+            reset = counted[-1] + self.window - now if counted else 0.0
+        return {"x-ratelimit-limit-requests": str(self.n),
+                "x-ratelimit-remaining-requests": str(max(0, self.n - len(counted))),
+                "x-ratelimit-reset-requests": _duration(reset)}
+
+
+def _duration(seconds: float) -> str:
+    """Seconds as the service writes a reset time: "6m0s", "1.5s", "20ms"."""
+    if seconds < 1:
+        return f"{math.ceil(seconds * 1000)}ms"
+    minutes, rest = divmod(seconds, 60)
+    return (f"{int(minutes)}m" if minutes else "") + f"{rest:.3g}s"
+
 
 @dataclass
 class Fault:
@@ -328,6 +349,7 @@ def _retired_or_unknown(model: str, retired: set[str]) -> tuple:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     fake: FakeOpenAI
+    extra_headers: dict[str, str] = {}  # sent with this request's answer (replaced, never changed in place)
 
     def log_message(self, *args) -> None:  # keep test output clean
         pass
@@ -341,7 +363,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
-        for k, v in (headers or {}).items():
+        for k, v in {**self.extra_headers, **(headers or {})}.items():
             self.send_header(k, v)
         self.end_headers()
         self.wfile.write(data)
@@ -402,6 +424,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(*_error(404, "Not found"))
 
     def do_POST(self) -> None:
+        self.extra_headers = {}
         transcription = self.path.endswith("/audio/transcriptions")
         with self.fake.lock:
             self.fake.in_flight += 1
@@ -452,6 +475,7 @@ class _Handler(BaseHTTPRequestHandler):
         limit = self.fake.limit
         if limit and (wait := limit.admit()) is not None:
             return self._rate_limited(kind, info, model, limit, wait)
+        self.extra_headers = limit.headers() if limit else {}  # with the answer, whatever it is
         fmt = fields.get("response_format", "json")
         info.update(model=model, response_format=fmt, prompt=fields.get("prompt"), language=fields.get("language"),
                     keywords=fields.get("keywords[]"), languages=fields.get("languages[]"), fields=sorted(fields))
@@ -487,6 +511,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if self.fake.latency:
             time.sleep(self.fake.latency(seconds))
+        self.extra_headers = limit.headers() if limit else {}  # as the answer leaves
         hint = ", ".join(fields.get("keywords[]") or []) or fields.get("prompt")
         segments, language = self.fake.recognizer(audio, fields.get("language"), hint)
         if not segments and self.fake.hallucinate:
@@ -522,9 +547,7 @@ class _Handler(BaseHTTPRequestHandler):
         info["retry_after"] = wait
         self.fake._record(kind, status, info)
         self._send_json(status, body, {"Retry-After": str(math.ceil(wait)), "retry-after-ms": str(math.ceil(wait * 1000)),
-                                       "x-ratelimit-limit-requests": str(limit.n),
-                                       "x-ratelimit-remaining-requests": "0",
-                                       "x-ratelimit-reset-requests": f"{wait:.3f}s"})
+                                       **limit.headers()})
 
     def _refuse(self, kind: str, info: dict, status: int, body: dict) -> None:
         self.fake._record(kind, status, info)

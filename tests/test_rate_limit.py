@@ -164,3 +164,66 @@ def test_places_go_to_the_earliest_chunk_first():
     for th in threads:
         th.join(5)
     assert got == [2, 5, 9]
+
+
+def test_what_the_service_says_is_left_is_kept_to(quick, media_dir, settings):
+    """OpenAI says with every answer what is left of the account's requests a minute, and when it
+    is whole again (x-ratelimit-*-requests). Once the first answers are back, the job keeps to it:
+    no request is refused after that, however many chunks are left."""
+    path, n = bursts(media_dir / "bursts-budget.mp3", 150)
+    quick.clear()
+    quick.rate_limit(6, window=1.5)
+    s = settings.replace(base_url=quick.base_url, chunk_seconds=10, silence_window=5, concurrency=16)
+    try:
+        t = transcribe_file(path, s, use_cache=False)
+    finally:
+        quick.rate_limit(None)
+    reqs = sorted(quick.requests(), key=lambda r: r.at)
+    answered = [r for r in reqs if r.status == 200]
+    late = [round(r.at - answered[0].at, 2) for r in reqs if r.status == 429 and r.at > answered[0].at]
+    assert not late, f"refused after the service had said what was left: {late} s after the first answer"
+    assert len(t.segments) == n and len({r.info["filename"] for r in answered}) == len(answered) >= 12
+    print(f"{len(answered)} chunks, {len(reqs) - len(answered)} refused, all in the first burst")
+
+
+def test_the_services_count_is_read_in_its_notation():
+    from core.service import budget
+
+    def seen(reset, remaining="3"):
+        return budget({"x-ratelimit-limit-requests": "10", "x-ratelimit-remaining-requests": remaining,
+                       "x-ratelimit-reset-requests": reset})
+
+    assert seen("6m0s").reset == 120.0  # capped at MAX_RETRY_AFTER: a longer wait is not trusted
+    assert seen("1m30.5s").reset == 90.5 and seen("1.5s").reset == 1.5 and seen("20ms").reset == 0.02
+    assert seen("soon").reset == 0.0 and seen("").reset == 0.0
+    assert (seen("1s").limit, seen("1s").remaining) == (10, 3)
+    assert budget({}) is None and seen("1s", remaining="many") is None
+
+
+def test_a_used_up_budget_holds_until_it_is_whole_then_one_asks():
+    from core.service import Budget
+
+    f, cancel = InFlight(16, linger=60.0), threading.Event()
+    first = f.acquire(cancel)
+    f.budget(Budget(limit=10, remaining=3, reset=0.4))  # two more may go, besides this one's answer
+    f.succeeded(first)
+    f.release(abandoned=False)
+    for _ in range(3):
+        f.acquire(cancel)
+    late = threading.Thread(target=f.acquire, args=(cancel,), daemon=True)
+    late.start()
+    late.join(0.3)
+    assert late.is_alive(), "nothing is sent past what the service said is left"
+    f.budget(Budget(limit=10, remaining=0, reset=0.4))
+    started = time.monotonic()
+    for _ in range(3):
+        f.release(abandoned=False)
+    late.join(2)
+    assert not late.is_alive() and time.monotonic() - started >= 0.35, "held until the limit is whole again"
+    after = threading.Thread(target=f.acquire, args=(cancel,), daemon=True)
+    after.start()
+    after.join(0.3)
+    assert after.is_alive(), "after the hold, one request goes alone and asks"
+    f.succeeded(f._round)
+    after.join(1)
+    assert not after.is_alive()
