@@ -141,7 +141,7 @@ class Settings:
     cache_max_mb: float = 1024.0  # the cache's size cap; the least recently used entries go first
     language: str | None = None  # ISO-639-1 code; None lets the model detect it
     prompt: str | None = None  # vocabulary hint: names, jargon, spelling
-    concurrency: int = 16  # chunk requests in flight at once (OpenAI tier 1 allows 500 a minute)
+    concurrency: int = 32  # chunk requests in flight at once (OpenAI tier 1 allows 500 a minute)
     chunk_seconds: float = 180.0  # target chunk length: short chunks finish together, in parallel
     max_upload_mb: float = 24.0  # per request, under the service's 25 MB
     upload_format: str = "opus-24k"  # how chunks are sent (media.UPLOAD_FORMATS): bench/upload_format.py chose it; "flac": lossless

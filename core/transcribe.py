@@ -227,13 +227,13 @@ class InFlight:
     The limit follows the service's rate limit (additive increase, multiplicative decrease, as TCP
     does with a congested link): a 429 halves it, once for all the requests that were already on
     their way when it came (their 429s are the same news), and holds every request of the job, not
-    only the refused one, for as long as Retry-After says. Better still, a service that says with
-    each answer what is left of the account's requests a minute (OpenAI's x-ratelimit headers:
-    `budget`) is not sent more than that: once it is used up, nothing goes until the limit is
-    back to its initial state, so the account's limit is met without a refusal after the first
-    answers. When a hold ends, one request goes
+    only the refused one, for as long as Retry-After says. When that hold ends, one request goes
     alone, and the others only once it has succeeded: a burst into a window that has just room for
-    one would be refused, and the service counts refused requests against the limit too. Once a
+    one would be refused, and the service counts refused requests against the limit too.
+    Better still, a service that says with each answer what is left of the account's requests a
+    minute (OpenAI's x-ratelimit headers: `budget`) is not sent more than that: once it is used
+    up, nothing goes until the limit is whole again, and then the whole limit goes, so the
+    account's limit is met without a refusal after the first answers. Once a
     whole rate-limit window (the longest Retry-After seen) has passed without a 429, each `limit`
     successes raise the limit by one, up to `ceiling` (TRANSCRIBE_CONCURRENCY). Places are given in
     the order of the chunks, so a retry goes before later chunks and the transcript fills in from
@@ -253,6 +253,10 @@ class InFlight:
         self._throttled_at = float("-inf")  # time.monotonic() of the last 429
         self._window = 0.0  # the service's rate-limit window, as far as its Retry-After tells (s)
         self._left: int | None = None  # requests the service's last word leaves us; None: not known
+        self._whole: int | None = None  # what `_left` becomes when a hold for a used-up limit ends
+        self._sent = 0  # requests sent so far: each is numbered, to know what was sent after which
+        self._numbers: set[int] = set()  # of the requests on their way
+        self._mine = threading.local()  # the number of the request this worker thread has on its way
         self._waiting: list[tuple[int, int]] = []  # (order, arrival) of the requests waiting, a heap
         self._arrivals = 0
         self._cond = threading.Condition()
@@ -268,6 +272,8 @@ class InFlight:
                 while not cancel.is_set():
                     now = time.monotonic()
                     self._ghosts = [t for t in self._ghosts if t > now]
+                    if self._whole is not None and now >= self._hold_until:  # the limit is whole again
+                        self._left, self._whole = self._whole, None
                     free = self._busy + len(self._ghosts) < (1 if self._probing else self.limit)
                     if self._left is not None and self._left <= 0:
                         free = False  # the answers in flight will say more
@@ -275,6 +281,9 @@ class InFlight:
                         self._busy += 1
                         if self._left is not None:
                             self._left -= 1
+                        self._sent += 1
+                        self._mine.number = self._sent
+                        self._numbers.add(self._sent)
                         return self._round
                     soonest = min(self._ghosts) - now if self._ghosts else CANCEL_POLL
                     if now < self._hold_until:
@@ -289,26 +298,30 @@ class InFlight:
     def release(self, abandoned: bool) -> None:
         with self._cond:
             self._busy -= 1
+            self._numbers.discard(getattr(self._mine, "number", None))
             if abandoned:
                 self._ghosts.append(time.monotonic() + self.linger)
-            if self._busy == 0 and self._left is not None and self._left <= 0:
+            if self._busy == 0 and self._whole is None and self._left is not None and self._left <= 0:
                 self._left, self._probing = None, True  # no answer is left to tell: one goes to ask
             self._cond.notify_all()
 
     def budget(self, seen: service.Budget) -> None:
-        """The service's count of the account's requests, with an answer (called while that
-        request still holds its place). The requests sent meanwhile may not have reached the
-        service yet: they are taken from what it says is left. Nothing left: nothing more is sent
-        until the limit is back to its initial state, then one request goes alone to ask again."""
+        """The service's count of the account's requests, with the answer to the request this
+        worker thread has on its way (it still holds its place). The requests sent after it may
+        not have reached the service yet: they are taken from what it says is left; those sent
+        before it are in its count. Nothing left: nothing more is sent until the limit is whole
+        again (`reset`), and then the whole limit, but for what was still on its way uncounted."""
         with self._cond:
-            left = seen.remaining - (self._busy - 1)
+            mine = getattr(self._mine, "number", 0)
+            later = sum(1 for n in self._numbers if n > mine)
+            left = seen.remaining - later
             self._left = left if self._left is None else min(self._left, left)  # an older answer may come last
             if self._left <= 0 and seen.reset > 0:
                 now = time.monotonic()
                 if now >= self._hold_until:  # said once a hold
                     log.info("rate limit: the service's %d requests used up, next in %.1f s", seen.limit, seen.reset)
                 self._hold_until = max(self._hold_until, now + seen.reset)
-                self._left, self._probing = None, True
+                self._left, self._whole = 0, max(1, seen.limit - later)
                 self._round += 1  # answers to what was sent before this tell nothing new
             elif self._left <= 0 and self._busy <= 1:
                 self._left = None  # used up, and no word of when: the service's 429 will say
@@ -340,7 +353,7 @@ class InFlight:
             if retry_after is not None and retry_after <= service.MAX_RETRY_AFTER:
                 self._hold_until = max(self._hold_until, self._throttled_at + retry_after)
                 self._window = max(self._window, retry_after)
-                self._probing, self._left = True, None
+                self._probing, self._left, self._whole = True, None, None
             if sent_in == self._round:  # the first news of this round: later ones are the same news
                 self._round += 1
                 self.limit = max(1, self.limit // 2)

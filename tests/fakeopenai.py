@@ -180,8 +180,8 @@ class Uplink:
 class RateLimit:
     """At most `n` requests in any `window` seconds, refused ones included (as the service counts)."""
 
-    def __init__(self, n: int, window: float):
-        self.n, self.window = n, window
+    def __init__(self, n: int, window: float, headers: bool = True):
+        self.n, self.window, self.tells = n, window, headers
         self._times: collections.deque[float] = collections.deque()
         self._lock = threading.Lock()
 
@@ -199,6 +199,8 @@ class RateLimit:
         """The service's x-ratelimit-*-requests headers, sent with every answer: the limit, what
         is left of it now, and the time until it is back to its initial state (the newest request
         counted leaves the window), in the service's notation ("6m0s", "1.5s", "20ms")."""
+        if not self.tells:  # a server that keeps its count to itself
+            return {}
         with self._lock:
             now = time.monotonic()
             counted = [t for t in self._times if t > now - self.window]
@@ -256,7 +258,7 @@ class FakeOpenAI:
         self.recognizer = recognizer
         self.max_bytes = max_bytes
         self.chat_delay = chat_delay  # seconds between streamed tokens
-        self.latency = latency  # seconds of processing for a given audio duration
+        self.latency = latency  # seconds a request takes for a given audio duration (decoding included)
         self.hallucinate = False  # like the real model: stock phrases where nothing is said
         self.chat_suffix = ""  # appended to every answer, e.g. a citation of a moment that does not exist
         self.records: list[Record] = []
@@ -290,9 +292,10 @@ class FakeOpenAI:
             self.httpd.shutdown()
             self.httpd.server_close()
 
-    def rate_limit(self, n: int | None, window: float = 60.0) -> None:
-        """At most `n` transcription requests in any `window` seconds (None: no limit)."""
-        self.limit = RateLimit(n, window) if n else None
+    def rate_limit(self, n: int | None, window: float = 60.0, headers: bool = True) -> None:
+        """At most `n` transcription requests in any `window` seconds (None: no limit), said in
+        the x-ratelimit headers of every answer unless `headers` is False."""
+        self.limit = RateLimit(n, window, headers) if n else None
 
     def add_fault(self, path: str = "transcriptions", **kw) -> Fault:
         fault = Fault(path=path, **kw)
@@ -493,7 +496,9 @@ class _Handler(BaseHTTPRequestHandler):
         if ext not in AUDIO_EXTENSIONS:
             return self._refuse(kind, info, *_error(400, f"Invalid file format. Supported formats: "
                                                          f"{sorted(AUDIO_EXTENSIONS)}"))
+        decoding = time.monotonic()
         audio = decode(data)
+        decoding = time.monotonic() - decoding
         if audio is None:
             return self._refuse(kind, info, *_error(400, "Audio file might be corrupted or unsupported"))
         seconds = len(audio) / SAMPLE_RATE
@@ -511,8 +516,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._refuse(kind, info, *_error(400, f"Invalid response_format '{fmt}'"))
         if self._apply_fault(kind, info):
             return
-        if self.fake.latency:
-            time.sleep(self.fake.latency(seconds))
+        if self.fake.latency:  # the whole time the service takes, its own decoding included
+            time.sleep(max(0.0, self.fake.latency(seconds) - decoding))
         self.extra_headers = limit.headers() if limit else {}  # as the answer leaves
         hint = ", ".join(fields.get("keywords[]") or []) or fields.get("prompt")
         segments, language = self.fake.recognizer(audio, fields.get("language"), hint)
