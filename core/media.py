@@ -459,7 +459,8 @@ def iter_chunks(path: Path, *, target_seconds: float, window_seconds: float,
                 on_damage: Callable[[str], None] | None = None,
                 max_seconds: float | None = None,
                 on_limit: Callable[[float], None] | None = None,
-                first_seconds: float | None = None, expected_seconds: float | None = None) -> Iterator[Chunk]:
+                first_seconds: float | None = None, expected_seconds: float | None = None,
+                at_least: Callable[[float], float] | None = None) -> Iterator[Chunk]:
     """Decode `path` and yield chunks of about `target_seconds`, cut in pauses.
 
     A cut is searched in the last `window_seconds` before the target; with no pause there, the
@@ -467,7 +468,9 @@ def iter_chunks(path: Path, *, target_seconds: float, window_seconds: float,
     With `first_seconds`, the first chunk aims at that length and each next one at twice its
     predecessor's, up to `target_seconds` (a short first chunk is back soon: the first text); and
     if the recording is `expected_seconds` long, the last ones at half of what is left, down to
-    `first_seconds` again (a short last chunk is back soon after the decoding ends).
+    `first_seconds` again (a short last chunk is back soon after the decoding ends). `at_least`
+    gives, for a chunk starting at a second of the recording, the least it should last (a
+    rate-limited account: fewer, longer requests), asked as each chunk is planned.
     Memory stays near one chunk plus one read block, whatever the file's length. Nothing past
     `max_seconds` is decoded or carried (see `_decoded`).
     """
@@ -481,6 +484,8 @@ def iter_chunks(path: Path, *, target_seconds: float, window_seconds: float,
             seconds = min(seconds, first_seconds * 2 ** index)
             if expected_seconds:
                 seconds = min(seconds, max(first_seconds, (expected_seconds - _sec(at)) / 2))
+        if at_least is not None:
+            seconds = max(seconds, at_least(_sec(at)))
         return pcm_bytes(seconds), min(pcm_bytes(window_seconds), pcm_bytes(seconds / 2))
 
     blocks = _decoded(path, max_seconds, on_damage, on_limit)

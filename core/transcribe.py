@@ -257,6 +257,7 @@ class InFlight:
         self._sent = 0  # requests sent so far: each is numbered, to know what was sent after which
         self._numbers: set[int] = set()  # of the requests on their way
         self._mine = threading.local()  # the number of the request this worker thread has on its way
+        self._limit_seen: int | None = None  # the service's limit of requests, as its answers say
         self._waiting: list[tuple[int, int]] = []  # (order, arrival) of the requests waiting, a heap
         self._arrivals = 0
         self._cond = threading.Condition()
@@ -312,6 +313,7 @@ class InFlight:
         before it are in its count. Nothing left: nothing more is sent until the limit is whole
         again (`reset`), and then the whole limit, but for what was still on its way uncounted."""
         with self._cond:
+            self._limit_seen = seen.limit
             mine = getattr(self._mine, "number", 0)
             later = sum(1 for n in self._numbers if n > mine)
             left = seen.remaining - later
@@ -326,6 +328,16 @@ class InFlight:
             elif self._left <= 0 and self._busy <= 1:
                 self._left = None  # used up, and no word of when: the service's 429 will say
             self._cond.notify_all()
+
+    def room(self) -> tuple[int, int] | None:
+        """What the service has room for, as its answers say: the requests that may go now (or as
+        soon as a hold ends) and are not already waiting for a place, and its whole limit. None
+        when it has not said."""
+        with self._cond:
+            if self._limit_seen is None or (self._left is None and self._whole is None):
+                return None
+            left = self._whole if self._whole is not None else self._left
+            return left - len(self._waiting), self._limit_seen
 
     def succeeded(self, sent_in: int) -> None:
         """A request of round `sent_in` was answered (those sent before the last 429 tell nothing
@@ -553,6 +565,8 @@ class _Run:
         if hasattr(backend, "on_budget"):
             backend.on_budget = self.inflight.budget
         self.unencoded = threading.BoundedSemaphore(ENCODE_AHEAD)  # chunks handed out whose PCM is still held
+        self.encoding = 0  # chunks handed out, not yet waiting for a place: see `at_least`
+        self._encoding_lock = threading.Lock()
         self.parts: list[_Part] = []
         self.pending: dict[Future, _Part] = {}
         self.failures: list[tuple[_Part, ServiceError]] = []
@@ -626,8 +640,9 @@ class _Run:
     def send(self) -> None:
         self.report(Progress("decoding", 0.0, self.info.duration, 0, None))
         pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="chunk")
+        grow = {} if self.utterances else {"at_least": self.at_least}  # pieces stay short: their times are their text's
         chunks = split(self.path, self.settings, self.utterances, self.info.duration, on_damage=self.damage.append,
-                       on_limit=self.limited.append)
+                       on_limit=self.limited.append, **grow)
         try:
             for chunk in chunks:
                 if self.cancel.is_set() or not self.take(chunk, pool):
@@ -642,6 +657,21 @@ class _Run:
             while self.pending:  # what is in flight finishes and is cached: nothing paid for is lost
                 self.collect(block=True)
             pool.shutdown(wait=True, cancel_futures=True)
+
+    def at_least(self, at: float) -> float:
+        """The least a chunk starting `at` seconds in should last. On an account that allows few
+        requests a minute (the service says what is left), the rest of the recording is cut into
+        as many chunks as there is room for now, or in the next window when none is left, instead
+        of waiting a window for each handful of 3-minute chunks; never past what a request may
+        carry. Nothing changes where the service has room for the chunks as they are."""
+        room = self.inflight.room()
+        if room is None:
+            return 0.0
+        left, limit = room
+        left -= self.encoding  # handed out, and about to ask for a place
+        rest = max(0.0, (self.info.duration or 0.0) - at)
+        return min(rest / (left if left > 0 else max(1, limit)), self.settings.max_chunk_seconds
+                   - self.settings.chunk_overlap_seconds)
 
     def take(self, chunk: Chunk, pool: ThreadPoolExecutor) -> bool:
         """Send one chunk (unless cached or silent); False when nothing more should be sent."""
@@ -669,6 +699,8 @@ class _Run:
         if self.failures or self.fatal or self.cancel.is_set():
             self.unencoded.release()
             return False  # stop sending; what is in flight finishes and is cached
+        with self._encoding_lock:
+            self.encoding += 1
         future = pool.submit(self.transcribe, chunk, self.on_segment(part))
         self.pending[future] = part
         self.sent += 1
@@ -689,6 +721,8 @@ class _Run:
             upload = chunk if recut else self.backend.prepare(chunk)
         finally:
             self.unencoded.release()
+            with self._encoding_lock:
+                self.encoding -= 1
         if recut:
             return self.in_pieces(chunk)
         heard = chunk if self.fix_starts else upload  # what the audio is read from after the answer

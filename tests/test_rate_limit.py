@@ -187,6 +187,27 @@ def test_what_the_service_says_is_left_is_kept_to(quick, media_dir, settings):
     print(f"{len(answered)} chunks, {len(reqs) - len(answered)} refused, all in the first burst")
 
 
+def test_an_account_with_little_room_gets_fewer_longer_chunks(quick, media_dir, settings):
+    """Six requests a window: once the service has said so, the rest of the recording is cut into
+    as many chunks as it has room for, instead of 10 s chunks waiting a window for each six."""
+    path, n = bursts(media_dir / "bursts-room.mp3", 150)
+    s = settings.replace(base_url=quick.base_url, chunk_seconds=10, silence_window=5, concurrency=2)
+    quick.clear()
+    t = transcribe_file(path, s, use_cache=False)
+    unlimited = len(quick.requests())
+    quick.clear()
+    quick.rate_limit(6, window=1.5)
+    try:
+        limited = transcribe_file(path, s, use_cache=False)
+    finally:
+        quick.rate_limit(None)
+    reqs = quick.requests()
+    assert [seg.text for seg in limited.segments] == [seg.text for seg in t.segments] and len(t.segments) == n
+    assert unlimited >= 15 and len(reqs) <= 8, f"{len(reqs)} requests where {unlimited} go without a limit"
+    assert all(r.status == 200 for r in reqs), "and none refused"
+    assert max(r.info["seconds"] for r in reqs) <= s.max_chunk_seconds
+
+
 def test_the_services_count_is_read_in_its_notation():
     from core.service import budget
 
