@@ -255,7 +255,6 @@ class InFlight:
         self._left: int | None = None  # requests the service's last word leaves us; None: not known
         self._whole: int | None = None  # what `_left` becomes when a hold for a used-up limit ends
         self._sent = 0  # requests sent so far: each is numbered, to know what was sent after which
-        self._numbers: set[int] = set()  # of the requests on their way
         self._mine = threading.local()  # the number of the request this worker thread has on its way
         self._limit_seen: int | None = None  # the service's limit of requests, as its answers say
         self._waiting: list[tuple[int, int]] = []  # (order, arrival) of the requests waiting, a heap
@@ -284,7 +283,6 @@ class InFlight:
                             self._left -= 1
                         self._sent += 1
                         self._mine.number = self._sent
-                        self._numbers.add(self._sent)
                         return self._round
                     soonest = min(self._ghosts) - now if self._ghosts else CANCEL_POLL
                     if now < self._hold_until:
@@ -299,7 +297,6 @@ class InFlight:
     def release(self, abandoned: bool) -> None:
         with self._cond:
             self._busy -= 1
-            self._numbers.discard(getattr(self._mine, "number", None))
             if abandoned:
                 self._ghosts.append(time.monotonic() + self.linger)
             if self._busy == 0 and self._whole is None and self._left is not None and self._left <= 0:
@@ -307,15 +304,15 @@ class InFlight:
             self._cond.notify_all()
 
     def budget(self, seen: service.Budget) -> None:
-        """The service's count of the account's requests, with the answer to the request this
-        worker thread has on its way (it still holds its place). The requests sent after it may
-        not have reached the service yet: they are taken from what it says is left; those sent
-        before it are in its count. Nothing left: nothing more is sent until the limit is whole
-        again (`reset`), and then the whole limit, but for what was still on its way uncounted."""
+        """The service's count of the account's requests when the request this worker thread has
+        on its way reached it, with its answer (the request still holds its place). What was
+        sent before it is in that count; what was sent after it is not, and is taken from what
+        the count leaves (an answer that comes late is older news than what was sent since). Nothing
+        left: nothing more is sent until the limit is whole again (`reset`), and then the whole
+        limit, less what was sent after the counted request."""
         with self._cond:
             self._limit_seen = seen.limit
-            mine = getattr(self._mine, "number", 0)
-            later = sum(1 for n in self._numbers if n > mine)
+            later = self._sent - getattr(self._mine, "number", self._sent)
             left = seen.remaining - later
             self._left = left if self._left is None else min(self._left, left)  # an older answer may come last
             if self._left <= 0 and seen.reset > 0:

@@ -23,7 +23,7 @@ Two things a real user's requests go through can be switched on:
   requests contribute to your per-minute limit"), so a client that retries at once only digs
   deeper; the refusal is 429 `rate_limit_exceeded` with Retry-After (and retry-after-ms), the time
   until the window has room again. Every answer carries the x-ratelimit-*-requests headers: the
-  limit, what is left of it, and when it is back to its initial state.
+  limit, what was left of it when the request arrived, and when it is back to its initial state.
 - `uplink = Uplink(bits_per_second)`: every request body comes through one shared pipe, as from a
   home or office connection: uploads at once share its bandwidth, so bytes sent decide the wait.
 """
@@ -480,7 +480,7 @@ class _Handler(BaseHTTPRequestHandler):
         limit = self.fake.limit
         if limit and (wait := limit.admit()) is not None:
             return self._rate_limited(kind, info, model, limit, wait)
-        self.extra_headers = limit.headers() if limit else {}  # with the answer, whatever it is
+        self.extra_headers = limit.headers() if limit else {}  # as counted on arrival, with the answer
         fmt = fields.get("response_format", "json")
         info.update(model=model, response_format=fmt, prompt=fields.get("prompt"), language=fields.get("language"),
                     keywords=fields.get("keywords[]"), languages=fields.get("languages[]"), fields=sorted(fields))
@@ -518,7 +518,6 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if self.fake.latency:  # the whole time the service takes, its own decoding included
             time.sleep(max(0.0, self.fake.latency(seconds) - decoding))
-        self.extra_headers = limit.headers() if limit else {}  # as the answer leaves
         hint = ", ".join(fields.get("keywords[]") or []) or fields.get("prompt")
         segments, language = self.fake.recognizer(audio, fields.get("language"), hint)
         if not segments and self.fake.hallucinate:

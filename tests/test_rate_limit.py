@@ -181,7 +181,9 @@ def test_what_the_service_says_is_left_is_kept_to(quick, media_dir, settings):
         quick.rate_limit(None)
     reqs = sorted(quick.requests(), key=lambda r: r.at)
     answered = [r for r in reqs if r.status == 200]
-    late = [round(r.at - answered[0].at, 2) for r in reqs if r.status == 429 and r.at > answered[0].at]
+    # Requests already on their way when the first answer came may still be refused as they
+    # arrive (within 0.3 s); a request sent once the job had the service's count is not.
+    late = [round(r.at - answered[0].at, 2) for r in reqs if r.status == 429 and r.at > answered[0].at + 0.3]
     assert not late, f"refused after the service had said what was left: {late} s after the first answer"
     assert len(t.segments) == n and len({r.info["filename"] for r in answered}) == len(answered) >= 12
     print(f"{len(answered)} chunks, {len(reqs) - len(answered)} refused, all in the first burst")
