@@ -257,6 +257,7 @@ class InFlight:
         self._sent = 0  # requests sent so far: each is numbered, to know what was sent after which
         self._mine = threading.local()  # the number of the request this worker thread has on its way
         self._limit_seen: int | None = None  # the service's limit of requests, as its answers say
+        self._counted = 0  # the number of the latest request whose answer gave the service's count
         self._waiting: list[tuple[int, int]] = []  # (order, arrival) of the requests waiting, a heap
         self._arrivals = 0
         self._cond = threading.Condition()
@@ -307,14 +308,18 @@ class InFlight:
         """The service's count of the account's requests when the request this worker thread has
         on its way reached it, with its answer (the request still holds its place). What was
         sent before it is in that count; what was sent after it is not, and is taken from what
-        the count leaves (an answer that comes late is older news than what was sent since). Nothing
-        left: nothing more is sent until the limit is whole again (`reset`), and then the whole
-        limit, less what was sent after the counted request."""
+        the count leaves. The count of the latest request answered is the one in force: an older
+        request's answer, coming last, is older news (and a newer one may show room the window has
+        freed since). Nothing left: nothing more is sent until the limit is whole again (`reset`),
+        and then the whole limit, less what was sent after the counted request."""
         with self._cond:
             self._limit_seen = seen.limit
-            later = self._sent - getattr(self._mine, "number", self._sent)
-            left = seen.remaining - later
-            self._left = left if self._left is None else min(self._left, left)  # an older answer may come last
+            mine = getattr(self._mine, "number", self._sent)
+            if mine < self._counted:
+                return
+            self._counted = mine
+            later = self._sent - mine
+            self._left = seen.remaining - later
             if self._left <= 0 and seen.reset > 0:
                 now = time.monotonic()
                 if now >= self._hold_until:  # said once a hold
@@ -324,6 +329,8 @@ class InFlight:
                 self._round += 1  # answers to what was sent before this tell nothing new
             elif self._left <= 0 and self._busy <= 1:
                 self._left = None  # used up, and no word of when: the service's 429 will say
+            elif self._left > 0:
+                self._whole = None  # room, as a later count says: that count holds after the hold, not a guess
             self._cond.notify_all()
 
     def room(self) -> tuple[int, int] | None:
