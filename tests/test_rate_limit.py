@@ -277,3 +277,32 @@ def test_what_was_sent_after_an_answered_request_is_taken_from_what_is_left():
     answered.set()
     worker.join(5)
     assert f._left == 3, "five left, less the two sent after the answered request"
+
+
+def test_the_latest_requests_count_is_the_one_in_force():
+    """An answer that comes last but was counted first is older news; a later count may show room
+    the window has freed since."""
+    from core.service import Budget
+
+    f, cancel = InFlight(16, linger=60.0), threading.Event()
+    numbers: dict[str, threading.Event] = {}
+
+    def request(name: str, remaining: int) -> None:
+        f.acquire(cancel)
+        numbers[name] = threading.Event()
+        numbers[name].wait(5)
+        f.budget(Budget(limit=10, remaining=remaining, reset=30.0))
+        f.release(abandoned=False)
+
+    old = threading.Thread(target=request, args=("old", 1))
+    old.start()
+    time.sleep(0.1)
+    new = threading.Thread(target=request, args=("new", 6))
+    new.start()
+    time.sleep(0.1)
+    numbers["new"].set()
+    new.join(5)
+    assert f._left == 6, "the window freed room since the old request was counted"
+    numbers["old"].set()
+    old.join(5)
+    assert f._left == 6 and f.room() == (6, 10), "the older count, coming last, changes nothing"
