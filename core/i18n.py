@@ -335,10 +335,6 @@ ES: dict[str, str] = {
     "model is used instead.":
         "No se pudo descargar el modelo de Whisper '{name}' (¿sin conexión?), así que se usa en su lugar "
         "el modelo base multilingüe incluido.",
-    "Could not download the Whisper model '{name}' (offline?), so the bundled English-only tiny.en "
-    "model is used: expect lower accuracy, and English only.":
-        "No se pudo descargar el modelo de Whisper '{name}' (¿sin conexión?), así que se usa el modelo "
-        "tiny.en incluido, solo para inglés: la precisión será menor y solo se transcribirá el inglés.",
     "Could not be transcribed reliably, so left out of the transcript: {spans}.":
         "No se pudo transcribir con fiabilidad, así que se dejó fuera de la transcripción: {spans}.",
     "The recording is in {language} ({spans}), which the English-only model {model} cannot "

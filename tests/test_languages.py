@@ -178,7 +178,7 @@ def test_english_only_model_says_it_cannot_transcribe_spanish(offline, spoken):
         transcribe_file(spoken["es"], english_only)
     error = caught.value
     assert str(error).startswith("The recording is in Spanish (00:00–00:2")  # the CLI: what to set
-    assert "English-only model tiny.en" in str(error) and "LOCAL_WHISPER_MODEL" in str(error)
+    assert f"English-only model {Path(TINY_EN).resolve()}" in str(error) and "LOCAL_WHISPER_MODEL" in str(error)
     assert error.localized("es").startswith("La grabación está en español (00:00–00:2")
     from app import (
         _failure,  # a visitor of the page is told what they can do, in their language

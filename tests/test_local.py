@@ -58,7 +58,7 @@ def test_local_transcript_matches_what_was_said(local, long_talk):
     starts = [s.start for s in t.segments]
     assert starts == sorted(starts)
     assert all(0 <= s.start < s.end <= t.duration + 0.01 for s in t.segments)
-    assert t.model == "tiny.en" and t.language == "en" and t.meta["backend"] == "local"
+    assert t.model == str(Path(TINY_EN).resolve()) and t.language == "en" and t.meta["backend"] == "local"
     # Text reaches the caller while the work runs, with progress by audio time.
     partial = [e for e in events if e.partial]
     assert len(partial) >= 5 and all(e.segments for e in partial)
