@@ -232,8 +232,8 @@ class InFlight:
     one would be refused, and the service counts refused requests against the limit too.
     Better still, a service that says with each answer what is left of the account's requests a
     minute (OpenAI's x-ratelimit headers: `budget`) is not sent more than that: once it is used
-    up, nothing goes until the limit is whole again, and then the whole limit goes, so the
-    account's limit is met without a refusal after the first answers. Once a
+    up, nothing goes until the limit is whole again, then one request asks and its count lets the
+    others go, so the account's limit is met without a refusal after the first answers. Once a
     whole rate-limit window (the longest Retry-After seen) has passed without a 429, each `limit`
     successes raise the limit by one, up to `ceiling` (TRANSCRIBE_CONCURRENCY). Places are given in
     the order of the chunks, so a retry goes before later chunks and the transcript fills in from
@@ -253,9 +253,10 @@ class InFlight:
         self._throttled_at = float("-inf")  # time.monotonic() of the last 429
         self._window = 0.0  # the service's rate-limit window, as far as its Retry-After tells (s)
         self._left: int | None = None  # requests the service's last word leaves us; None: not known
-        self._whole: int | None = None  # what `_left` becomes when a hold for a used-up limit ends
+        self._whole: int | None = None  # the room expected once a hold for a used-up limit ends
         self._sent = 0  # requests sent so far: each is numbered, to know what was sent after which
         self._mine = threading.local()  # the number of the request this worker thread has on its way
+        self._numbers: set[int] = set()  # of the requests on their way
         self._limit_seen: int | None = None  # the service's limit of requests, as its answers say
         self._counted = 0  # the number of the latest request whose answer gave the service's count
         self._waiting: list[tuple[int, int]] = []  # (order, arrival) of the requests waiting, a heap
@@ -273,8 +274,10 @@ class InFlight:
                 while not cancel.is_set():
                     now = time.monotonic()
                     self._ghosts = [t for t in self._ghosts if t > now]
-                    if self._whole is not None and now >= self._hold_until:  # the limit is whole again
-                        self._left, self._whole = self._whole, None
+                    if self._whole is not None and self._left == 0 and now >= self._hold_until:
+                        # The limit should be whole again, but a request sent before the counted one
+                        # may have reached the service after it: one goes alone and asks.
+                        self._left, self._probing = None, True
                     free = self._busy + len(self._ghosts) < (1 if self._probing else self.limit)
                     if self._left is not None and self._left <= 0:
                         free = False  # the answers in flight will say more
@@ -284,6 +287,7 @@ class InFlight:
                             self._left -= 1
                         self._sent += 1
                         self._mine.number = self._sent
+                        self._numbers.add(self._sent)
                         return self._round
                     soonest = min(self._ghosts) - now if self._ghosts else CANCEL_POLL
                     if now < self._hold_until:
@@ -298,6 +302,7 @@ class InFlight:
     def release(self, abandoned: bool) -> None:
         with self._cond:
             self._busy -= 1
+            self._numbers.discard(getattr(self._mine, "number", None))
             if abandoned:
                 self._ghosts.append(time.monotonic() + self.linger)
             if self._busy == 0 and self._whole is None and self._left is not None and self._left <= 0:
@@ -307,18 +312,22 @@ class InFlight:
     def budget(self, seen: service.Budget) -> None:
         """The service's count of the account's requests when the request this worker thread has
         on its way reached it, with its answer (the request still holds its place). What was
-        sent before it is in that count; what was sent after it is not, and is taken from what
-        the count leaves. The count of the latest request answered is the one in force: an older
+        sent after it is not in that count, nor perhaps what was sent before it and is still
+        unanswered (requests sent together reach the service in any order): both are taken from
+        what the count leaves. The count of the latest request answered is the one in force: an older
         request's answer, coming last, is older news (and a newer one may show room the window has
-        freed since). Nothing left: nothing more is sent until the limit is whole again (`reset`),
-        and then the whole limit, less what was sent after the counted request."""
+        freed since). Nothing left: nothing more is sent until the limit is whole again (`reset`);
+        then the whole limit, less what was sent after the counted request, is expected, and one
+        request goes alone first: its count lets the others go."""
         with self._cond:
             self._limit_seen = seen.limit
             mine = getattr(self._mine, "number", self._sent)
             if mine < self._counted:
                 return
             self._counted = mine
-            later = self._sent - mine
+            # Sent after it: not counted. Sent before it and still unanswered: maybe not counted
+            # either, as requests sent together can reach the service in any order.
+            later = self._sent - mine + sum(1 for n in self._numbers if n < mine)
             self._left = seen.remaining - later
             if self._left <= 0 and seen.reset > 0:
                 now = time.monotonic()
@@ -330,7 +339,7 @@ class InFlight:
             elif self._left <= 0 and self._busy <= 1:
                 self._left = None  # used up, and no word of when: the service's 429 will say
             elif self._left > 0:
-                self._whole = None  # room, as a later count says: that count holds after the hold, not a guess
+                self._whole = None  # room, as a later count says: no longer a guess
             self._cond.notify_all()
 
     def room(self) -> tuple[int, int] | None:
@@ -338,9 +347,9 @@ class InFlight:
         soon as a hold ends) and are not already waiting for a place, and its whole limit. None
         when it has not said."""
         with self._cond:
-            if self._limit_seen is None or (self._left is None and self._whole is None):
+            left = self._left if self._left is not None else self._whole
+            if self._limit_seen is None or left is None:
                 return None
-            left = self._whole if self._whole is not None else self._left
             return left - len(self._waiting), self._limit_seen
 
     def succeeded(self, sent_in: int) -> None:
