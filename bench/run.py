@@ -487,8 +487,8 @@ def compare_rate_limit(minutes: int, rpm: int, rtf: float, mbps: float | None) -
         f"headers). In 3-minute chunks the recording is {fixed} requests, and the limit's floor for them "
         f"{(math.ceil(fixed / rpm) - 1) * 60:.0f} s (a minute for every {rpm} after the first {rpm}) plus the last "
         f"request's own time. This project sent {sent}: once the service had said how much room it had, the rest "
-        "of the recording went in as many longer chunks, so its time is the decoding and its longest requests' "
-        "own (0.5 s + audio/30 on this service).", "", *runs_table(runs)])
+        "of the recording went in as many longer chunks, so its time is the decoding, a window's wait where the room ran "
+        "out, and its longest requests' own (0.5 s + audio/30 on this service).", "", *runs_table(runs)])
 
 
 def main() -> None:
