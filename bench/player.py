@@ -46,7 +46,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import speech
 
-from core import media, playback
+from core.audio import media
+from core.audio import playback
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu"]

@@ -49,7 +49,7 @@ ROOT = HERE.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import speech  # noqa: E402
-from core import media  # noqa: E402
+from core.audio import media  # noqa: E402
 from fakeopenai import FakeOpenAI, Uplink, energy_recognizer  # noqa: E402
 
 KEY = "bench-key"
@@ -171,9 +171,9 @@ import json, sys, time
 from pathlib import Path
 t0 = time.perf_counter()
 from core.config import Settings
-from core import transcribe
-from core.transcribe import transcribe_file
-from core import chat
+from core.transcribe import pipeline as transcribe
+from core.transcribe.pipeline import transcribe_file
+from core.answer import chat
 before = sys.argv[5:] == ["before"]
 if before:
     transcribe.FIRST_CHUNK_SECONDS = float("inf")
@@ -223,7 +223,7 @@ import json, sys, time
 from pathlib import Path
 t0 = time.perf_counter()
 from core.config import Settings
-from core import transcribe
+from core.transcribe import pipeline as transcribe
 if sys.argv[5] == "chunks":  # as before: one segment per chunk, nothing cut again
     transcribe.by_utterance = lambda backend: False
     transcribe._fixes_starts = lambda backend: False

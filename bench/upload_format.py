@@ -42,7 +42,7 @@ ROOT = HERE.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import speech  # noqa: E402
-from core import media  # noqa: E402
+from core.audio import media  # noqa: E402
 
 SPEECH_DIR = ROOT.parent / "shared" / "speech"
 HUMAN = {  # ../shared/speech/README.md

@@ -11,10 +11,13 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import chat, media, models, summary
+from .answer import chat
+from .audio import media
+from .service import models
+from .answer import summary
 from .config import Settings
 from .errors import AppError, Cancelled
-from .transcribe import Progress, plan, transcribe_file
+from .transcribe.pipeline import Progress, plan, transcribe_file
 from .transcript import EXPORTERS, Transcript, format_timestamp
 
 

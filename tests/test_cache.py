@@ -220,7 +220,7 @@ def test_a_hit_carries_the_current_visitors_name_and_nothing_of_the_first(settin
     the cache keeps nothing that names the first visitor's file; the CACHE_MAX_MB cap applies."""
     import shutil
 
-    from core.transcribe import lookup, transcribe_file
+    from core.transcribe.pipeline import lookup, transcribe_file
 
     first = tmp_path / "Secret board call.mp3"
     first.write_bytes(long_talk[0].read_bytes()[: long_talk[0].stat().st_size // 2])  # cut short

@@ -6,7 +6,8 @@ from collections import Counter
 
 import pytest
 
-from core import chat, render
+from core.answer import chat
+from core import render
 from core.errors import AppError, ServiceError
 from core.transcript import Segment, Transcript
 

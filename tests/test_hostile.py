@@ -16,10 +16,11 @@ from urllib.parse import quote
 
 import pytest
 
-from core import fetch, media
+from core.audio import fetch
+from core.audio import media
 from core.errors import UnsupportedMedia
-from core.fetch import UrlRefused
-from core.transcribe import transcribe_file
+from core.audio.fetch import UrlRefused
+from core.transcribe.pipeline import transcribe_file
 
 import speech
 from mediaserver import MediaServer

@@ -13,7 +13,10 @@ import openai
 import pytest
 
 import core
-from core import chat, fetch, media, service
+from core.answer import chat
+from core.audio import fetch
+from core.audio import media
+from core.service import client as service
 from core.config import Settings
 from core.errors import AppError, ServiceError, TooLarge, UnsupportedMedia
 from core.i18n import ES, LANGUAGES, Text, language_of, tr
@@ -26,9 +29,9 @@ def _error_classes() -> set[str]:
     import importlib
     import pkgutil
 
-    for module in pkgutil.iter_modules([str(CORE)]):
-        if module.name != "__main__":
-            importlib.import_module(f"core.{module.name}")
+    for module in pkgutil.walk_packages([str(CORE)], prefix="core."):
+        if not module.name.endswith("__main__"):
+            importlib.import_module(module.name)
     found, todo = set(), [AppError]
     while todo:
         cls = todo.pop()
@@ -96,7 +99,7 @@ def _problems(source: str) -> list[str]:
     return problems
 
 
-SOURCES = sorted(CORE.glob("*.py")) + [CORE.parent / "app.py"]  # the page's own messages too
+SOURCES = sorted(CORE.rglob("*.py")) + [CORE.parent / "app.py"]  # the page's own messages too
 
 
 def test_the_walk_finds_the_messages():
@@ -267,7 +270,7 @@ def test_not_media(tmp_path):
 
 
 def test_too_large(tmp_path):
-    from core.transcribe import check_limits
+    from core.transcribe.pipeline import check_limits
 
     path = tmp_path / "big.wav"
     path.write_bytes(b"\0" * 3 * 2**20)

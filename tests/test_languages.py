@@ -20,10 +20,10 @@ import pytest
 import speech
 from test_local import TINY_EN
 
-from core import local
+from core.transcribe.backends import local
 from core.config import Settings
 from core.errors import AppError
-from core.transcribe import transcribe_file
+from core.transcribe.pipeline import transcribe_file
 
 SHARED_SPEECH = Path(__file__).resolve().parent.parent.parent / "shared" / "speech"
 ESPEAK_RATE = 175  # espeak-ng's own default, words a minute

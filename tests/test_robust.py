@@ -11,10 +11,10 @@ from urllib.parse import quote
 import httpcore
 import pytest
 
-from core import fetch
+from core.audio import fetch
 from core.errors import AppError, NoSpeech, TooLarge, UnsupportedMedia
-from core.fetch import UrlRefused
-from core.transcribe import transcribe_file
+from core.audio.fetch import UrlRefused
+from core.transcribe.pipeline import transcribe_file
 
 import speech
 from conftest import TEST_KEY

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from core import models
+from core.service import models
 from core.config import Settings
 
 from conftest import TEST_KEY

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from core.media import Chunk
-from core.stitch import stitch
+from core.audio.media import Chunk
+from core.transcribe.stitch import stitch
 from core.transcript import Segment
 
 CUT = 100.0  # s: where the hard cut falls

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from core.errors import AppError, Cancelled, TranscriptionFailed
-from core.jobs import CONSUMER_TIMEOUT, Job, running
-from core.backends import OpenAIBackend
-from core.transcribe import Progress, plan, transcribe_file
+from core.transcribe.jobs import CONSUMER_TIMEOUT, Job, running
+from core.transcribe.backends.openai_api import OpenAIBackend
+from core.transcribe.pipeline import Progress, plan, transcribe_file
 
 ROOT = Path(__file__).parent.parent
 

@@ -10,7 +10,11 @@ from collections import Counter
 
 import pytest
 
-from core import chat, cli, render, service, summary
+from core.answer import chat
+from core import cli
+from core import render
+from core.service import client as service
+from core.answer import summary
 from core.config import Settings
 from core.transcript import Segment, Transcript, format_timestamp, to_json
 

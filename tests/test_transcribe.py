@@ -7,10 +7,10 @@ import re
 
 import pytest
 
-from core import media
+from core.audio import media
 from core.cache import Cache
 from core.errors import ServiceError, TranscriptionFailed, UnsupportedMedia
-from core.transcribe import Progress, transcribe_file
+from core.transcribe.pipeline import Progress, transcribe_file
 
 import speech
 

@@ -20,10 +20,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import media, transcribe
-from core.backends import OpenAIBackend
+from core.audio import media
+from core.transcribe import pipeline as transcribe
+from core.transcribe.backends.openai_api import OpenAIBackend
 from core.errors import Cancelled
-from core.transcribe import Progress, transcribe_file
+from core.transcribe.pipeline import Progress, transcribe_file
 from core.transcript import Segment
 
 import speech
@@ -423,7 +424,7 @@ def late_speech(media_dir):
 
 
 def test_a_segment_reported_before_the_voice_starts_at_the_voice(late_speech):
-    from core.stitch import start_at_speech
+    from core.transcribe.stitch import start_at_speech
 
     path, said = late_speech
     pcm = speech.to_pcm(path)
@@ -441,7 +442,7 @@ def test_a_segment_reported_before_the_voice_starts_at_the_voice(late_speech):
 
 
 def test_starts_are_kept_where_no_voice_is_heard_or_nothing_is_early(late_speech):
-    from core.stitch import start_at_speech
+    from core.transcribe.stitch import start_at_speech
 
     path, said = late_speech
     pcm = speech.to_pcm(path)

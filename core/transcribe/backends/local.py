@@ -47,11 +47,11 @@ from typing import Callable, Iterator, Mapping
 
 import numpy as np
 
-from .config import Settings
-from .errors import AppError
-from .i18n import Note, Text
-from .media import Chunk
-from .transcript import Segment, format_timestamp
+from ...config import Settings
+from ...errors import AppError
+from ...i18n import Note, Text
+from ...audio.media import Chunk
+from ...transcript import Segment, format_timestamp
 
 log = logging.getLogger(__name__)
 

@@ -45,8 +45,8 @@ with warnings.catch_warnings():  # pydub warns at import when ffmpeg is not on P
     from pydub import AudioSegment
     from pydub.silence import detect_silence
 
-from .errors import UnsupportedMedia
-from .i18n import Text
+from ..errors import UnsupportedMedia
+from ..i18n import Text
 
 SAMPLE_RATE = 16_000  # Hz: Whisper's input rate
 SAMPLE_WIDTH = 2  # bytes per sample: signed 16-bit little-endian

@@ -53,11 +53,13 @@ import openai
 from tenacity import (Retrying, retry_if_exception, stop_after_attempt, stop_when_event_set,
                       wait_exponential_jitter)
 
-from . import media, service
-from .backends import Backend, TimesLost, get_backend
-from .cache import Cache, file_digest, make_key
-from .config import PRICE_PER_MINUTE, Settings, model_has_timestamps
-from .errors import (
+from ..audio import media
+from ..service import client as service
+from .backends.openai_api import Backend, TimesLost, get_backend
+from ..cache import Cache, file_digest, make_key
+from ..config import Settings
+from ..service.catalogue import PRICE_PER_MINUTE, model_has_timestamps
+from ..errors import (
     AppError,
     Cancelled,
     NoSpeech,
@@ -66,11 +68,11 @@ from .errors import (
     TranscriptionFailed,
     UnsupportedMedia,
 )
-from .i18n import Text
-from .local import LocalBackend
-from .media import Chunk
+from ..i18n import Text
+from .backends.local import LocalBackend
+from ..audio.media import Chunk
 from .stitch import start_at_speech, stitch
-from .transcript import Segment, Transcript, format_timestamp
+from ..transcript import Segment, Transcript, format_timestamp
 
 log = logging.getLogger(__name__)
 

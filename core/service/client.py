@@ -17,9 +17,10 @@ from urllib.parse import urlsplit
 
 import openai
 
-from .config import ENV, SHUTDOWN_DATES, Settings, successor
-from .errors import MissingApiKey, ServiceError
-from .i18n import Text
+from ..config import ENV, Settings
+from .catalogue import SHUTDOWN_DATES, successor
+from ..errors import MissingApiKey, ServiceError
+from ..i18n import Text
 
 MAX_RETRY_AFTER = 120.0  # seconds; a longer Retry-After is not waited for
 

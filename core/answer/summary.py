@@ -37,11 +37,13 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Callable, Generator, Iterator
 
-from . import chat, render, service
-from .cache import Cache, make_key
-from .config import Settings
-from .i18n import Text
-from .transcript import Transcript, format_timestamp
+from . import chat
+from .. import render
+from ..service import client as service
+from ..cache import Cache, make_key
+from ..config import Settings
+from ..i18n import Text
+from ..transcript import Transcript, format_timestamp
 
 log = logging.getLogger(__name__)
 

@@ -29,10 +29,10 @@ from urllib.parse import unquote, urljoin, urlsplit
 import httpcore
 import httpx
 
-from .config import Settings
-from .errors import AppError
-from .i18n import Text
-from .transcript import safe_stem
+from ..config import Settings
+from ..errors import AppError
+from ..i18n import Text
+from ..transcript import safe_stem
 
 MAX_REDIRECTS = 5
 CONNECT_TIMEOUT = 15.0  # seconds to open a connection

@@ -15,12 +15,14 @@ from typing import Callable, Protocol
 
 import openai
 
-from . import media, service
-from .config import Settings, model_has_timestamps, model_takes_hints
-from .errors import AppError
+from ...audio import media
+from ...service import client as service
+from ...config import Settings
+from ...service.catalogue import model_has_timestamps, model_takes_hints
+from ...errors import AppError
 from .local import LocalBackend
-from .media import Chunk
-from .transcript import Segment
+from ...audio.media import Chunk
+from ...transcript import Segment
 
 log = logging.getLogger(__name__)
 

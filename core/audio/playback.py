@@ -51,8 +51,8 @@ from pathlib import Path
 from typing import Literal
 
 from . import media
-from .cache import TMP_PREFIX, file_digest
-from .errors import Cancelled, UnsupportedMedia
+from ..cache import TMP_PREFIX, file_digest
+from ..errors import Cancelled, UnsupportedMedia
 
 PLAYABLE_MAX_MB = 200.0  # larger audio gets the compressed copy (a 3 h MP3 at 128 kbit/s is 173 MB)
 POLL_SECONDS = 0.1  # how often a running ffmpeg looks at the cancel event

@@ -21,9 +21,9 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
-from . import media
-from .media import Chunk
-from .transcript import Segment
+from ..audio import media
+from ..audio.media import Chunk
+from ..transcript import Segment
 
 
 class Part(Protocol):

@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from .config import Settings
-from .transcribe import Progress, transcribe_file
-from .transcript import Transcript
+from ..config import Settings
+from .pipeline import Progress, transcribe_file
+from ..transcript import Transcript
 
 log = logging.getLogger(__name__)
 

@@ -35,11 +35,11 @@ from typing import Callable, Iterable, Iterator
 import openai
 from rank_bm25 import BM25Okapi
 
-from . import service
-from .config import Settings
-from .errors import AppError
-from .i18n import Text
-from .transcript import Segment, Transcript, format_timestamp
+from ..service import client as service
+from ..config import Settings
+from ..errors import AppError
+from ..i18n import Text
+from ..transcript import Segment, Transcript, format_timestamp
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,9 @@ from urllib.parse import urlsplit
 
 import openai
 
-from . import service
-from .config import ENV, SHUTDOWN_DATES, Settings, successor
+from . import client as service
+from ..config import ENV, Settings
+from .catalogue import SHUTDOWN_DATES, successor
 
 log = logging.getLogger(__name__)
 
