@@ -36,7 +36,8 @@ from core.i18n import language_of, localized, tr
 from core.transcribe.jobs import Eta, Job, running
 from core.transcribe.backends.local import language_name, languages
 from core.transcribe.pipeline import LiveTranscript, Progress, by_id, lookup
-from core.transcript import Transcript, format_timestamp, to_txt, write_exports
+from core.exports import to_txt, write_exports
+from core.transcript import Transcript, format_timestamp
 
 log = logging.getLogger("app")
 
@@ -141,11 +142,11 @@ def _count(lang: str, n: int, one: str, many: str) -> str:
 
 
 def _summary(t: Transcript, lang: str) -> str:
-    where = tr(lang, "a local Whisper model") if t.meta.get("backend") == "local" else tr(lang, "the API")
+    where = tr(lang, "a local Whisper model") if t.meta.backend == "local" else tr(lang, "the API")
     segments = _count(lang, len(t.segments), "{n} segment", "{n} segments")
     line = tr(lang, "Transcribed {minutes:.1f} min in {segments} with {where} ({model}). Ask away →",
               minutes=t.duration / 60, segments=segments, where=where, model=t.model or "?")
-    return " ".join([line, *(f"⚠️ {localized(n, lang)}" for n in t.meta.get("notes", ()))])
+    return " ".join([line, *(f"⚠️ {localized(n, lang)}" for n in t.meta.notes)])
 
 
 def _describe(p: Progress, left: float | None, lang: str) -> str:
@@ -202,7 +203,7 @@ def _player(media: playback.Playback | None, subtitles: Path | None, lang: str) 
 def _subtitles(t: Transcript, cache: Cache, folder: Path) -> Path:
     """The transcript as WebVTT beside the media (the video's captions)."""
     vtt = next(p for p in write_exports(t, folder, "captions") if p.suffix == ".vtt")
-    name = f"{t.meta.get('id') or uuid.uuid4().hex}.vtt"
+    name = f"{t.meta.id or uuid.uuid4().hex}.vtt"
     target = cache.media_folder / name
     cache.media_folder.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(vtt, target)
@@ -269,7 +270,7 @@ def _recent_entries(value) -> list[dict]:
 
 def _remember(value, transcript: Transcript, media: playback.Playback | None, history=None) -> list[dict]:
     entries = _recent_entries(value)
-    tid = transcript.meta.get("id")
+    tid = transcript.meta.id
     if not tid:
         return entries
     old = next((e for e in entries if e["id"] == tid), None)
@@ -763,7 +764,7 @@ def build_app(base: Settings) -> gr.Blocks:
                 raise gr.Error(_failure(e, lang)) from None
             finally:
                 shutil.rmtree(folder, ignore_errors=True)
-            return json.dumps({"id": transcript.meta.get("id", ""), "transcript": _lines(transcript),
+            return json.dumps({"id": transcript.meta.id or "", "transcript": _lines(transcript),
                                "duration_seconds": round(transcript.duration, 2), "language": transcript.language},
                               ensure_ascii=False)
 

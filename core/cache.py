@@ -298,12 +298,12 @@ class Cache:
             return None
         if payload != _strip_run(payload):  # written before entries were kept anonymous
             self._write("transcripts", key, _strip_run(payload))
-        hit.source, hit.meta = source, {**hit.meta, "notes": []}
+        hit.source, hit.meta.notes, hit.meta.summary = source, [], None
         return hit
 
     def put_transcript(self, key: str, transcript: Transcript) -> None:
         """Store the transcript without `source` (the uploader's file name) and without
-        meta["notes"] (what happened in that run, naming the file). The rest of `meta` must be
+        meta.notes (what happened in that run, naming the file). The rest of `meta` must be
         about the recording only."""
         self._write("transcripts", key, _strip_run(transcript.to_dict()))
 

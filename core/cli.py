@@ -18,7 +18,8 @@ from .answer import summary
 from .config import Settings
 from .errors import AppError, Cancelled
 from .transcribe.pipeline import Progress, plan, transcribe_file
-from .transcript import EXPORTERS, Transcript, format_timestamp
+from .exports import EXPORTERS
+from .transcript import Transcript, format_timestamp
 
 
 def _settings(args: argparse.Namespace) -> Settings:

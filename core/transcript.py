@@ -1,17 +1,9 @@
-"""The transcript: timestamped segments, and its exports (txt, srt, vtt, json)."""
+"""The transcript: timestamped segments, what is known of them, and their reading paragraphs."""
 
 from __future__ import annotations
 
-import io
-import json
 import re
-from dataclasses import asdict, dataclass, field
-from datetime import timedelta
-from pathlib import Path
-from typing import Callable
-
-import srt
-import webvtt
+from dataclasses import asdict, dataclass, field, fields
 
 
 @dataclass(frozen=True)
@@ -25,13 +17,42 @@ class Segment:
 
 
 @dataclass
+class Meta:
+    """What is known of a transcript besides its words. Stored and exported as a JSON object
+    holding the fields that differ from their defaults (entries written by other versions keep
+    any other keys in `extra`)."""
+
+    id: str | None = None  # its cache key: set once it is cached, and the handle for later questions
+    backend: str | None = None  # "openai" or "local": who transcribed it
+    notes: list[str] = field(default_factory=list)  # this run's notes for the user (not cached: they name files)
+    damaged: bool = False  # the recording could not be decoded to its end
+    cut_at_limit: bool = False  # it went on past MAX_DURATION_MINUTES and was cut there (never cached)
+    summary: dict | None = None  # `answer.summary.Summary.to_dict()`, once made (cached apart)
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        out = {f.name: getattr(self, f.name) for f in fields(self)
+               if f.name != "extra" and getattr(self, f.name) != f.default and getattr(self, f.name) not in ([], {})}
+        return {**self.extra, **out}
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> "Meta":
+        data = dict(data or {})
+        known = {f.name for f in fields(cls)} - {"extra"}
+        meta = cls(**{k: v for k, v in data.items() if k in known})
+        meta.notes = [str(n) for n in meta.notes or []]
+        meta.extra = {k: v for k, v in data.items() if k not in known}
+        return meta
+
+
+@dataclass
 class Transcript:
     segments: list[Segment]
     duration: float  # seconds
     language: str | None = None
     model: str | None = None
     source: str | None = None  # file name the transcript was made from
-    meta: dict = field(default_factory=dict)
+    meta: Meta = field(default_factory=Meta)
 
     @property
     def text(self) -> str:
@@ -45,14 +66,14 @@ class Transcript:
             "language": self.language,
             "model": self.model,
             "source": self.source,
-            "meta": self.meta,
+            "meta": self.meta.to_dict(),
         }
 
     @classmethod
     def from_dict(cls, data: dict) -> "Transcript":
         segments = [Segment(float(s["start"]), float(s["end"]), str(s["text"])) for s in data["segments"]]
         return cls(segments, float(data["duration"]), data.get("language"), data.get("model"), data.get("source"),
-                   dict(data.get("meta") or {}))
+                   Meta.from_dict(data.get("meta")))
 
 
 def format_timestamp(seconds: float, *, hours: bool | None = None) -> str:
@@ -63,84 +84,6 @@ def format_timestamp(seconds: float, *, hours: bool | None = None) -> str:
     if hours or (hours is None and h):
         return f"{h}:{m:02d}:{s:02d}"
     return f"{m:02d}:{s:02d}"
-
-
-def to_txt(t: Transcript) -> str:
-    return "".join(f"[{_hms(s.start)}] {s.text}\n" for s in t.segments)
-
-
-def _hms(seconds: float) -> str:
-    total = max(0, int(seconds))
-    return f"{total // 3600:02d}:{total % 3600 // 60:02d}:{total % 60:02d}"
-
-
-def _caption(text: str) -> str:
-    """Caption text both formats accept: one line, and no "-->" (their time separator)."""
-    return " ".join(text.replace("-->", "->").split())
-
-
-def to_srt(t: Transcript) -> str:
-    subs = [
-        srt.Subtitle(i, timedelta(seconds=s.start), timedelta(seconds=max(s.end, s.start + 0.001)), _caption(s.text))
-        for i, s in enumerate(t.segments, 1)
-    ]
-    return srt.compose(subs)
-
-
-def _vtt_time(seconds: float) -> str:
-    ms = int(round(max(0.0, seconds) * 1000))
-    return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"
-
-
-def to_vtt(t: Transcript) -> str:
-    vtt = webvtt.WebVTT()
-    for s in t.segments:
-        end = max(s.end, s.start + 0.001)
-        vtt.captions.append(webvtt.Caption(_vtt_time(s.start), _vtt_time(end), _caption(s.text)))
-    out = io.StringIO()
-    vtt.write(out)
-    return out.getvalue()
-
-
-def to_json(t: Transcript) -> str:
-    """The transcript; with its summary and chapters when it has them (`meta["summary"]`, put
-    there by `core.summary`): `"summary": {"kind", "bullets", ...}` and `"chapters": [{"start",
-    "title"}]`, times in seconds like the segments'."""
-    data = t.to_dict()
-    meta = dict(data["meta"])
-    summary = meta.pop("summary", None)
-    data["meta"] = meta
-    if isinstance(summary, dict):
-        data["summary"] = {k: v for k, v in summary.items() if k != "chapters"}
-        data["chapters"] = list(summary.get("chapters") or [])
-    return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
-
-
-EXPORTERS: dict[str, Callable[[Transcript], str]] = {
-    "txt": to_txt,
-    "srt": to_srt,
-    "vtt": to_vtt,
-    "json": to_json,
-}
-
-
-def safe_stem(name: str | None, default: str = "transcript", limit: int = 80) -> str:
-    """A file name stem from a recording's name: its own letters (any script), no path parts."""
-    stem = Path(name or "").stem
-    stem = re.sub(r"[^\w\-. ]+", "_", stem, flags=re.UNICODE).strip(" ._")
-    return stem[:limit].rstrip(" ._") or default
-
-
-def write_exports(t: Transcript, folder: Path, stem: str | None = None) -> list[Path]:
-    """Write the transcript in every export format into `folder`; return the paths."""
-    folder.mkdir(parents=True, exist_ok=True)
-    stem = safe_stem(stem or t.source)
-    paths = []
-    for ext, export in EXPORTERS.items():
-        path = folder / f"{stem}.{ext}"
-        path.write_text(export(t), encoding="utf-8")
-        paths.append(path)
-    return paths
 
 
 # A sentence ends here: . ? ! … (or their CJK forms), maybe followed by closing quotes or brackets.

@@ -15,7 +15,7 @@ import pytest
 from core import cache as cache_mod
 from core.cache import Cache, make_key
 from core.config import Settings
-from core.transcript import Segment, Transcript
+from core.transcript import Meta, Segment, Transcript
 
 ROOT = Path(__file__).parent.parent
 CAP = 256 * 1024  # bytes: a few dozen realistic entries
@@ -179,7 +179,7 @@ def test_a_cached_transcript_holds_no_file_name_or_notes(tmp_path):
     notes = ["Board meeting (confidential).mp3 seems damaged or cut short: the transcript covers 09:58.",
              "Downloading the model…"]
     t = Transcript(segments(20, 1), 120.0, "en", "whisper-1", "Board meeting (confidential).mp3",
-                   {"backend": "openai", "notes": notes})
+                   Meta(backend="openai", notes=notes))
     key = make_key("transcript", "x")
     c.put_transcript(key, t)
 
@@ -190,7 +190,7 @@ def test_a_cached_transcript_holds_no_file_name_or_notes(tmp_path):
 
     hit = c.get_transcript(key, source="interview.mp3")
     assert hit.source == "interview.mp3", "named after the request that finds it"
-    assert hit.meta == {"backend": "openai", "notes": []}
+    assert hit.meta == Meta(backend="openai", notes=[])
     assert (hit.segments, hit.duration, hit.language, hit.model) == (t.segments, t.duration, "en", "whisper-1")
     assert c.get_transcript(key).source is None
 
@@ -198,7 +198,7 @@ def test_a_cached_transcript_holds_no_file_name_or_notes(tmp_path):
 def test_entries_from_before_lose_their_file_name_when_read(tmp_path):
     c = Cache(tmp_path)
     key = make_key("transcript", "old")
-    old = Transcript(segments(5, 2), 30.0, "en", "whisper-1", "Private call.m4a", {"backend": "openai", "notes": ["x"]})
+    old = Transcript(segments(5, 2), 30.0, "en", "whisper-1", "Private call.m4a", Meta(backend="openai", notes=["x"]))
     c._write("transcripts", key, old.to_dict())  # the format that stored the name
     assert "Private call" in path_of(tmp_path, "transcripts", key).read_text()
 
@@ -225,7 +225,7 @@ def test_a_hit_carries_the_current_visitors_name_and_nothing_of_the_first(settin
     first = tmp_path / "Secret board call.mp3"
     first.write_bytes(long_talk[0].read_bytes()[: long_talk[0].stat().st_size // 2])  # cut short
     t1 = transcribe_file(first, settings)
-    assert t1.source == first.name and "Secret board call.mp3 seems damaged" in t1.meta["notes"][0]
+    assert t1.source == first.name and "Secret board call.mp3 seems damaged" in t1.meta.notes[0]
     for p in settings.cache_dir.rglob("*.json"):
         assert "Secret" not in p.read_text(encoding="utf-8"), p
     mine = tmp_path / "mine.mp3"
@@ -233,7 +233,7 @@ def test_a_hit_carries_the_current_visitors_name_and_nothing_of_the_first(settin
     server.clear()
     t2 = transcribe_file(mine, settings)
     assert server.requests() == [], "a cache hit"
-    assert t2.source == "mine.mp3" and t2.meta["notes"] == [t1.meta["notes"][0].replace(first.name, "mine.mp3")]
+    assert t2.source == "mine.mp3" and t2.meta.notes == [t1.meta.notes[0].replace(first.name, "mine.mp3")]
     assert lookup(mine, settings).source == "mine.mp3"
     small = settings.replace(cache_max_mb=0.01)
     transcribe_file(mine, small.replace(language="en"))

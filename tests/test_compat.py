@@ -103,7 +103,7 @@ def test_a_short_recording(on_server, short_talk, whisper_server):
     before = posts(whisper_server[1])
     t = transcribe_file(path, on_server)
     check_segments(t, spoken)
-    assert t.meta["backend"] == "openai" and t.language == "en"
+    assert t.meta.backend == "openai" and t.language == "en"
     assert posts(whisper_server[1]) == before + 1
 
 

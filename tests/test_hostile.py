@@ -280,5 +280,5 @@ def test_the_pipeline_sends_nothing_past_the_limit_and_says_so(settings, server,
     t = transcribe_file(path, s)
     assert sum(r.info["seconds"] for r in server.requests(status=200)) <= 30.01
     assert t.duration <= 30.0 and "budget" in t.text and "museum" not in t.text
-    assert any("past the 0.5 min limit (MAX_DURATION_MINUTES)" in n for n in t.meta["notes"]), t.meta
+    assert any("past the 0.5 min limit (MAX_DURATION_MINUTES)" in n for n in t.meta.notes), t.meta
     assert not list((s.cache_dir / "transcripts").glob("*.json")), "the cut transcript is not cached"

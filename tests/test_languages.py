@@ -123,8 +123,8 @@ def test_each_language_is_heard_in_its_own_words(lang, heard, offline):
     print(f"word recovery {lang}: {score:.2f}")
     assert t.language == lang, t.text
     assert score >= MIN_RECOVERY[lang], f"{score:.2f}: {t.text}"
-    assert t.model == "base" and t.meta["backend"] == "local"
-    assert t.meta["notes"] == [], "no download, no fallback, nothing left out"
+    assert t.model == "base" and t.meta.backend == "local"
+    assert t.meta.notes == [], "no download, no fallback, nothing left out"
     joined = list((Path(offline.cache_dir) / local.MODELS_FOLDER).glob("whisper-base-*/model.bin"))
     assert len(joined) == 1, "the model came from the packages, joined into the cache folder"
 
@@ -163,7 +163,7 @@ def test_a_recording_that_switches_from_english_to_german_keeps_both(offline, me
           f"German {recovery(' '.join(SPOKEN['de'][:4]), after):.2f}")
     assert recovery(" ".join(english), before) >= MIN_RECOVERY_SWITCH["en"], before
     assert recovery(" ".join(SPOKEN["de"][:4]), after) >= MIN_RECOVERY_SWITCH["de"], after
-    assert t.meta["notes"] == []
+    assert t.meta.notes == []
 
 
 def _repeats(text: str) -> list[str]:
@@ -200,7 +200,7 @@ def test_english_only_model_keeps_english_and_leaves_spanish_out(offline, media_
                         offline.replace(local_model=TINY_EN))
     assert t.segments and all(s.start < switch for s in t.segments), t.text
     assert "Lisbon" in t.text and not _repeats(t.text)
-    [note] = t.meta["notes"]
+    [note] = t.meta.notes
     stretch = re.search(r"at (\d\d):(\d\d)–(\d\d):(\d\d) is in Spanish", note)
     assert stretch, note
     start, end = int(stretch[1]) * 60 + int(stretch[2]), int(stretch[3]) * 60 + int(stretch[4])

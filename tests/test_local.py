@@ -58,7 +58,7 @@ def test_local_transcript_matches_what_was_said(local, long_talk):
     starts = [s.start for s in t.segments]
     assert starts == sorted(starts)
     assert all(0 <= s.start < s.end <= t.duration + 0.01 for s in t.segments)
-    assert t.model == str(Path(TINY_EN).resolve()) and t.language == "en" and t.meta["backend"] == "local"
+    assert t.model == str(Path(TINY_EN).resolve()) and t.language == "en" and t.meta.backend == "local"
     # Text reaches the caller while the work runs, with progress by audio time.
     partial = [e for e in events if e.partial]
     assert len(partial) >= 5 and all(e.segments for e in partial)
@@ -76,7 +76,7 @@ def test_local_cache_key_includes_backend_and_model(local, long_talk, server, se
     again = transcribe_file(path, local, events.append)
     assert events[-1].cached and again.to_dict() == first.to_dict()
     api = transcribe_file(path, settings.replace(cache_dir=local.cache_dir))  # same file, OpenAI backend
-    assert server.requests() and api.meta["backend"] == "openai"
+    assert server.requests() and api.meta.backend == "openai"
 
 
 def test_english_only_model_refuses_another_language(local, short_talk):

@@ -137,7 +137,7 @@ def test_retired_defaults_hand_over_to_their_successors(settings, retired, long_
     assert all(key in t.text.lower() for key in ("budget", "museum"))
     [said] = messages(events, "gpt-transcribe")
     assert "whisper-1 has been shut down" in said and "TRANSCRIBE_MODEL" in said
-    assert said in t.meta["notes"], "the transcript keeps the note"
+    assert said in t.meta.notes, "the transcript keeps the note"
     refused = [r for r in retired.requests() if r.info["model"] == "whisper-1"]
     assert refused and len(refused) <= 2 and {r.status for r in refused} == {404}, "only those already in flight"
     assert {r.status for r in retired.requests() if r.info["model"] == "gpt-transcribe"} == {200}

@@ -207,7 +207,7 @@ def test_truncated_file_is_transcribed_as_far_as_it_goes(settings, server, tmp_p
     cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     t = transcribe_file(cut, settings)
     assert "budget" in t.text and "museum" not in t.text
-    assert any("cut short" in n and "could be decoded" in n for n in t.meta["notes"]), t.meta
+    assert any("cut short" in n and "could be decoded" in n for n in t.meta.notes), t.meta
 
 
 def test_limits_are_said_before_anything_is_paid(settings, server, long_talk):

@@ -16,7 +16,8 @@ from core import render
 from core.service import client as service
 from core.answer import summary
 from core.config import Settings
-from core.transcript import Segment, Transcript, format_timestamp, to_json
+from core.exports import to_json
+from core.transcript import Segment, Transcript, format_timestamp
 
 # Speech-rate text: 150 words a minute, a sentence of 15 words every 6 s (Whisper's segments are
 # about a sentence), words about 4.4 letters long (English speech; with spaces and punctuation,

@@ -361,7 +361,7 @@ def test_nothing_past_the_limit_is_sent_whatever_the_header_says(settings, serve
     t = transcribe_file(path, settings.replace(transcribe_model="gpt-4o-transcribe", max_duration_minutes=0.5))
     assert sum(r.info["seconds"] for r in server.requests(status=200)) <= 30.01
     assert t.duration <= 30.0 and "budget" in t.text.lower() and "museum" not in t.text.lower()
-    assert any("past the 0.5 min limit" in n for n in t.meta["notes"]), t.meta
+    assert any("past the 0.5 min limit" in n for n in t.meta.notes), t.meta
 
 
 class Successor(OpenAIBackend):

@@ -21,7 +21,7 @@ nothing is sent: the chapters come every KEYWORD_CHAPTER_SECONDS, on a segment s
 with the words that set their stretch apart from the rest (TF-IDF), and labelled as keywords,
 not a summary.
 
-`summarize` (and `stream`) put the result in `transcript.meta["summary"]`, which the JSON
+`summarize` (and `stream`) put the result in `transcript.meta.summary`, which the JSON
 export carries.
 """
 
@@ -140,7 +140,7 @@ class Summary:
         return " ".join(n.localized(lang) for n in self.notices) or None
 
     def to_dict(self) -> dict:
-        """As the JSON export carries it (`meta["summary"]`) and the cache keeps it."""
+        """As the JSON export carries it (`meta.summary`) and the cache keeps it."""
         return {"kind": self.kind, "bullets": list(self.bullets),
                 "chapters": [{"start": c.start, "title": c.title} for c in self.chapters],
                 "model": self.model, "parts": self.parts}
@@ -228,14 +228,14 @@ def _combine_request(transcript: Transcript, notes: list[chat.Note]) -> list[dic
 
 
 def _attach(transcript: Transcript, summary: Summary) -> Summary:
-    transcript.meta["summary"] = summary.to_dict()
+    transcript.meta.summary = summary.to_dict()
     return summary
 
 
 def transcript_digest(transcript: Transcript) -> str:
     """What identifies the transcript: its id (its cache key), or a hash of its segments."""
-    if isinstance(transcript.meta.get("id"), str):
-        return transcript.meta["id"]
+    if transcript.meta.id:
+        return transcript.meta.id
     segments = [[s.start, s.end, s.text] for s in transcript.segments]
     return hashlib.sha256(json.dumps([segments, transcript.duration]).encode()).hexdigest()
 

@@ -32,7 +32,7 @@ import httpx
 from ..config import Settings
 from ..errors import AppError
 from ..i18n import Text
-from ..transcript import safe_stem
+from ..exports import safe_stem
 
 MAX_REDIRECTS = 5
 CONNECT_TIMEOUT = 15.0  # seconds to open a connection

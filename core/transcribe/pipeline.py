@@ -72,7 +72,7 @@ from ..i18n import Text
 from .backends.local import LocalBackend
 from ..audio.media import Chunk
 from .stitch import start_at_speech, stitch
-from ..transcript import Segment, Transcript, format_timestamp
+from ..transcript import Meta, Segment, Transcript, format_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -489,19 +489,19 @@ def lookup(path: Path, settings: Settings) -> Transcript | None:
     key = transcript_key(file_digest(path), backend, settings)
     hit = _cache(settings).get_transcript(key, source=path.name)
     if hit is not None:
-        hit.meta["id"] = key
+        hit.meta.id = key
     return hit
 
 
 def by_id(transcript_id: str, settings: Settings, source: str | None = None) -> Transcript | None:
-    """A cached transcript by its id (`meta["id"]`, its cache key: a sha256 of the recording's
+    """A cached transcript by its id (`meta.id`, its cache key: a sha256 of the recording's
     content and the settings, which nobody can guess without the recording). Anything that is
     not such an id finds nothing."""
     if not isinstance(transcript_id, str) or not re.fullmatch(r"[0-9a-f]{64}", transcript_id):
         return None
     hit = _cache(settings).get_transcript(transcript_id, source=source)
     if hit is not None:
-        hit.meta["id"] = transcript_id
+        hit.meta.id = transcript_id
     return hit
 
 
@@ -537,9 +537,9 @@ def transcribe_file(path: Path, settings: Settings, on_progress: Callable[[Progr
     def cached() -> Transcript | None:
         hit = cache.get_transcript(key, source=path.name) if use_cache else None
         if hit is not None:
-            if hit.meta.get("damaged"):  # the cache keeps the fact, not the note naming someone's file
-                hit.meta["notes"].append(_damage_note(path.name, hit.duration, expected))
-            hit.meta["id"] = key
+            if hit.meta.damaged:  # the cache keeps the fact, not the note naming someone's file
+                hit.meta.notes.append(_damage_note(path.name, hit.duration, expected))
+            hit.meta.id = key
             n = len(hit.segments)
             report(Progress("done", hit.duration, hit.duration, n, n, tuple(hit.segments), cached=True))
         return hit
@@ -553,9 +553,9 @@ def transcribe_file(path: Path, settings: Settings, on_progress: Callable[[Progr
         run = _Run(path, info, settings, backend, cache, use_cache, report, cancel)
         run.send()
         transcript = run.result(expected, notes)
-        if use_cache and not transcript.meta["cut_at_limit"]:  # a higher limit later must not get the cut one
+        if use_cache and not transcript.meta.cut_at_limit:  # a higher limit later must not get the cut one
             cache.put_transcript(key, transcript)
-            transcript.meta["id"] = key
+            transcript.meta.id = key
     return transcript
 
 
@@ -805,8 +805,8 @@ class _Run:
         languages = self.languages
         language = self.settings.language or (max(languages, key=languages.get) if languages else None)
         transcript = Transcript(segments, duration, language, getattr(self.backend, "model", None), name,
-                                {"backend": self.backend.name, "notes": notes, "damaged": damaged,
-                                 "cut_at_limit": bool(self.limited)})
+                                Meta(backend=self.backend.name, notes=notes, damaged=damaged,
+                                     cut_at_limit=bool(self.limited)))
         self.report(Progress("done", duration, duration, len(self.parts), len(self.parts), ()))
         return transcript
 
