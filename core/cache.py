@@ -26,6 +26,7 @@ import hashlib
 import json
 import logging
 import os
+import secrets
 import tempfile
 import threading
 import time
@@ -330,3 +331,25 @@ class Cache:
 
     def put_summary(self, key: str, payload: dict) -> None:
         self._write("summaries", key, payload)
+
+
+def kept_secret(root: Path, name: str = "browser-secret") -> str:
+    """A random secret kept in the cache folder, made on first use: what the page encrypts the
+    visitors' browser storage with, so that a restart still reads what their browsers hold (a
+    new one per start would lose it). Without a writable folder, one for this process."""
+    path = Path(root) / name
+    try:
+        if secret := path.read_text().strip():
+            return secret
+    except OSError:
+        pass
+    secret = secrets.token_urlsafe(32)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TMP_PREFIX)
+        with open(fd, "w") as f:
+            f.write(secret)
+        Path(tmp).replace(path)
+    except OSError:
+        log.warning("could not keep the browser-state secret: visitors' recent recordings last until a restart")
+    return secret

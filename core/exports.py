@@ -12,7 +12,7 @@ from typing import Callable
 import srt
 import webvtt
 
-from .transcript import Transcript
+from .transcript import Transcript, format_timestamp
 
 
 def to_txt(t: Transcript) -> str:
@@ -91,3 +91,9 @@ def write_exports(t: Transcript, folder: Path, stem: str | None = None) -> list[
         path.write_text(export(t), encoding="utf-8")
         paths.append(path)
     return paths
+
+
+def to_lines(t: Transcript) -> str:
+    """The transcript for a program: one line per sentence, "[mm:ss] text" (the citation format)."""
+    hours = t.duration >= 3600 or None
+    return "\n".join(f"[{format_timestamp(s.start, hours=hours)}] {s.text}" for s in t.segments)

@@ -99,7 +99,7 @@ def _problems(source: str) -> list[str]:
     return problems
 
 
-SOURCES = sorted(CORE.rglob("*.py")) + [CORE.parent / "app.py"]  # the page's own messages too
+SOURCES = sorted(CORE.rglob("*.py")) + sorted((CORE.parent / "ui").glob("*.py")) + [CORE.parent / "app.py"]  # the page's own messages too
 
 
 def test_the_walk_finds_the_messages():

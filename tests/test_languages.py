@@ -130,10 +130,10 @@ def test_each_language_is_heard_in_its_own_words(lang, heard, offline):
 
 
 def test_the_detected_language_is_shown_with_the_transcript(heard):
-    from app import _loaded
+    from ui.status import loaded_line
 
-    assert _loaded(heard["ru"], "en").endswith(" · Russian")
-    assert _loaded(heard["es"], "es").endswith(" · Español")
+    assert loaded_line(heard["ru"], "en").endswith(" · Russian")
+    assert loaded_line(heard["es"], "es").endswith(" · Español")
 
 
 def test_real_russian_voice(offline):
@@ -180,11 +180,9 @@ def test_english_only_model_says_it_cannot_transcribe_spanish(offline, spoken):
     assert str(error).startswith("The recording is in Spanish (00:00–00:2")  # the CLI: what to set
     assert f"English-only model {Path(TINY_EN).resolve()}" in str(error) and "LOCAL_WHISPER_MODEL" in str(error)
     assert error.localized("es").startswith("La grabación está en español (00:00–00:2")
-    from app import (
-        _failure,  # a visitor of the page is told what they can do, in their language
-    )
+    from ui.status import failure  # a visitor of the page is told what they can do, in their language
 
-    page = _failure(error, "es")
+    page = failure(error, "es")
     assert page.startswith("La grabación está en español") and "clave de API" in page
     assert "LOCAL_WHISPER_MODEL" not in page and "=" not in page
 
@@ -209,9 +207,11 @@ def test_english_only_model_keeps_english_and_leaves_spanish_out(offline, media_
 
 
 def test_the_language_menu_offers_what_the_model_can_do(offline):
-    from app import LANGUAGES, _language_choices, _user_settings
+    from core.job import visitor_settings
+    from ui.labels import LANGUAGES
+    from ui.status import language_choices
 
-    assert _language_choices(offline) == LANGUAGES  # base: every language
+    assert language_choices(offline) == LANGUAGES  # base: every language
     english_only = offline.replace(local_model=TINY_EN)
-    assert _language_choices(english_only) == [("Auto", ""), ("English", "en")]
-    assert _language_choices(_user_settings(english_only, "sk-a-visitors-key")) == LANGUAGES  # the API
+    assert language_choices(english_only) == [("Auto", ""), ("English", "en")]
+    assert language_choices(visitor_settings(english_only, "sk-a-visitors-key")) == LANGUAGES  # the API

@@ -64,7 +64,7 @@ def test_local_transcript_matches_what_was_said(local, long_talk):
     assert len(partial) >= 5 and all(e.segments for e in partial)
     done = [e.seconds_done for e in partial]
     assert done == sorted(done) and 0 < done[0] < done[-1] <= t.duration
-    from app import _describe  # the wording is the page's
+    from ui.status import describe as _describe  # the wording is the page's
 
     assert _describe(partial[0], None, "en").startswith("Transcribing: 00:")
 

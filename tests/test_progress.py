@@ -3,7 +3,7 @@ resume (parts that come from the cache at once) does not fool."""
 
 from __future__ import annotations
 
-from app import _describe
+from ui.status import describe as _describe
 from core.transcribe.jobs import Eta
 from core.transcribe.pipeline import Progress, transcribe_file
 

@@ -1,0 +1,294 @@
+"""One job path: a recording (an upload, a microphone take, a link, a tool's data URL) to a
+finished, cached transcript and the player's copy of the recording.
+
+The page, the `/transcribe` API and the MCP tool all call `Jobs.prepare` (the input checked and
+the cache asked at once, before waiting for a slot) and then iterate `Jobs.run`, an async
+generator of typed events: `Stage` (a step before or after the transcription), `Progressed`
+(with the transcript so far when text arrived), then `Done` or `Failed`. Stopping is stopping
+to iterate: the transcription stops sending, and what finished stays cached. Polling the
+transcription holds no thread while it waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import shutil
+import tempfile
+import threading
+import uuid
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import AsyncIterator, Union
+
+import anyio
+
+from .audio import playback
+from .audio.fetch import download
+from .cache import Cache
+from .config import Settings
+from .errors import AppError, TooLarge
+from .exports import write_exports
+from .i18n import Text
+from .transcribe.jobs import Eta, Job, running
+from .transcribe.pipeline import LiveTranscript, Progress, by_id, lookup
+from .transcript import Transcript
+
+log = logging.getLogger(__name__)
+
+JOB_POLL = 0.1  # seconds between two looks at a running transcription (no thread is held meanwhile)
+WORK_DIR = Path(tempfile.gettempdir()) / "talk-to-your-audio"  # sessions' exports, fetched links, tool uploads
+_copies = ThreadPoolExecutor(max_workers=2, thread_name_prefix="playback")  # players' copies, beside the jobs
+
+WAITING = Text("Waiting for a free slot…")
+FETCHING = Text("Fetching the link…")
+PREPARING_PLAYER = Text("Preparing the player…")
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the recording comes from: a file on this server, or a link to fetch."""
+
+    path: Path | None = None
+    url: str | None = None
+
+    @classmethod
+    def chosen(cls, tab: str, file: str | None, recording: str | None, url: str | None) -> "Source":
+        """The input of the page's chosen tab ("upload", "record" or "link"), or an `AppError`
+        saying what is missing."""
+        if tab == "record" and not recording:
+            raise AppError("Record something first: the microphone recording is empty.")
+        if tab == "link":
+            if not (url or "").strip():
+                raise AppError("Paste a link to an audio or video file first.")
+            return cls(url=url)
+        path = recording if tab == "record" else file
+        if not path:
+            raise AppError("Choose a file or record something first.")
+        return cls(path=Path(path))
+
+    @classmethod
+    def from_tool(cls, media: str, folder: Path, max_file_mb: float) -> "Source":
+        """A tool's `media`: a link, or the file itself as a base64 data URL (written into
+        `folder`, after its size is checked against the file limit)."""
+        media = (media or "").strip()
+        if not media.startswith("data:"):
+            if not media:
+                raise AppError("Paste a link to an audio or video file first.")
+            return cls(url=media)
+        header, _, payload = media.partition(",")
+        if ";base64" not in header:
+            raise AppError("A file given as a data URL must be base64-encoded.")
+        if len(payload) * 3 / 4 > max_file_mb * 2**20 + 4:
+            raise TooLarge("The file is over the {limit:g} MB limit.", limit=max_file_mb)
+        try:
+            data = base64.b64decode(payload, validate=True)
+        except ValueError:
+            raise AppError("A file given as a data URL must be base64-encoded.") from None
+        path = folder / "recording"
+        path.write_bytes(data)
+        return cls(path=path)
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """A transcription to run: what `Jobs.prepare` did not find in the cache."""
+
+    id: str
+    source: Source
+    settings: Settings
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A step around the transcription itself (waiting for a slot, fetching, the player)."""
+
+    text: Text
+    fraction: float | None = None
+
+
+@dataclass(frozen=True)
+class Progressed:
+    """The transcription moved on: its progress, the seconds left once this run's pace tells,
+    and the transcript so far when this event brought text."""
+
+    progress: Progress
+    left: float | None
+    live: Transcript | None = None
+
+
+@dataclass(frozen=True)
+class Done:
+    transcript: Transcript
+    media: playback.Playback | None  # the player's copy; None when none was asked for or it could not be made
+    cached: bool = False
+
+
+@dataclass(frozen=True)
+class Failed:
+    error: Exception
+
+
+Event = Union[Stage, Progressed, Done, Failed]
+
+
+def visitor_settings(base: Settings, user_key: str | None, **changes) -> Settings:
+    """The server's settings with a visitor's options; their key only if the server has none."""
+    key = (user_key or "").strip()
+    if key and not base.api_key:
+        changes["api_key"] = key
+    return base.replace(**changes)
+
+
+def work_folder(prefix: str) -> Path:
+    """A new private folder for one session's exports, one fetched link or one tool upload."""
+    WORK_DIR.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=WORK_DIR))
+
+
+def remove_folder(folder: str | Path | None) -> None:
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+class Jobs:
+    """The job path over the server's settings and cache; one per app."""
+
+    def __init__(self, base: Settings):
+        self.base = base
+        self.cache = Cache(base.cache_dir, max_bytes=int(base.cache_max_mb * 2**20))
+        self.cache.media_folder.mkdir(parents=True, exist_ok=True)
+        self._by_session: dict[str, Job] = {}  # the running transcription of each browser session
+
+    def prepare(self, source: Source, settings: Settings, *, player_copy: bool = True) -> Done | Ticket:
+        """The cached transcript (with the player's copy), or the ticket of the work to do. Raises
+        an `AppError` for input that cannot be used. Cheap: nothing is sent, fetched or decoded."""
+        if source.path is not None and (hit := lookup(source.path, settings)) is not None:
+            return Done(hit, self.playable(source.path) if player_copy else None, cached=True)
+        return Ticket(uuid.uuid4().hex, source, settings)
+
+    async def run(self, work: Done | Ticket, *, session: str | None = None,
+                  player_copy: bool = True) -> AsyncIterator[Event]:
+        """The events of one job, ending with `Done` or `Failed`. Closing the iterator early stops
+        the transcription (what is in flight finishes and is cached)."""
+        if isinstance(work, Done):
+            yield work
+            return
+        try:
+            async for event in self._transcribe(work, session or work.id, player_copy):
+                yield event
+        except Exception as e:  # an AppError for the visitor, or our own bug for the log
+            yield Failed(e)
+
+    async def transcribe(self, source: Source, settings: Settings, *, player_copy: bool = False
+                         ) -> AsyncIterator[Event]:
+        """`prepare` then `run`, for callers that wait in their own queue (the API, the tools)."""
+        try:
+            work = await anyio.to_thread.run_sync(lambda: self.prepare(source, settings, player_copy=player_copy))
+        except Exception as e:
+            yield Failed(e)
+            return
+        async for event in self.run(work, player_copy=player_copy):
+            yield event
+
+    async def _transcribe(self, ticket: Ticket, session: str, player_copy: bool) -> AsyncIterator[Event]:
+        fetched, job, copy = None, None, None
+        try:
+            async for event in self._free_slot():
+                yield event
+            path = ticket.source.path
+            if ticket.source.url:
+                yield Stage(FETCHING)
+                fetched = work_folder("fetch-")
+                path = await anyio.to_thread.run_sync(download, ticket.source.url, fetched, ticket.settings)
+            job = Job(Path(path), ticket.settings)
+            self._by_session[session] = job
+            copy = _copies.submit(self.playable, Path(path), job.cancel) if player_copy else None
+            async for event in self._follow(job, copy):
+                yield event
+        finally:
+            self._wind_down(session, job, copy, fetched)
+
+    async def _free_slot(self) -> AsyncIterator[Event]:
+        """Wait while MAX_CONCURRENT_JOBS transcriptions run (one cancelled but still winding
+        down keeps its slot until it has stopped)."""
+        if running() >= self.base.max_jobs:
+            log.info("waiting for %d job(s) still winding down", running())
+            yield Stage(WAITING)
+            while running() >= self.base.max_jobs:
+                await asyncio.sleep(JOB_POLL)
+
+    async def _follow(self, job: Job, copy: Future | None) -> AsyncIterator[Event]:
+        eta, live = Eta(), LiveTranscript()
+        while not job.over:
+            for item in job.poll():
+                if isinstance(item, Transcript):
+                    if copy is not None and not copy.done():
+                        yield Stage(PREPARING_PLAYER, 1.0)
+                    yield Done(item, await asyncio.wrap_future(copy) if copy is not None else None)
+                    return
+                yield Progressed(item, eta.update(item), live.add(item) if item.segments else None)
+            await asyncio.sleep(JOB_POLL)
+
+    def _wind_down(self, session: str, job: Job | None, copy: Future | None, fetched: Path | None) -> None:
+        """Stop the transcription if the caller left (a no-op once it is done), and remove a
+        fetched file once nothing reads it any more."""
+        if job is not None:
+            job.close()
+            if self._by_session.get(session) is job:
+                del self._by_session[session]
+        if not fetched:
+            return
+
+        def clean() -> None:
+            if job is not None:
+                job.finished.wait()
+            if copy is not None:
+                wait([copy])
+            remove_folder(fetched)
+
+        threading.Thread(target=clean, daemon=True).start()
+
+    def stop(self, session: str | None) -> None:
+        """The visitor left (a tab closed or reloaded): their transcription stops sending."""
+        job = self._by_session.pop(session or "", None)
+        if job:
+            job.close()
+
+    def playable(self, path: Path, cancel: threading.Event | None = None) -> playback.Playback | None:
+        """The browser's copy of a recording, in the cache's media folder; None if it cannot be
+        made: the transcript is still worth having without a player."""
+        try:
+            media = playback.prepare(Path(path), self.cache.media_folder, cancel=cancel)
+        except AppError as e:
+            log.info("no player for %s: %s", Path(path).name, e)
+            return None
+        except Exception:
+            log.warning("no player for %s", Path(path).name, exc_info=True)
+            return None
+        self.cache.added_media(media.path)
+        return media
+
+    def reopen(self, transcript_id: str, media_name: str | None) -> Done | None:
+        """A transcript from the cache by its id, with the player's copy kept under `media_name`
+        if it is still there; None when the cache no longer has the transcript."""
+        transcript = by_id(transcript_id, self.base)
+        if transcript is None:
+            return None
+        path = self.cache.media(media_name) if media_name else None
+        return Done(transcript, self.playable(path) if path is not None else None, cached=True)
+
+    def exports(self, transcript: Transcript, folder: Path) -> list[Path]:
+        """The transcript in every export format, in a session's folder (txt, srt, vtt, json)."""
+        return write_exports(transcript, folder, transcript.source)
+
+    def captions(self, transcript: Transcript, folder: Path) -> Path:
+        """The transcript as WebVTT beside the player's copy (a video's captions)."""
+        vtt = next(p for p in write_exports(transcript, folder, "captions") if p.suffix == ".vtt")
+        target = self.cache.media_folder / f"{transcript.meta.id or uuid.uuid4().hex}.vtt"
+        self.cache.media_folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(vtt, target)
+        self.cache.added_media(target)
+        return target

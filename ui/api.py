@@ -1,0 +1,154 @@
+"""The app's endpoints for programs: `/transcribe` and `/ask` for API clients (gradio_client),
+which keep a session; and the tools for AI agents (MCP, and any API client), which are
+stateless: the recording's id carries the context. All go through the same job path as the page."""
+
+from __future__ import annotations
+
+import json
+
+import gradio as gr
+
+from core.answer import chat
+from core.answer import summary as summaries
+from core.exports import to_lines, to_txt
+from core.i18n import tr
+from core.job import Done, Failed, Jobs, Source, remove_folder, visitor_settings, work_folder
+from core.transcribe.pipeline import by_id
+from core.transcript import Transcript
+
+from .state import Session, forget
+from .status import failure, lang_of, summary_line
+
+
+async def _finished(jobs: Jobs, source: Source, settings, lang: str) -> Transcript:
+    """The transcript of a source through the job path (no player's copy), or a `gr.Error`."""
+    async for event in jobs.transcribe(source, settings):
+        if isinstance(event, Failed):
+            raise gr.Error(failure(event.error, lang))
+        if isinstance(event, Done):
+            return event.transcript
+    raise gr.Error(failure(RuntimeError("the job ended without a transcript"), lang))
+
+
+class ApiHandlers:
+    def __init__(self, jobs: Jobs):
+        self.jobs, self.base = jobs, jobs.base
+
+    async def transcribe(self, file, url, language_code, vocabulary_hint, api_key, current: Session | None,
+                         request: gr.Request):
+        """Transcribe an uploaded file or a link: returns (status, transcript text, export files).
+        Then `/ask` answers about it in the same client session."""
+        lang = lang_of(request)
+        try:
+            source = Source.chosen("upload" if file else "link", file, None, url)
+            settings = visitor_settings(self.base, api_key, language=language_code or None,
+                                        prompt=(vocabulary_hint or "").strip() or None)
+        except Exception as e:
+            raise gr.Error(failure(e, lang)) from None
+        transcript = await _finished(self.jobs, source, settings, lang)
+        forget(current)
+        folder = work_folder("session-")
+        files = self.jobs.exports(transcript, folder)
+        return (Session(transcript, folder), summary_line(transcript, lang), to_txt(transcript),
+                [str(f) for f in files])
+
+    def ask(self, question_text, api_key, current: Session | None, request: gr.Request):
+        """Answer a question about the recording sent to `/transcribe`: the answer's text as it
+        streams, its moments cited as [mm:ss]. Follow-up questions see the earlier ones."""
+        lang = lang_of(request)
+        if not current:
+            raise gr.Error(tr(lang, "Process a recording first, then ask about it."))
+        answer = ""
+        try:
+            reply = chat.ask(current.transcript, question_text, current.api_history, visitor_settings(self.base, api_key))
+            for piece in reply.stream:
+                answer += piece
+                yield current, answer
+        except Exception as e:
+            raise gr.Error(failure(e, lang)) from None
+        if notice := reply.notice_in(lang):
+            answer = f"{answer}\n\n*{notice}*"
+            yield current, answer
+        current.api_history += [{"role": "user", "content": question_text.strip()},
+                                {"role": "assistant", "content": answer}]
+        yield current, answer
+
+
+class Tools:
+    """The tools offered to AI agents; their docstrings are what the agents read."""
+
+    def __init__(self, jobs: Jobs):
+        self.jobs, self.base = jobs, jobs.base
+
+    def _recording(self, recording_id: str, lang: str) -> Transcript:
+        transcript = by_id((recording_id or "").strip(), self.base)
+        if transcript is None:
+            raise gr.Error(tr(lang, "No recording has that id here: transcribe it first."))
+        return transcript
+
+    async def transcribe_recording(self, media: str, language: str = "", vocabulary: str = "",
+                                   request: gr.Request = None) -> str:
+        """Transcribe a recording, with a timestamp on every line.
+
+        Args:
+            media: a link (https://...) to an audio or video file or to a video site's page, or the
+                file itself as a data URL ("data:audio/mpeg;base64,...").
+            language: the spoken language as an ISO 639-1 code ("en", "es"...); empty to detect it.
+            vocabulary: names, jargon and spellings that appear in the recording (optional).
+
+        Returns:
+            JSON: {"id": the recording's id for ask_about_recording and summary_of_recording,
+            "transcript": one line per sentence, "[mm:ss] text", "duration_seconds", "language"}
+        """
+        lang = lang_of(request)
+        folder = work_folder("tool-")
+        try:
+            try:
+                source = Source.from_tool(media, folder, self.base.max_file_mb)
+            except Exception as e:
+                raise gr.Error(failure(e, lang)) from None
+            settings = visitor_settings(self.base, None, language=language or None,
+                                        prompt=(vocabulary or "").strip() or None)
+            transcript = await _finished(self.jobs, source, settings, lang)
+        finally:
+            remove_folder(folder)
+        return json.dumps({"id": transcript.meta.id or "", "transcript": to_lines(transcript),
+                           "duration_seconds": round(transcript.duration, 2), "language": transcript.language},
+                          ensure_ascii=False)
+
+    def ask_about_recording(self, recording_id: str, question: str, request: gr.Request = None) -> str:
+        """Answer a question about a transcribed recording, only from what was said in it.
+
+        Args:
+            recording_id: the id transcribe_recording returned.
+            question: the question, in any language.
+
+        Returns:
+            The answer, citing the moments it used as [mm:ss] (or [h:mm:ss]).
+        """
+        lang = lang_of(request)
+        transcript = self._recording(recording_id, lang)
+        try:
+            reply = chat.ask(transcript, question, [], self.base)
+            answer = "".join(reply.stream)
+        except Exception as e:
+            raise gr.Error(failure(e, lang)) from None
+        notice = reply.notice_in(lang)
+        return f"{answer}\n\n({notice})" if notice else answer
+
+    def summary_of_recording(self, recording_id: str, request: gr.Request = None) -> str:
+        """The summary and chapters of a transcribed recording (made once, then cached).
+
+        Args:
+            recording_id: the id transcribe_recording returned.
+
+        Returns:
+            A few bullets, then the chapters as "[mm:ss] Title" lines (each time a segment start of
+            the recording). Without a chat model: chapters by time titled with keywords, said so.
+        """
+        lang = lang_of(request)
+        transcript = self._recording(recording_id, lang)
+        try:
+            return summaries.as_text(summaries.summarize(transcript, self.base), lang)
+        except Exception as e:
+            raise gr.Error(failure(e, lang)) from None

@@ -1,0 +1,63 @@
+"""The page's fixed words and choices: its labels in English and Spanish (`gr.I18n` translates
+labels only; run-time messages go through `core.i18n`), the language menu, the file types taken,
+and the example questions."""
+
+import gradio as gr
+
+MEDIA_TYPES = ["audio", "video", ".mp3", ".m4a", ".wav", ".ogg", ".oga", ".opus", ".flac", ".webm",
+               ".mp4", ".mov", ".mkv", ".avi", ".aac", ".wma"]
+LANGUAGES = [("Auto", ""), ("English", "en"), ("Español", "es"), ("Français", "fr"), ("Deutsch", "de"),
+             ("Italiano", "it"), ("Português", "pt"), ("Nederlands", "nl"), ("Polski", "pl"),
+             ("Русский", "ru"), ("中文", "zh"), ("日本語", "ja"), ("한국어", "ko"), ("العربية", "ar"),
+             ("हिन्दी", "hi"), ("Türkçe", "tr")]
+EXPORT_KINDS = ("txt", "srt", "vtt", "json")  # the order of `write_exports`, one button each
+
+I18N = gr.I18n(
+    en={
+        "title": "# Talk to your Audio\nDrop in a recording, get a timestamped transcript, then ask "
+                 "questions answered only from what was said.",
+        "input": "Recording",
+        "upload_tab": "Upload", "record_tab": "Record", "link_tab": "Link",
+        "upload": "Audio or video file", "record": "Record from the microphone",
+        "link": "Media URL", "link_info": "A link to an audio or video file, or to a video site's page.",
+        "language": "Spoken language", "vocabulary": "Vocabulary hint (optional)",
+        "vocabulary_info": "Names, jargon and spellings that appear in the recording.",
+        "key": "Your OpenAI API key (optional)", "key_info": "Used only for your requests in this tab; never "
+               "stored or logged, and gone when you close the tab. Without it, a local Whisper model "
+               "transcribes here and the chat shows the matching passages.",
+        "process": "Process", "chat": "Chat with the recording", "question": "Your question",
+        "question_locked": "Process a recording first, then ask about it here.",
+        "question_ready": "Ask about the recording and press Enter",
+        "clear": "Clear chat", "examples": "Examples",
+        "summarize": "Summary and chapters when the transcript is ready",
+        "summarize_info": "A few requests to the chat model (a cost on your key); off: chapters by time and keywords.",
+        "summary": "Summary and chapters",
+    },
+    es={
+        "title": "# Habla con tu audio\nSube una grabación, obtén una transcripción con marcas de tiempo y "
+                 "haz preguntas que se responden solo con lo que se dijo.",
+        "input": "Grabación",
+        "upload_tab": "Subir", "record_tab": "Grabar", "link_tab": "Enlace",
+        "upload": "Archivo de audio o vídeo", "record": "Grabar con el micrófono",
+        "link": "URL del medio", "link_info": "Un enlace a un archivo de audio o vídeo, o a la página de un sitio de vídeo.",
+        "language": "Idioma hablado", "vocabulary": "Vocabulario (opcional)",
+        "vocabulary_info": "Nombres, jerga y grafías que aparecen en la grabación.",
+        "key": "Tu clave de API de OpenAI (opcional)", "key_info": "Solo se usa para tus peticiones en esta "
+               "pestaña; no se guarda ni se registra y desaparece al cerrar la pestaña. Sin ella, un modelo "
+               "Whisper local transcribe aquí y el chat muestra los pasajes que coinciden.",
+        "process": "Procesar", "chat": "Conversa con la grabación", "question": "Tu pregunta",
+        "question_locked": "Primero procesa una grabación; luego pregunta aquí.",
+        "question_ready": "Pregunta sobre la grabación y pulsa Intro",
+        "clear": "Borrar chat", "examples": "Ejemplos",
+        "summarize": "Resumen y capítulos cuando la transcripción esté lista",
+        "summarize_info": "Unas pocas peticiones al modelo de chat (un coste en tu clave); sin ello: capítulos por "
+                          "tiempo y palabras clave.",
+        "summary": "Resumen y capítulos",
+    },
+)
+
+EXAMPLE_QUESTIONS = [
+    "Summarize the recording in five bullet points.",
+    "What decisions were made, and when?",
+    "¿Cuáles son las fechas y cifras que se mencionan?",
+]

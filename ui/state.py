@@ -1,0 +1,81 @@
+"""What the page keeps per browser tab (`Session`, on the server), and what a visitor's own browser
+keeps of their recent recordings (`Recent`: ids and conversations only, checked when read back,
+since anyone can edit their browser's storage)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.answer import chat
+from core.audio.playback import Playback
+from core.job import remove_folder
+from core.render import unlink_citations
+from core.transcript import Transcript
+
+RECENT_KEEP = 5  # recordings remembered in a visitor's browser (ids only, and their conversation)
+RECENT_CHAT_TURNS = 40  # messages kept per recording in the browser
+RECENT_CHAT_CHARS = 6000  # characters kept per message there (localStorage holds ~5 MB per site)
+_ID = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass
+class Session:
+    """The recording a tab shows: its transcript, the folder of its exports (removed with the
+    session), the player's copy, the conversation of API clients, and whether its summary ran."""
+
+    transcript: Transcript
+    folder: Path
+    media: Playback | None = None
+    api_history: list[dict] = field(default_factory=list)
+    summarized: bool = False
+
+
+def forget(session: Session | None) -> None:
+    """The session is over (or shows another recording): its exports go."""
+    if session is not None:
+        remove_folder(session.folder)
+
+
+@dataclass(frozen=True)
+class Recent:
+    """One recording in a visitor's browser: its id, the name of the player's copy, the chat."""
+
+    id: str
+    media: str = ""
+    chat: tuple[dict, ...] = ()
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "media": self.media, "chat": list(self.chat)}
+
+
+def recent_entries(value) -> list[Recent]:
+    """What the browser sent, checked: it may have been edited by hand."""
+    entries = []
+    for e in value if isinstance(value, list) else []:
+        if isinstance(e, dict) and isinstance(e.get("id"), str) and _ID.fullmatch(e["id"]):
+            turns = [m for m in e.get("chat") or [] if isinstance(m, dict) and m.get("role") in
+                     ("user", "assistant") and isinstance(m.get("content"), str)]
+            entries.append(Recent(e["id"], str(e.get("media") or "")[:200], tuple(turns[-RECENT_CHAT_TURNS:])))
+    return entries[-RECENT_KEEP:]
+
+
+def remember(value, transcript: Transcript, media: Playback | None, history=None) -> list[dict]:
+    """The browser's list with this recording last (and its conversation, when given)."""
+    entries = recent_entries(value)
+    tid = transcript.meta.id
+    if not tid:
+        return [e.to_json() for e in entries]
+    old = next((e for e in entries if e.id == tid), None)
+    turns = old.chat if old else ()
+    if history is not None:
+        turns = tuple({"role": m["role"], "content": m["content"][:RECENT_CHAT_CHARS]}
+                      for m in plain_history(history))[-RECENT_CHAT_TURNS:]
+    entry = Recent(tid, media.path.name if media else (old.media if old else ""), turns)
+    return [e.to_json() for e in entries if e.id != tid][-(RECENT_KEEP - 1):] + [entry.to_json()]
+
+
+def plain_history(history) -> list[dict]:
+    """The conversation as plain messages, citations unlinked (as the model wrote them)."""
+    return [{"role": m["role"], "content": unlink_citations(m["content"])} for m in chat.flatten_history(history)]

@@ -1,0 +1,48 @@
+"""HTML and markdown the page shows of a recording: its player, and answers whose cited moments
+are links to the sentences they cite."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from urllib.parse import quote
+
+from core import render
+from core.audio.playback import Playback
+from core.i18n import tr
+from core.transcript import Transcript
+
+
+def file_url(path: Path) -> str:
+    """Served by Gradio from the media folder (`gr.set_static_paths`), relative to the page."""
+    return "gradio_api/file=" + quote(str(path))
+
+
+def player(media: Playback | None, subtitles: Path | None, lang: str) -> str:
+    """Our own `<audio>`/`<video>` element (`assets/player.js` moves it to clicked moments): the
+    browser streams it with range requests instead of decoding a whole waveform."""
+    if media is None:
+        gone = tr(lang, "The recording itself is no longer on this server: process it again to listen to it.")
+        return f'<p class="player-missing">{html.escape(gone)}</p>'
+    src = html.escape(file_url(media.path))
+    if media.kind == "video":
+        label = html.escape(tr(lang, "Transcript"))
+        track = (f'<track kind="subtitles" src="{html.escape(file_url(subtitles))}" label="{label}" default>'
+                 if subtitles else "")
+        return f'<video controls preload="metadata" playsinline src="{src}" type="{media.mime}">{track}</video>'
+    return f'<audio controls preload="metadata" src="{src}" type="{media.mime}"></audio>'
+
+
+def linked(text: str, t: Transcript) -> str:
+    """An answer with its cited moments as links to the sentences they cite."""
+    return render.link_citations(text, t.duration, [s.start for s in t.segments])
+
+
+def linked_history(turns: list[dict], t: Transcript) -> list[dict]:
+    return [{"role": m["role"], "content": linked(m["content"], t) if m["role"] == "assistant" else m["content"]}
+            for m in turns]
+
+
+def models_notice(lines: list[str]) -> tuple[str, bool]:
+    """The notice of models in use that shut down soon, and whether to show it."""
+    return "\n\n".join(f"⚠️ {line}" for line in lines), bool(lines)
