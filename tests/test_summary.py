@@ -13,7 +13,7 @@ import pytest
 from core.answer import chat
 from core import cli
 from core import render
-from core.service import client as service
+from core.service.retirement import forget_models
 from core.answer import summary
 from core.config import Settings
 from core.exports import to_json
@@ -214,7 +214,7 @@ def test_summaries_turned_off_send_nothing(settings, server):
 
 
 def test_a_retired_default_gives_way_in_every_part(settings, server):
-    service.forget_models()
+    forget_models()
     server.retired.add("gpt-4o")
     try:
         t = speech_transcript(60)
@@ -226,7 +226,7 @@ def test_a_retired_default_gives_way_in_every_part(settings, server):
         assert len(server.requests("chat")) == asked
     finally:
         server.retired.discard("gpt-4o")
-        service.forget_models()
+        forget_models()
 
 
 def test_cost_of_a_summary():

@@ -19,7 +19,7 @@ reply's notice says which way the answer was made. `core.summary` uses the same 
 Models come and go: when the service has shut down our default model (gpt-4o), its successor
 (CHAT_FALLBACK_MODEL) answers and the reply's notice says so, once; a parameter a newer model
 refuses (a temperature other than its default) is dropped for that model. Both are remembered
-for the process (`service`), so nothing is sent twice to be refused twice.
+for the process (`service.retirement`), so nothing is sent twice to be refused twice.
 """
 
 from __future__ import annotations
@@ -35,7 +35,9 @@ from typing import Callable, Iterable, Iterator
 import openai
 from rank_bm25 import BM25Okapi
 
-from ..service import client as service
+from ..service.client import make_client
+from ..service.errors import explain
+from ..service.retirement import model_in_force, refuse_param, refused_params, take_over, unsupported_param
 from ..config import Settings
 from ..errors import AppError
 from ..i18n import Text
@@ -311,7 +313,7 @@ def ask(transcript: Transcript, question: str, history: Iterable[dict] | None, s
     if not settings.chat_enabled:
         return passages_reply(transcript, question, history)
     messages, context = build_messages(transcript, history, question, settings)
-    client = service.make_client(settings, max_retries=settings.max_retries, chat=True)
+    client = make_client(settings, max_retries=settings.max_retries, chat=True)
     if context.partial and is_whole_question(question):
         return _by_parts(client, transcript, question, messages[2:-1], context, settings, on_progress)
     notices = []
@@ -330,32 +332,32 @@ ANSWERING = Text("Answering")  # starts the message of an error while answering
 def _open(client, messages: list[dict], settings: Settings) -> tuple[object, str, str | None]:
     """Send the question: the open stream, the model answering, and the words announcing a
     successor when the service no longer serves our default model (the first time only)."""
-    model, announcement = service.model_in_force(settings, chat=True), None
+    model, announcement = model_in_force(settings, chat=True), None
     while True:  # ends: a second refusal (the successor's) raises in `take_over`
         try:
             return _create(client, messages, model, settings), model, announcement
         except openai.NotFoundError as e:
-            taken = service.take_over(e, settings, model, chat=True)
+            taken = take_over(e, settings, model, chat=True)
             if taken is None:
-                raise service.explain(e, settings, model=model, what=ANSWERING, chat=True) from e
+                raise explain(e, settings, model=model, what=ANSWERING, chat=True) from e
             model, announcement = taken
         except Exception as e:
-            raise service.explain(e, settings, model=model, what=ANSWERING, chat=True) from e
+            raise explain(e, settings, model=model, what=ANSWERING, chat=True) from e
 
 
 def _create(client, messages: list[dict], model: str, settings: Settings):
     """The streaming request, without the optional parameters this model refused before; a
     refusal now drops the parameter and sends again (at most once per parameter)."""
-    refused = service.refused_params(settings, model)
+    refused = refused_params(settings, model)
     params = {name: value for name, value in OPTIONAL_PARAMS.items() if name not in refused}
     try:
         return client.chat.completions.create(model=model, messages=messages, stream=True, **params)
     except openai.BadRequestError as e:
-        param = service.unsupported_param(e, params)
+        param = unsupported_param(e, params)
         if param is None:
             raise
         log.info("%s refuses %s=%r: sending without it from now on", model, param, params[param])
-        service.refuse_param(settings, model, param)
+        refuse_param(settings, model, param)
     return _create(client, messages, model, settings)
 
 
@@ -368,7 +370,7 @@ def _stream(stream, model: str, settings: Settings) -> Iterator[str]:
     except AppError:
         raise
     except Exception as e:
-        raise service.explain(e, settings, model=model, what=ANSWERING, chat=True) from e
+        raise explain(e, settings, model=model, what=ANSWERING, chat=True) from e
 
 
 PASSAGES_SHOWN = 3  # passages returned when there is no language model

@@ -39,7 +39,8 @@ from typing import Callable, Generator, Iterator
 
 from . import chat
 from .. import render
-from ..service import client as service
+from ..service.client import make_client
+from ..service.retirement import model_in_force
 from ..cache import Cache, make_key
 from ..config import Settings
 from ..i18n import Text
@@ -192,10 +193,10 @@ def _generate(transcript: Transcript, settings: Settings, on_progress, use_cache
     if not any(s.text.strip() for s in transcript.segments):
         return _attach(transcript, Summary(SUMMARY, (), (), transcript.duration, parts=0))
     cache = Cache(settings.cache_dir, max_bytes=int(settings.cache_max_mb * 2**20))
-    asked = service.model_in_force(settings, chat=True)
+    asked = model_in_force(settings, chat=True)
     if use_cache and (hit := _cached(cache, cache_key(transcript, settings, asked), transcript)):
         return _attach(transcript, hit)
-    client = service.make_client(settings, max_retries=settings.max_retries, chat=True)
+    client = make_client(settings, max_retries=settings.max_retries, chat=True)
     parts = chat.split_parts(transcript, settings.context_tokens)
     said: list[str] = []
     if len(parts) == 1:
@@ -214,7 +215,7 @@ def _generate(transcript: Transcript, settings: Settings, on_progress, use_cache
     for piece in pieces:
         written.append(piece)
         yield piece
-    model = service.model_in_force(settings, chat=True)  # a successor, if one took over meanwhile
+    model = model_in_force(settings, chat=True)  # a successor, if one took over meanwhile
     summary = parse("".join(written), transcript, model=model, parts=len(parts))
     if summary.bullets or summary.chapters:
         for key in {cache_key(transcript, settings, asked), cache_key(transcript, settings, model)}:
