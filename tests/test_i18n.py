@@ -14,6 +14,7 @@ import pytest
 
 import core
 from core.answer import chat
+from core.answer.completion import ANSWERING
 from core.audio import fetch
 from core.audio import media
 from core.service.errors import explain
@@ -328,7 +329,7 @@ def test_service_errors_in_spanish():
     server = Settings(api_key="test", base_url="http://localhost:8000/v1")
 
     limited = openai.RateLimitError("slow down", response=_response(429, **{"retry-after": "7"}), body=None)
-    e = explain(limited, server, model="gpt-4o", what=chat.ANSWERING, chat=True)
+    e = explain(limited, server, model="gpt-4o", what=ANSWERING, chat=True)
     assert str(e) == ("Answering: the server at localhost:8000 is rate limiting requests (429). Wait a minute, "
                       "or lower TRANSCRIBE_CONCURRENCY.")
     assert e.localized("es") == ("Al responder: el servidor localhost:8000 está limitando las peticiones (429). "
@@ -344,7 +345,7 @@ def test_service_errors_in_spanish():
                                  "vuelve a intentarlo.")
 
     denied = openai.AuthenticationError("bad key sk-abcdefghijklmnop", response=_response(401), body=None)
-    e = explain(denied, openai_settings, model="gpt-4o", what=chat.ANSWERING, chat=True)
+    e = explain(denied, openai_settings, model="gpt-4o", what=ANSWERING, chat=True)
     assert str(e) == "Answering: the OpenAI API refused the API key (401). Check OPENAI_API_KEY."
     assert e.localized("es") == "Al responder: la API de OpenAI rechazó la clave de API (401). Revisa OPENAI_API_KEY."
 
@@ -355,13 +356,13 @@ def test_service_errors_in_spanish():
                                  "petición (400): Bad file.")
 
     no_chat = openai.NotFoundError("nope", response=_response(404), body={"detail": "Not Found"})
-    e = explain(no_chat, server, model="gpt-4o", what=chat.ANSWERING, chat=True)
+    e = explain(no_chat, server, model="gpt-4o", what=ANSWERING, chat=True)
     assert str(e).startswith("Answering: the server at localhost:8000 has no chat endpoint (404 on /chat/completions).")
     assert e.localized("es").startswith("Al responder: el servidor localhost:8000 no tiene endpoint de chat")
 
     timeout = openai.APITimeoutError(request=httpx.Request("POST", "http://x"))
     e = explain(timeout, Settings(api_key="test", request_timeout=2.5), model="gpt-4o",
-                what=chat.ANSWERING, chat=True)
+                what=ANSWERING, chat=True)
     assert str(e) == "Answering: the OpenAI API did not answer within 2.5 s (REQUEST_TIMEOUT)."
     assert e.localized("es") == "Al responder: la API de OpenAI no respondió en 2,5 s (REQUEST_TIMEOUT)."
 
