@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from core.answer import chat
+from core.answer import chat, mapreduce, retrieval
 from core import render
 from core.errors import AppError, ServiceError
 from core.transcript import Segment, Transcript
@@ -92,7 +92,7 @@ def test_long_transcript_is_cut_to_the_budget(settings, server):
     assert "swordfish" in text and "[0:59:15]" in text  # h:mm:ss in recordings over an hour
     sent = server.requests("chat")[-1].info
     data = sent["messages"][1]["content"]
-    assert chat.estimate_tokens(data) < 2000 + 200
+    assert retrieval.estimate_tokens(data) < 2000 + 200
     assert "[…]" in data and "parts left out" in data
     # Neighbours come along for context.
     assert "Part 236" in data and "Part 238" in data
@@ -183,21 +183,21 @@ def meeting(lines: list[str], language: str) -> Transcript:
 
 def test_chinese_and_japanese_words_are_found():
     zh, ja = meeting(ZH_MEETING, "zh"), meeting(JA_MEETING, "ja")
-    [(_, [segment])] = chat.rank_passages(zh, "北京", seconds=0)
+    [(_, [segment])] = retrieval.rank_passages(zh, "北京", seconds=0)
     assert segment.start == 20.0 and "去北京" in segment.text
-    best = chat.rank_passages(ja, "東京出張の予算", seconds=0)
+    best = retrieval.rank_passages(ja, "東京出張の予算", seconds=0)
     assert best[0][1][0].text.startswith("出張の予算"), "the passage with all the words comes first"
-    assert {p[0].start for _, p in chat.rank_passages(ja, "会議", seconds=0)} == {0.0}
+    assert {p[0].start for _, p in retrieval.rank_passages(ja, "会議", seconds=0)} == {0.0}
     # A one-character word of the question is found inside a longer run of the transcript.
-    [(_, [cat])] = chat.rank_passages(zh, "猫", seconds=0)
+    [(_, [cat])] = retrieval.rank_passages(zh, "猫", seconds=0)
     assert cat.start == 60.0
     # Both sides are cut the same way: the words of any stretch of a line are the line's words.
     for line in ZH_MEETING + JA_MEETING:
         for a in range(0, len(line) - 1, 3):
             part = line[a:a + 4]
-            assert set(chat.tokenize(part)) <= set(chat.tokenize(line, passage=True)), part
+            assert set(retrieval.tokenize(part)) <= set(retrieval.tokenize(line, passage=True)), part
     # Widths are one, but voicing marks count: ｶﾞｲﾄﾞ is ガイド, not カイト.
-    assert chat.tokenize("ｶﾞｲﾄﾞ") == chat.tokenize("ガイド") != chat.tokenize("カイト")
+    assert retrieval.tokenize("ｶﾞｲﾄﾞ") == retrieval.tokenize("ガイド") != retrieval.tokenize("カイト")
 
 
 def test_keyless_answers_in_chinese_and_japanese():
@@ -255,7 +255,7 @@ def test_over_the_budget_the_cjk_passage_with_the_question_words_is_sent():
         (long_meeting(ZH_FILLER, ZH_NEEDLE, 300, 211), "去北京出差的预算是多少？", ZH_NEEDLE),
         (long_meeting(JA_FILLER, JA_NEEDLE, 300, 211), "東京出張の予算はいくらですか？", JA_NEEDLE),
     ]:
-        context = chat.select_context(t, question, 2_000)
+        context = retrieval.select_context(t, question, 2_000)
         assert context.partial and context.passages_used < context.passages_total / 4
         assert f"[0:42:12] {needle}" in context.text, "an hour long: h:mm:ss"
 
@@ -278,10 +278,10 @@ SCRIPTS = {  # the same meeting opening, as said in five languages
 def test_token_estimate_counts_by_script():
     for language, text in SCRIPTS.items():
         line = f"[00:10] {text}"
-        assert chat.estimate_tokens(line) >= service_tokens([{"content": line}]), language
-    assert chat.estimate_tokens(SCRIPTS["zh"]) >= len(SCRIPTS["zh"]), "a Chinese character is about a token"
-    assert chat.estimate_tokens(SCRIPTS["en"]) == -(-len(SCRIPTS["en"]) // 3), "English as before"
-    assert chat.estimate_tokens("𠮷") == 4, "beyond the BMP: its UTF-8 bytes, the most a BPE spends"
+        assert retrieval.estimate_tokens(line) >= service_tokens([{"content": line}]), language
+    assert retrieval.estimate_tokens(SCRIPTS["zh"]) >= len(SCRIPTS["zh"]), "a Chinese character is about a token"
+    assert retrieval.estimate_tokens(SCRIPTS["en"]) == -(-len(SCRIPTS["en"]) // 3), "English as before"
+    assert retrieval.estimate_tokens("𠮷") == 4, "beyond the BMP: its UTF-8 bytes, the most a BPE spends"
 
 
 def test_a_chinese_transcript_that_fits_by_characters_is_cut_to_the_budget(settings, server):
@@ -321,12 +321,12 @@ ONE_MOMENT = ["When was the budget approved?", "Who will travel to Lisbon?", "Wh
 
 @pytest.mark.parametrize("question", WHOLE)
 def test_questions_about_the_whole_recording(question):
-    assert chat.is_whole_question(question)
+    assert mapreduce.is_whole_question(question)
 
 
 @pytest.mark.parametrize("question", ONE_MOMENT)
 def test_questions_about_one_moment(question):
-    assert not chat.is_whole_question(question)
+    assert not mapreduce.is_whole_question(question)
 
 
 DECISIONS = {720.0: "We made a decision to move the launch to the ninth of May.",
@@ -343,16 +343,16 @@ def test_a_whole_recording_question_reads_every_passage_once(settings, server):
     reply = chat.ask(t, "List every decision that was made.", [], s, on_progress=lambda *p: progress.append(p))
     assert reply.how == chat.BY_PARTS and server.requests("chat") == [], "sent as the stream is read"
     text, pieces = answer(reply)
-    parts = chat.split_parts(t, s.context_tokens)
+    parts = mapreduce.split_parts(t, s.context_tokens)
     assert pieces > 10 and len(parts) > 5 and progress[-1] == (len(parts), len(parts))
 
-    mapped = [r for r in server.requests("chat") if r.info["messages"][0]["content"] == chat.MAP_RULES]
+    mapped = [r for r in server.requests("chat") if r.info["messages"][0]["content"] == mapreduce.MAP_RULES]
     assert len(mapped) == len(parts)
     assert all(r.info["messages"][-1]["content"] == "List every decision that was made." for r in mapped)
     sent = Counter(x for r in mapped for x in sent_lines(r))
     assert sent == Counter(line(t, seg) for seg in t.segments), "every passage reaches the model exactly once"
-    assert all(chat.estimate_tokens(r.info["messages"][1]["content"]) <= s.context_tokens + 100 for r in mapped)
-    [combined] = [r for r in server.requests("chat") if r.info["messages"][0]["content"] == chat.REDUCE_RULES]
+    assert all(retrieval.estimate_tokens(r.info["messages"][1]["content"]) <= s.context_tokens + 100 for r in mapped)
+    [combined] = [r for r in server.requests("chat") if r.info["messages"][0]["content"] == mapreduce.REDUCE_RULES]
     assert combined.info["messages"][1]["content"].count("Notes on ") == 3, "the parts with nothing are left out"
 
     cited = render.citation_seconds(text)
@@ -384,7 +384,7 @@ def test_notes_too_long_for_one_request_are_combined_in_rounds(settings, server)
     s = settings.replace(context_tokens=2_000)
     history = [{"role": "user", "content": "Hello"}, {"role": "assistant", "content": "Hi [00:00]."}]
     text, _ = answer(chat.ask(t, "¿Puedes resumir la grabación?", history, s))
-    combined = [r for r in server.requests("chat") if r.info["messages"][0]["content"] == chat.REDUCE_RULES]
+    combined = [r for r in server.requests("chat") if r.info["messages"][0]["content"] == mapreduce.REDUCE_RULES]
     assert len(combined) > 2 and all(r.status == 200 for r in server.requests("chat"))
     assert combined[-1].info["messages"][2:] == [*history, {"role": "user", "content": "¿Puedes resumir la grabación?"}]
     cited = render.citation_seconds(text)

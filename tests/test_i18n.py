@@ -14,9 +14,10 @@ import pytest
 
 import core
 from core.answer import chat
+from core.answer.completion import ANSWERING
 from core.audio import fetch
 from core.audio import media
-from core.service import client as service
+from core.service.errors import explain
 from core.config import Settings
 from core.errors import AppError, ServiceError, TooLarge, UnsupportedMedia
 from core.i18n import ES, LANGUAGES, Text, language_of, tr
@@ -328,7 +329,7 @@ def test_service_errors_in_spanish():
     server = Settings(api_key="test", base_url="http://localhost:8000/v1")
 
     limited = openai.RateLimitError("slow down", response=_response(429, **{"retry-after": "7"}), body=None)
-    e = service.explain(limited, server, model="gpt-4o", what=chat.ANSWERING, chat=True)
+    e = explain(limited, server, model="gpt-4o", what=ANSWERING, chat=True)
     assert str(e) == ("Answering: the server at localhost:8000 is rate limiting requests (429). Wait a minute, "
                       "or lower TRANSCRIBE_CONCURRENCY.")
     assert e.localized("es") == ("Al responder: el servidor localhost:8000 está limitando las peticiones (429). "
@@ -337,31 +338,31 @@ def test_service_errors_in_spanish():
 
     quota = openai.RateLimitError("quota", response=_response(429),
                                   body={"code": "insufficient_quota", "message": "You exceeded your quota"})
-    e = service.explain(quota, openai_settings, model="whisper-1", what=Text("Transcribing {span}", span="0:00:00–0:03:00"))
+    e = explain(quota, openai_settings, model="whisper-1", what=Text("Transcribing {span}", span="0:00:00–0:03:00"))
     assert str(e).startswith("Transcribing 0:00:00–0:03:00: the OpenAI account has no credit or quota left.")
     assert e.localized("es") == ("Al transcribir 0:00:00–0:03:00: a la cuenta de OpenAI no le queda crédito ni "
                                  "cuota. Añade crédito o sube el límite en la configuración de facturación y "
                                  "vuelve a intentarlo.")
 
     denied = openai.AuthenticationError("bad key sk-abcdefghijklmnop", response=_response(401), body=None)
-    e = service.explain(denied, openai_settings, model="gpt-4o", what=chat.ANSWERING, chat=True)
+    e = explain(denied, openai_settings, model="gpt-4o", what=ANSWERING, chat=True)
     assert str(e) == "Answering: the OpenAI API refused the API key (401). Check OPENAI_API_KEY."
     assert e.localized("es") == "Al responder: la API de OpenAI rechazó la clave de API (401). Revisa OPENAI_API_KEY."
 
     refused = openai.BadRequestError("no", response=_response(400), body={"error": {"message": "Bad file."}})
-    e = service.explain(refused, server, model="whisper-1", what=Text("Transcribing {span}", span="1:00:00–1:03:00"))
+    e = explain(refused, server, model="whisper-1", what=Text("Transcribing {span}", span="1:00:00–1:03:00"))
     assert str(e) == "Transcribing 1:00:00–1:03:00: the server at localhost:8000 refused the request (400): Bad file."
     assert e.localized("es") == ("Al transcribir 1:00:00–1:03:00: el servidor localhost:8000 rechazó la "
                                  "petición (400): Bad file.")
 
     no_chat = openai.NotFoundError("nope", response=_response(404), body={"detail": "Not Found"})
-    e = service.explain(no_chat, server, model="gpt-4o", what=chat.ANSWERING, chat=True)
+    e = explain(no_chat, server, model="gpt-4o", what=ANSWERING, chat=True)
     assert str(e).startswith("Answering: the server at localhost:8000 has no chat endpoint (404 on /chat/completions).")
     assert e.localized("es").startswith("Al responder: el servidor localhost:8000 no tiene endpoint de chat")
 
     timeout = openai.APITimeoutError(request=httpx.Request("POST", "http://x"))
-    e = service.explain(timeout, Settings(api_key="test", request_timeout=2.5), model="gpt-4o",
-                        what=chat.ANSWERING, chat=True)
+    e = explain(timeout, Settings(api_key="test", request_timeout=2.5), model="gpt-4o",
+                what=ANSWERING, chat=True)
     assert str(e) == "Answering: the OpenAI API did not answer within 2.5 s (REQUEST_TIMEOUT)."
     assert e.localized("es") == "Al responder: la API de OpenAI no respondió en 2,5 s (REQUEST_TIMEOUT)."
 
@@ -371,7 +372,7 @@ def test_retired_model_in_spanish():
                                 body={"error": {"code": "model_not_found",
                                                 "message": "The model `whisper-1` has been deprecated"}})
     settings = Settings(api_key="test", transcribe_model="whisper-1")  # chosen: nothing takes over
-    e = service.explain(gone, settings, model="whisper-1", what=Text("Transcribing {span}", span="0:00:00–0:03:00"))
+    e = explain(gone, settings, model="whisper-1", what=Text("Transcribing {span}", span="0:00:00–0:03:00"))
     english, spanish = str(e), e.localized("es")
     assert english.startswith("whisper-1 has been shut down by OpenAI; set TRANSCRIBE_MODEL")
     assert spanish.startswith("whisper-1 ha sido retirado por OpenAI; pon TRANSCRIBE_MODEL")

@@ -2,7 +2,7 @@
 model that is gone, parameters newer models refuse, and errors of servers that are not OpenAI's.
 
 The test server is shared by the session: each test here puts back the models it retired, and
-the process forgets what it learned about them (`service.forget_models`), so that the tests
+the process forgets what it learned about them (`forget_models`), so that the tests
 after these still talk to whisper-1 and gpt-4o.
 """
 
@@ -18,7 +18,8 @@ import pytest
 from core.transcribe.backends import openai_api as backends
 from core.answer import chat
 from core.service import catalogue
-from core.service import client as service
+from core.service.client import service_name
+from core.service.retirement import forget_models
 from core.config import Settings
 from core.errors import ServiceError
 from core.transcribe.pipeline import Progress, transcribe_file
@@ -31,9 +32,9 @@ DEFAULTS_GONE = {"whisper-1", "gpt-4o"}
 @pytest.fixture(autouse=True)
 def fresh_knowledge():
     """Each test starts and ends with a process that knows nothing about retired models."""
-    service.forget_models()
+    forget_models()
     yield
-    service.forget_models()
+    forget_models()
 
 
 @pytest.fixture
@@ -160,7 +161,7 @@ def test_retired_defaults_hand_over_to_their_successors(settings, retired, long_
 def test_a_chosen_model_that_is_gone_says_what_to_set(settings, retired, short_talk, meeting):
     with pytest.raises(ServiceError) as err:
         transcribe_file(short_talk[0], settings.replace(transcribe_model="whisper-1"))
-    assert str(err.value) == (f"whisper-1 has been shut down on {service.service_name(settings)}; "
+    assert str(err.value) == (f"whisper-1 has been shut down on {service_name(settings)}; "
                               "set TRANSCRIBE_MODEL=gpt-transcribe (the model that replaces it).")
     assert [r.status for r in retired.requests()] == [404], "not retried, not replaced"
 

@@ -10,10 +10,10 @@ from collections import Counter
 
 import pytest
 
-from core.answer import chat
+from core.answer import mapreduce, retrieval
 from core import cli
 from core import render
-from core.service import client as service
+from core.service.retirement import forget_models
 from core.answer import summary
 from core.config import Settings
 from core.exports import to_json
@@ -108,11 +108,11 @@ def test_a_recording_that_fits_is_summarized_in_one_streamed_request_and_cached(
 def test_three_hours_are_read_in_parts_in_parallel_and_combined(settings, server, monkeypatch):
     t = speech_transcript(180)
     s = settings.replace(context_tokens=2_000, summary_concurrency=3)
-    parts = chat.split_parts(t, s.context_tokens)
+    parts = mapreduce.split_parts(t, s.context_tokens)
     cost = summary.estimate(t, s)
     assert cost.parts == len(parts) > 10
 
-    busy, peak, lock, real = [0], [0], threading.Lock(), chat.complete
+    busy, peak, lock, real = [0], [0], threading.Lock(), mapreduce.complete
 
     def counted(*args, **kwargs):
         with lock:
@@ -124,7 +124,7 @@ def test_three_hours_are_read_in_parts_in_parallel_and_combined(settings, server
             with lock:
                 busy[0] -= 1
 
-    monkeypatch.setattr(chat, "complete", counted)
+    monkeypatch.setattr(mapreduce, "complete", counted)
     server.chat_delay = 0.002
     try:
         pieces, progress = [], []
@@ -138,7 +138,7 @@ def test_three_hours_are_read_in_parts_in_parallel_and_combined(settings, server
     assert len(mapped) == len(parts)
     seen = Counter(x for r in mapped for x in sent_lines(r))
     assert seen == Counter(line(t, seg) for seg in t.segments), "every segment in exactly one part"
-    assert all(chat.estimate_tokens(str(r.info["messages"][1]["content"])) <= s.context_tokens + 100 for r in mapped)
+    assert all(retrieval.estimate_tokens(str(r.info["messages"][1]["content"])) <= s.context_tokens + 100 for r in mapped)
     combined = with_system(server, summary.COMBINE_RULES)
     assert len(combined) > 1, "the parts' summaries were too long for one request: combined in rounds"
     # The estimate is a ceiling: it expects a real model's longer notes, so more rounds of combining.
@@ -214,7 +214,7 @@ def test_summaries_turned_off_send_nothing(settings, server):
 
 
 def test_a_retired_default_gives_way_in_every_part(settings, server):
-    service.forget_models()
+    forget_models()
     server.retired.add("gpt-4o")
     try:
         t = speech_transcript(60)
@@ -226,7 +226,7 @@ def test_a_retired_default_gives_way_in_every_part(settings, server):
         assert len(server.requests("chat")) == asked
     finally:
         server.retired.discard("gpt-4o")
-        service.forget_models()
+        forget_models()
 
 
 def test_cost_of_a_summary():

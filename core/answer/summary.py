@@ -1,12 +1,11 @@
 """A recording's summary and chapters, made once per transcript and chat model.
 
 With a language model: a few bullets on the main points, with their citations, and chapters (a
-title and the moment it starts). A transcript that fits the context budget (CONTEXT_TOKEN_BUDGET,
-counted with `chat.estimate_tokens`) goes in one request; a longer one is summarized in
-consecutive parts, in parallel (SUMMARY_CONCURRENCY at a time), and the parts' summaries are
-combined in a last request (`chat.split_parts`, `chat.run_all`, `chat.combine`: the machinery of
-whole-recording questions). The last request streams: `summarize(on_text=...)` and `stream`
-hand its text over as it is written.
+title and the moment it starts). A transcript that fits the context budget (CONTEXT_TOKEN_BUDGET)
+goes in one request; a longer one is summarized in consecutive parts, in parallel
+(SUMMARY_CONCURRENCY at a time), and the parts' summaries are combined in a last request
+(`mapreduce`, the machinery of whole-recording questions). The last request streams:
+`summarize(on_text=...)` and `stream` hand its text over as it is written.
 
 Chapter times are the transcript's, never the model's: each must lie inside the recording and
 is moved to the nearest segment start (at most CHAPTER_SNAP_SECONDS away); one that cannot be
@@ -37,13 +36,16 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Callable, Generator, Iterator
 
-from . import chat
 from .. import render
-from ..service import client as service
 from ..cache import Cache, make_key
 from ..config import Settings
 from ..i18n import Text
+from ..service.client import make_client
+from ..service.retirement import model_in_force
 from ..transcript import Transcript, format_timestamp
+from .completion import open_stream
+from .mapreduce import Note, combine, notes_message, notes_tokens, part_message, run_all, split_parts
+from .retrieval import STOPWORDS, TOKEN, estimate_tokens, fold
 
 log = logging.getLogger(__name__)
 
@@ -192,29 +194,29 @@ def _generate(transcript: Transcript, settings: Settings, on_progress, use_cache
     if not any(s.text.strip() for s in transcript.segments):
         return _attach(transcript, Summary(SUMMARY, (), (), transcript.duration, parts=0))
     cache = Cache(settings.cache_dir, max_bytes=int(settings.cache_max_mb * 2**20))
-    asked = service.model_in_force(settings, chat=True)
+    asked = model_in_force(settings, chat=True)
     if use_cache and (hit := _cached(cache, cache_key(transcript, settings, asked), transcript)):
         return _attach(transcript, hit)
-    client = service.make_client(settings, max_retries=settings.max_retries, chat=True)
-    parts = chat.split_parts(transcript, settings.context_tokens)
+    client = make_client(settings, max_retries=settings.max_retries, chat=True)
+    parts = split_parts(transcript, settings.context_tokens)
     said: list[str] = []
     if len(parts) == 1:
-        messages = [{"role": "system", "content": SUMMARY_RULES}, chat.part_message(transcript, parts[0], 0, 1),
+        messages = [{"role": "system", "content": SUMMARY_RULES}, part_message(transcript, parts[0], 0, 1),
                     {"role": "user", "content": WRITE}]
     else:
-        requests = [[{"role": "system", "content": PART_RULES}, chat.part_message(transcript, part, i, len(parts)),
+        requests = [[{"role": "system", "content": PART_RULES}, part_message(transcript, part, i, len(parts)),
                      {"role": "user", "content": WRITE_PART}] for i, part in enumerate(parts)]
-        texts, said = chat.run_all(client, requests, settings, on_done=on_progress)
-        notes = [chat.Note(p.start, p.end, text) for p, text in zip(parts, texts)]
-        notes = chat.combine(client, transcript, notes, settings, lambda group: _combine_request(transcript, group),
-                             announcements=said)
+        texts, said = run_all(client, requests, settings, on_done=on_progress)
+        notes = [Note(p.start, p.end, text) for p, text in zip(parts, texts)]
+        notes = combine(client, transcript, notes, settings, lambda group: _combine_request(transcript, group),
+                        announcements=said)
         messages = _combine_request(transcript, notes)
-    pieces, took_over = chat.open_stream(client, messages, settings)
+    pieces, took_over = open_stream(client, messages, settings)
     written = []
     for piece in pieces:
         written.append(piece)
         yield piece
-    model = service.model_in_force(settings, chat=True)  # a successor, if one took over meanwhile
+    model = model_in_force(settings, chat=True)  # a successor, if one took over meanwhile
     summary = parse("".join(written), transcript, model=model, parts=len(parts))
     if summary.bullets or summary.chapters:
         for key in {cache_key(transcript, settings, asked), cache_key(transcript, settings, model)}:
@@ -222,9 +224,9 @@ def _generate(transcript: Transcript, settings: Settings, on_progress, use_cache
     return _attach(transcript, replace(summary, announcements=tuple(w for w in [*said, took_over] if w)))
 
 
-def _combine_request(transcript: Transcript, notes: list[chat.Note]) -> list[dict]:
+def _combine_request(transcript: Transcript, notes: list[Note]) -> list[dict]:
     return [{"role": "system", "content": COMBINE_RULES},
-            chat.notes_message(transcript, notes, "Summaries of the parts"), {"role": "user", "content": WRITE}]
+            notes_message(transcript, notes, "Summaries of the parts"), {"role": "user", "content": WRITE}]
 
 
 def _attach(transcript: Transcript, summary: Summary) -> Summary:
@@ -317,8 +319,8 @@ def place_chapters(candidates: list[tuple[float, str]], transcript: Transcript) 
 
 # Without a language model: chapters by time, titled with keywords
 
-# Spoken filler in English and Spanish, on top of `chat.STOPWORDS` (written lower case, without
-# accents, as `chat.tokenize` folds them): they set no stretch apart.
+# Spoken filler in English and Spanish, on top of `STOPWORDS` (written lower case, without
+# accents, as `tokenize` folds them): they set no stretch apart.
 FILLER = frozenset("""about after again all also always am any anything around back because been before being
 both can come could day did didn doesn don done down even every going gonna got here just know let like little
 lot lots maybe mean more most much need now off okay one only other out over people pretty put quite really
@@ -371,16 +373,16 @@ def _keywords(text: str) -> Iterator[tuple[str, str]]:
     """(folded word, word as said) for each word worth a title: not a function word or filler,
     not a number, three letters or more; Chinese and Japanese as character pairs. A name keeps
     its capital, if it is said anywhere but at the start of a sentence."""
-    for match in chat._TOKEN.finditer(text):
+    for match in TOKEN.finditer(text):
         word = match.group()
         if match.group(1):  # a run of CJK letters
             for pair in [word[i:i + 2] for i in range(len(word) - 1)] or [word]:
-                key = chat._fold(pair)
-                if key not in chat.STOPWORDS:
+                key = fold(pair)
+                if key not in STOPWORDS:
                     yield key, pair
             continue
-        key = chat._fold(word)
-        if len(key) >= 3 and not key.isdigit() and key not in chat.STOPWORDS and key not in FILLER:
+        key = fold(word)
+        if len(key) >= 3 and not key.isdigit() and key not in STOPWORDS and key not in FILLER:
             # A capital that starts a sentence says nothing about the word: it is written lower case.
             yield key, word.lower() if _SENTENCE_START.search(text[:match.start()]) else word
 
@@ -425,7 +427,7 @@ def as_markdown(summary: Summary, lang: str | None = "en") -> str:
 @dataclass(frozen=True)
 class Cost:
     requests: int
-    input_tokens: int  # estimated with `chat.estimate_tokens`: a ceiling, not the bill
+    input_tokens: int  # estimated with `estimate_tokens`: a ceiling, not the bill
     output_tokens: int  # estimated: PART_NOTES_TOKENS a part, SUMMARY_TOKENS at the end
     parts: int
 
@@ -435,27 +437,27 @@ def estimate(transcript: Transcript, settings: Settings) -> Cost:
     without a model), counted the way `summarize` sends it."""
     if not uses_model(settings):
         return Cost(0, 0, 0, 0)
-    tokens = chat.estimate_tokens
-    parts = chat.split_parts(transcript, settings.context_tokens)
+    tokens = estimate_tokens
+    parts = split_parts(transcript, settings.context_tokens)
     if len(parts) == 1:
-        sent = tokens(SUMMARY_RULES) + tokens(chat.part_message(transcript, parts[0], 0, 1)["content"]) + tokens(WRITE)
+        sent = tokens(SUMMARY_RULES) + tokens(part_message(transcript, parts[0], 0, 1)["content"]) + tokens(WRITE)
         return Cost(1, sent, SUMMARY_TOKENS, 1)
-    sent = sum(tokens(PART_RULES) + tokens(chat.part_message(transcript, p, i, len(parts))["content"]) + tokens(WRITE_PART)
+    sent = sum(tokens(PART_RULES) + tokens(part_message(transcript, p, i, len(parts))["content"]) + tokens(WRITE_PART)
                for i, p in enumerate(parts))
     requests, written = len(parts), PART_NOTES_TOKENS * len(parts)
-    notes = [chat.Note(p.start, p.end, "x" * (3 * PART_NOTES_TOKENS)) for p in parts]  # 3 characters a token
+    notes = [Note(p.start, p.end, "x" * (3 * PART_NOTES_TOKENS)) for p in parts]  # 3 characters a token
     overhead = tokens(COMBINE_RULES) + tokens(WRITE)
-    while len(notes) > 1 and chat.notes_tokens(transcript, notes) > settings.context_tokens:  # as `chat.combine`
-        groups: list[list[chat.Note]] = [[]]
+    while len(notes) > 1 and notes_tokens(transcript, notes) > settings.context_tokens:  # as `combine`
+        groups: list[list[Note]] = [[]]
         for note in notes:
-            if groups[-1] and chat.notes_tokens(transcript, groups[-1] + [note]) > settings.context_tokens:
+            if groups[-1] and notes_tokens(transcript, groups[-1] + [note]) > settings.context_tokens:
                 groups.append([])
             groups[-1].append(note)
         if len(groups) == len(notes):
             groups = [notes[i:i + 2] for i in range(0, len(notes), 2)]
         requests += len(groups)
-        sent += sum(overhead + chat.notes_tokens(transcript, g) for g in groups)
+        sent += sum(overhead + notes_tokens(transcript, g) for g in groups)
         written += SUMMARY_TOKENS * len(groups)
-        notes = [chat.Note(g[0].start, g[-1].end, "x" * (3 * SUMMARY_TOKENS)) for g in groups]
-    return Cost(requests + 1, sent + overhead + chat.notes_tokens(transcript, notes), written + SUMMARY_TOKENS,
+        notes = [Note(g[0].start, g[-1].end, "x" * (3 * SUMMARY_TOKENS)) for g in groups]
+    return Cost(requests + 1, sent + overhead + notes_tokens(transcript, notes), written + SUMMARY_TOKENS,
                 len(parts))

@@ -43,8 +43,6 @@ def successor(model: str, chat_successor: str = CHAT_SUCCESSOR) -> str | None:
     return TRANSCRIBE_SUCCESSOR if "whisper" in model or "transcribe" in model else chat_successor
 
 
-
-
 def model_takes_hints(model: str) -> bool:
     """gpt-transcribe (and its dated snapshots) take `keywords[]` and `languages[]` in place of
     `prompt` and `language`, and answer with the languages it heard."""

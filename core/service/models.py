@@ -4,10 +4,10 @@ OpenAI announces a model's shutdown months ahead, and its catalogue says when
 (`GET /v1/models/{id}` carries `shutdown_date`). Each model in use is looked up once per process
 and server, with a short timeout and no retries: a warning is never worth a slow or failed job,
 so any failure (no key, a server without `/models`, a time-out) just leaves the date unknown, or,
-for OpenAI's own service, the date announced in the SDK (`config.SHUTDOWN_DATES`).
+for OpenAI's own service, the date announced in the SDK (`catalogue.SHUTDOWN_DATES`).
 
 What the warning says follows what will happen: our default model gives way to its successor by
-itself (`service.take_over`), while a model the user chose must be changed by the user.
+itself (`retirement.take_over`), while a model the user chose must be changed by the user.
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from urllib.parse import urlsplit
 
 import openai
 
-from . import client as service
 from ..config import ENV, Settings
 from .catalogue import SHUTDOWN_DATES, successor
+from .client import endpoint, make_client, service_name
+from .retirement import model_in_force
 
 log = logging.getLogger(__name__)
 
@@ -91,13 +92,9 @@ def current_date() -> date:
         return date.today()
 
 
-def _server(settings: Settings, chat: bool) -> str | None:
-    return (settings.chat_base_url or settings.base_url) if chat else settings.base_url
-
-
 def _is_openai(settings: Settings, chat: bool) -> bool:
     """OpenAI's own service: only its models have the dates the SDK announces."""
-    base_url = _server(settings, chat)
+    base_url, _ = endpoint(settings, chat)
     return not base_url or (urlsplit(base_url).hostname or "").endswith("openai.com")
 
 
@@ -117,7 +114,7 @@ def _ask_server(settings: Settings, model: str, chat: bool) -> _Lookup:
     """One `GET /models/{model}`; whatever goes wrong, an unanswered lookup (never an error)."""
     try:
         quick = settings.replace(request_timeout=LOOKUP_TIMEOUT)
-        client = service.make_client(quick, max_retries=0, chat=chat)
+        client = make_client(quick, max_retries=0, chat=chat)
         extra = client.models.retrieve(model).to_dict()  # `shutdown_date` is not in the SDK's type
     except openai.NotFoundError as e:
         gone = getattr(e, "code", None) == "model_not_found"  # not a server without /models
@@ -134,7 +131,7 @@ def _ask_server(settings: Settings, model: str, chat: bool) -> _Lookup:
 def _lookup(settings: Settings, model: str, chat: bool) -> _Lookup:
     """The server's word on `model`, asked once per process and server (concurrent first
     callers wait for the one lookup)."""
-    key = (_server(settings, chat) or "openai", model)
+    key = (endpoint(settings, chat)[0] or "openai", model)
     with _guard:
         lock = _locks.setdefault(key, threading.Lock())
     with lock:
@@ -153,7 +150,7 @@ def status(settings: Settings, model: str, chat: bool = False) -> ModelStatus:
     new = None if new == model else new
     chosen = settings.chose("chat_model" if chat else "transcribe_model")
     return ModelStatus(model, chat, shutdown, new, automatic=bool(new) and not chosen, gone=found.gone,
-                       source=source, where=service.service_name(settings, chat=chat))
+                       source=source, where=service_name(settings, chat=chat))
 
 
 def in_use(settings: Settings, *, chat: bool = True) -> list[ModelStatus]:
@@ -205,8 +202,8 @@ def warning(s: ModelStatus, day: date) -> str:
 
 def _announced_on_use(settings: Settings, s: ModelStatus) -> bool:
     """Our default that its server refuses already: its successor takes over at the first
-    request, which says so (`service.take_over`), or did so earlier in this process."""
-    return s.automatic and (s.gone or service.model_in_force(settings, chat=s.chat) != s.model)
+    request, which says so (`retirement.take_over`), or did so earlier in this process."""
+    return s.automatic and (s.gone or model_in_force(settings, chat=s.chat) != s.model)
 
 
 def warnings(settings: Settings, today: date | None = None, within_days: int = WARN_DAYS, *,

@@ -54,7 +54,9 @@ from tenacity import (Retrying, retry_if_exception, stop_after_attempt, stop_whe
                       wait_exponential_jitter)
 
 from ..audio import media
-from ..service import client as service
+from ..service.client import MAX_RETRY_AFTER, Budget
+from ..service.errors import BadResponse, explain
+from ..service.retirement import model_in_force
 from .backends.openai_api import Backend, TimesLost, get_backend
 from ..cache import Cache, file_digest, make_key
 from ..config import Settings
@@ -311,7 +313,7 @@ class InFlight:
                 self._left, self._probing = None, True  # no answer is left to tell: one goes to ask
             self._cond.notify_all()
 
-    def budget(self, seen: service.Budget) -> None:
+    def budget(self, seen: Budget) -> None:
         """The service's count of the account's requests when the request this worker thread has
         on its way reached it, with its answer (the request still holds its place). What was
         sent after it is not in that count, nor perhaps what was sent before it and is still
@@ -377,7 +379,7 @@ class InFlight:
             self.throttled_count += 1
             self._successes = 0
             self._throttled_at = time.monotonic()
-            if retry_after is not None and retry_after <= service.MAX_RETRY_AFTER:
+            if retry_after is not None and retry_after <= MAX_RETRY_AFTER:
                 self._hold_until = max(self._hold_until, self._throttled_at + retry_after)
                 self._window = max(self._window, retry_after)
                 self._probing, self._left, self._whole = True, None, None
@@ -412,7 +414,7 @@ def _transcribe_with_retries(backend: Backend, chunk: Chunk, settings: Settings,
     def wait_for(state) -> float:
         exc = state.outcome.exception()
         asked = getattr(exc, "retry_after", None)
-        if asked is not None and asked <= service.MAX_RETRY_AFTER:
+        if asked is not None and asked <= MAX_RETRY_AFTER:
             return asked
         return backoff(state)
 
@@ -425,10 +427,10 @@ def _transcribe_with_retries(backend: Backend, chunk: Chunk, settings: Settings,
             result = backend.transcribe_chunk(chunk, on_segment)
             inflight.succeeded(sent_in)
             return result
-        except (openai.OpenAIError, service.BadResponse) as e:
+        except (openai.OpenAIError, BadResponse) as e:
             abandoned = isinstance(e, openai.APITimeoutError)
             model = getattr(backend, "model", settings.transcribe_model)  # the one in force, after a switch
-            error = service.explain(e, settings, model=model, what=Text("Transcribing {span}", span=span))
+            error = explain(e, settings, model=model, what=Text("Transcribing {span}", span=span))
             if isinstance(e, openai.RateLimitError) and error.retryable:  # not an exhausted quota
                 inflight.throttled(sent_in, error.retry_after)
             raise error from e
@@ -830,7 +832,7 @@ def plan(path: Path, settings: Settings) -> Plan:
     info = media.probe(path)
     check_limits(path, info, settings)
     local = settings.transcribe_backend == "local"
-    utterances = not local and not model_has_timestamps(service.model_in_force(settings))
+    utterances = not local and not model_has_timestamps(model_in_force(settings))
     chunks, duration, left_out = [], 0.0, 0.0
     for c in split(path, settings, utterances, info.duration):  # one at a time: only the times are kept
         duration = c.keep_end

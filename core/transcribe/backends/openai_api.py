@@ -16,7 +16,9 @@ from typing import Callable, Protocol
 import openai
 
 from ...audio import media
-from ...service import client as service
+from ...service.client import Budget, budget, make_client
+from ...service.errors import BadResponse
+from ...service.retirement import model_in_force, take_over
 from ...config import Settings
 from ...service.catalogue import model_has_timestamps, model_takes_hints
 from ...errors import AppError
@@ -86,11 +88,11 @@ class OpenAIBackend:
         self.settings = settings
         self.notify = notify or (lambda message: None)
         self._switching = threading.Lock()
-        self._use(service.model_in_force(settings))
+        self._use(model_in_force(settings))
         # Retries are ours (per chunk, with Retry-After); the client must not retry on top.
-        self.client = service.make_client(settings, max_retries=0)
+        self.client = make_client(settings, max_retries=0)
         # Told what is left of the account's requests a minute, with each answer (InFlight.budget).
-        self.on_budget: Callable[[service.Budget], None] | None = None
+        self.on_budget: Callable[[Budget], None] | None = None
 
     def _use(self, model: str) -> None:
         self.model = model
@@ -125,7 +127,7 @@ class OpenAIBackend:
                 except openai.NotFoundError as e:
                     model = self._take_over(e, model)  # a successor without times: TimesLost above
         except (ValueError, TypeError, AttributeError, KeyError) as e:  # a body that is not the API's
-            raise service.BadResponse(type(e).__name__) from e
+            raise BadResponse(type(e).__name__) from e
         return drop_hallucinations(segments, chunk), language
 
     def _take_over(self, exc: openai.NotFoundError, refused: str) -> str:
@@ -134,7 +136,7 @@ class OpenAIBackend:
         with self._switching:
             if self.model != refused:  # another chunk's refusal switched already
                 return self.model
-            taken = service.take_over(exc, self.settings, refused)
+            taken = take_over(exc, self.settings, refused)
             if taken is None:
                 raise exc
             model, announcement = taken
@@ -172,7 +174,7 @@ class OpenAIBackend:
     def _send(self, chunk: Chunk, audio: bytes, model: str) -> tuple[list[Segment], str | None]:
         """One request, and its response read into segments relative to the chunk."""
         raw = self.client.audio.transcriptions.with_raw_response.create(**self._args(chunk, audio, model))
-        seen = service.budget(raw.headers)
+        seen = budget(raw.headers)
         if seen is not None and self.on_budget is not None:
             self.on_budget(seen)
         result = raw.parse()
