@@ -1,13 +1,10 @@
 """A copy of the recording that the browser's own `<audio>`/`<video>` element plays.
 
-The page plays the recording with the browser's media element, which streams it with range
-requests: a 3-hour file has its duration in a fraction of a second and seeks anywhere at once
-(bench/player.py). Gradio's waveform player fetches and decodes the whole file first, and on
-long recordings does not get there (bench/RESULTS.md, "Browser player"). The element needs a file
-every browser plays, and one small enough to stream, so `prepare` looks at what the file really
-holds (ffmpeg reads its header through the same guards as `decode`: one local file, plain
-container demuxers only, so a playlist or a text file is refused the way `decode` refuses
-it; the extension is never trusted) and then:
+The media element streams with range requests, so a 3-hour file has its duration at once and
+seeks anywhere; Gradio's waveform player decodes the whole file first and does not get there on
+long recordings (bench/RESULTS.md, "Browser player"). The element needs a file every browser plays,
+small enough to stream, so `prepare` reads what the file really holds (its header, through the
+guards of `decode`, so what `decode` refuses is refused here too; the extension is never trusted):
 
 - video that Chromium, Firefox and Safari all play (MP4/MOV with H.264 8-bit 4:2:0 and AAC or MP3;
   WebM with VP8/VP9/AV1 and Opus/Vorbis) is kept as it is;
@@ -19,16 +16,9 @@ it; the extension is never trusted) and then:
   container (Opus in MKA, AAC in a video with HEVC ...) have their audio stream copied out;
 - everything else (WMA, AMR, AC3, ALAC, ADPCM ..., or too large) gets a compressed mono copy.
 
-The compressed copy is MP3, mono, 48 kbit/s constant bit rate at 24 kHz (LAME at quality 7),
-21.6 MB per hour. Measured on a 3-hour recording on this project's 2-core machine (bench/player.py,
-bench/RESULTS.md "Browser player"): it is the fastest of the candidates, 48 s of one core from a
-128 kbit/s MP3 (32 s from a WAV), where Opus at 24 kbit/s in WebM took 244 s (154 s at complexity
-5 in voip mode) and ffmpeg's AAC 510 s; it plays in every browser, Safari before 15 and
-older iOS included, where Opus in WebM or Ogg does not; and a constant bit rate lets the browser
-seek by byte offset (served from localhost, Chromium has the duration in 0.26 s and plays from
-2:00:00 0.14 s after the seek, 3 range requests in all). Opus would make
-the copy 40 % smaller (12.4 MB per hour), which matters less than five times the CPU on a small
-server; speech at 48 kbit/s mono is clear.
+The compressed copy is MP3, mono, 48 kbit/s constant bit rate at 24 kHz (21.6 MB an hour): the
+fastest candidate to encode on a small server (bench/player.py), played by every browser, old
+Safari included, and a constant bit rate lets the browser seek by byte offset.
 
 Files in `folder` are named by content (the recording's sha256, or the `name` given), so preparing
 the same recording again returns the file already there; they are written to a temporary file
