@@ -7,7 +7,7 @@ against Gradio's waveform player (`gr.Audio`), on a 3-hour recording.
 1. Encoding: a 3-hour recording is built cheaply (about 60 s of espeak-ng speech, encoded once as
    a 128 kbit/s stereo MP3, then joined 180 times by ffmpeg's concat demuxer with `-c copy`; and a
    16 kHz mono WAV with `-stream_loop`), and each candidate copy format is encoded from it with the
-   guarded ffmpeg input of core/media. The slow candidates are timed on the first 30 minutes and
+   guarded ffmpeg input of core/audio/decode.py. The slow candidates are timed on the first 30 minutes and
    scaled (marked so); the finalists on the whole 3 hours.
 2. Browser: Debian's Chromium, headless, through Playwright. (a) a plain
    `<audio preload="metadata" controls>` fed by a local HTTP server that answers Range requests:
@@ -46,7 +46,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import speech
 
-from core.audio import media
+from core.audio import decode
 from core.audio import playback
 
 CHROMIUM = "/usr/bin/chromium"
@@ -74,7 +74,7 @@ FINALISTS = ("MP3 mono 48 kbit/s CBR, 24 kHz, LAME q7 (chosen)", "Opus mono 24 k
 
 
 def run(*args: str) -> None:
-    subprocess.run([media.ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y", *args], check=True)
+    subprocess.run([decode.ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y", *args], check=True)
 
 
 def seconds_of(path: Path) -> float:
@@ -125,7 +125,7 @@ def copy_path(work: Path, source_name: str, candidate: str) -> Path:
 
 def encode(source: Path, out: Path, args: tuple[str, ...], limit: float | None) -> tuple[float, float]:
     """Wall and CPU seconds to encode `source` (or its first `limit` seconds) the way core/playback does."""
-    cmd = [media.ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *media._input_args(source),
+    cmd = [decode.ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *decode.input_args(source),
            "-map", "0:a:0", "-vn", "-map_metadata", "-1", *(["-t", f"{limit:g}"] if limit else []), *args,
            "file:" + str(out)]
     before = os.times()

@@ -49,7 +49,7 @@ ROOT = HERE.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import speech  # noqa: E402
-from core.audio import media  # noqa: E402
+from core.audio import decode  # noqa: E402
 from fakeopenai import FakeOpenAI, Uplink, energy_recognizer  # noqa: E402
 
 KEY = "bench-key"
@@ -409,7 +409,7 @@ def run_pipeline(service: Service, scenario: str, name: str, code: str, extra: t
     result, wall, peak = run_child(code, str(audio), service.base_url, KEY, str(cache), *extra)
     shutil.rmtree(cache, ignore_errors=True)
     stats = service.stats()
-    complete = (check_baseline(result, expected, media.probe(audio).duration) if code is BASELINE
+    complete = (check_baseline(result, expected, decode.probe(audio).duration) if code is BASELINE
                 else check_ours(result, expected))
     run = Run(scenario, name, wall, peak, stats["uploaded_mb"], stats["requests"], stats["refused_429"],
               result.get("first_text_s"), complete)
@@ -476,7 +476,7 @@ def compare_rate_limit(minutes: int, rpm: int, rtf: float, mbps: float | None) -
         runs.append(run_pipeline(service, scenario, name, code, extra, audio, expected))
     ours = runs[-1]
     sent = ours.requests - ours.refused
-    fixed = math.ceil(media.probe(audio).duration / 180)  # requests with 3-minute chunks throughout
+    fixed = math.ceil(decode.probe(audio).duration / 180)  # requests with 3-minute chunks throughout
     write_section(RATE_HEADING, [
         RATE_HEADING, "",
         f"`python bench/run.py --rate-limit --rate-minutes {minutes} --rpm {rpm}` on {os.cpu_count()} cores, "
@@ -527,7 +527,7 @@ def main() -> None:
             service.reset()
             result, wall, peak = run_child(code, str(audio), service.base_url, KEY, str(cache))
             stats = service.stats()
-            complete = (check_baseline(result, expected, media.probe(audio).duration) if code is BASELINE
+            complete = (check_baseline(result, expected, decode.probe(audio).duration) if code is BASELINE
                         else check_ours(result, expected))
             extra = ""
             if code is OURS and "error" not in result:
@@ -551,7 +551,7 @@ def main() -> None:
         service.reset(outage=args.outage)
         cache = WORK / f"cache-outage-{time.time_ns()}"
         result, wall, peak = run_child(code, str(audio), service.base_url, KEY, str(cache))
-        complete = check_baseline(result, expected, media.probe(audio).duration) if code is BASELINE else check_ours(result, expected)
+        complete = check_baseline(result, expected, decode.probe(audio).duration) if code is BASELINE else check_ours(result, expected)
         outage_rows.append(Row(minutes, name, wall, peak, service.stats()["uploaded_mb"], service.stats()["requests"],
                                result.get("first_text_s"), complete))
         print(f"  outage, {name}: {wall:.1f} s, {complete}", flush=True)

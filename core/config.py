@@ -88,7 +88,7 @@ class Settings:
     concurrency: int = 32  # chunk requests in flight at once (OpenAI tier 1 allows 500 a minute)
     chunk_seconds: float = 180.0  # target chunk length: short chunks finish together, in parallel
     max_upload_mb: float = 24.0  # per request, under the service's 25 MB
-    upload_format: str = "opus-24k"  # how chunks are sent (media.UPLOAD_FORMATS): bench/upload_format.py chose it; "flac": lossless
+    upload_format: str = "opus-24k"  # how chunks are sent (encode.UPLOAD_FORMATS): bench/upload_format.py chose it; "flac": lossless
     max_retries: int = 8  # per chunk, after the first attempt: with backoff, rides out ~3 min outages
     request_timeout: float = 300.0  # seconds per request
     context_tokens: int = 60_000  # transcript tokens sent with a question at most
@@ -177,8 +177,8 @@ class Settings:
 
     @property
     def upload(self):
-        """The upload format in force (a `media.UploadFormat`)."""
-        from .audio.media import UPLOAD_FORMATS
+        """The upload format in force (an `encode.UploadFormat`)."""
+        from .audio.encode import UPLOAD_FORMATS
 
         return UPLOAD_FORMATS[self.upload_format]
 
@@ -202,7 +202,7 @@ class Settings:
 
 
 def _upload_formats() -> tuple[str, ...]:
-    from .audio.media import UPLOAD_FORMATS
+    from .audio.encode import UPLOAD_FORMATS
 
     return tuple(UPLOAD_FORMATS)
 

@@ -17,7 +17,7 @@ from urllib.parse import quote
 import pytest
 
 from core.audio import fetch
-from core.audio import media
+from core.audio import chunking, decode
 from core.errors import UnsupportedMedia
 from core.audio.fetch import UrlRefused
 from core.transcribe.pipeline import transcribe_file
@@ -85,8 +85,8 @@ PLAYLISTS = {
 # Every way an upload is read by ffmpeg: the header (before transcribing), decoding, measuring.
 READERS = {
     "transcribe": lambda path, settings: transcribe_file(path, settings),
-    "decode": lambda path, settings: list(media.iter_chunks(path, **SPLIT)),
-    "measure": lambda path, settings: media.measure_duration(path),
+    "decode": lambda path, settings: list(chunking.iter_chunks(path, **SPLIT)),
+    "measure": lambda path, settings: decode.measure_duration(path),
 }
 
 
@@ -109,8 +109,8 @@ def test_a_file_name_is_never_taken_for_a_url(tmp_path, short_talk, monkeypatch)
     named = Path("concat:planted.mp3")
     shutil.copy(short_talk[0], named)
     with watched_fifo(tmp_path / "planted.mp3") as readers:
-        info = media.probe(named)
-        chunks = list(media.iter_chunks(named, **SPLIT))
+        info = decode.probe(named)
+        chunks = list(chunking.iter_chunks(named, **SPLIT))
     assert readers == [], "the file the name points to was opened"
     assert info.container == "mp3" and abs(chunks[-1].end - info.duration) < 0.5
 
@@ -121,7 +121,7 @@ def test_other_formats_are_refused_with_what_they_are(tmp_path):
            str(picture))
     with pytest.raises(UnsupportedMedia, match=r"cover\.mp3 is not a recording this app reads \(ffmpeg sees "
                                                r"png_pipe data\); upload an audio or video file"):
-        media.probe(picture)
+        decode.probe(picture)
 
 
 # Every kind of recording people upload still opens: audio only, and video with audio.
@@ -139,10 +139,10 @@ def test_plain_recordings_still_open(ext, tmp_path):
     path = tmp_path / f"clip.{ext}"
     video = ["-f", "lavfi", "-i", "color=c=blue:s=64x64:d=2"] if ext in VIDEO else []
     ffmpeg(*video, "-f", "lavfi", "-i", "sine=f=440:d=2", "-shortest", *RECORDINGS[ext], str(path))
-    info = media.probe(path)
-    chunks = list(media.iter_chunks(path, **SPLIT))
+    info = decode.probe(path)
+    chunks = list(chunking.iter_chunks(path, **SPLIT))
     assert info.has_audio and abs(info.duration - 2) < 0.1
-    assert abs(chunks[-1].end - 2) < 0.1 and abs(media.measure_duration(path) - 2) < 0.1
+    assert abs(chunks[-1].end - 2) < 0.1 and abs(decode.measure_duration(path) - 2) < 0.1
 
 
 # Headers that lie about the length
@@ -161,19 +161,19 @@ def lying_mp3(path: Path, seconds: float, claimed: float) -> Path:
 
 def test_decoding_stops_at_the_limit_whatever_the_header_says(tmp_path):
     path = lying_mp3(tmp_path / "short, it says.mp3", seconds=300, claimed=30)
-    assert media.probe(path).duration < 31, "the header no longer lies: find another way"
+    assert decode.probe(path).duration < 31, "the header no longer lies: find another way"
     said: list[float] = []
-    chunks = list(media.iter_chunks(path, **SPLIT, max_seconds=60, on_limit=said.append))
+    chunks = list(chunking.iter_chunks(path, **SPLIT, max_seconds=60, on_limit=said.append))
     assert said == [60.0]
     assert max(c.end for c in chunks) <= 60.0 and chunks[-1].keep_end == 60.0
-    assert all(len(c.pcm) <= media.pcm_bytes(max(c.duration, media.MIN_CHUNK_SECONDS)) for c in chunks)
-    assert 60 < media.measure_duration(path, max_seconds=60) < 62, "measured just past the limit, no further"
+    assert all(len(c.pcm) <= decode.pcm_bytes(max(c.duration, chunking.MIN_CHUNK_SECONDS)) for c in chunks)
+    assert 60 < decode.measure_duration(path, max_seconds=60) < 62, "measured just past the limit, no further"
 
 
 def test_a_recording_within_the_limit_is_not_cut(tmp_path):
     path = lying_mp3(tmp_path / "short, it says.mp3", seconds=90, claimed=30)
     said: list[float] = []
-    chunks = list(media.iter_chunks(path, **SPLIT, max_seconds=90.5, on_limit=said.append))
+    chunks = list(chunking.iter_chunks(path, **SPLIT, max_seconds=90.5, on_limit=said.append))
     assert said == [] and abs(chunks[-1].keep_end - 90) < 0.2
 
 
@@ -275,7 +275,7 @@ def test_the_pipeline_sends_nothing_past_the_limit_and_says_so(settings, server,
     assert tag > 0 and data[tag + 7] & 1
     data[tag + 8:tag + 12] = struct.pack(">I", int(10 * 16_000 / 576))
     path.write_bytes(data)
-    assert media.probe(path).duration < 11
+    assert decode.probe(path).duration < 11
     s = settings.replace(max_duration_minutes=0.5)
     t = transcribe_file(path, s)
     assert sum(r.info["seconds"] for r in server.requests(status=200)) <= 30.01

@@ -16,7 +16,7 @@ import core
 from core.answer import chat
 from core.answer.completion import ANSWERING
 from core.audio import fetch
-from core.audio import media
+from core.audio import decode
 from core.service.errors import explain
 from core.config import Settings
 from core.errors import AppError, ServiceError, TooLarge, UnsupportedMedia
@@ -253,11 +253,11 @@ def test_empty_file(tmp_path):
     path = tmp_path / "vacío.mp3"
     path.write_bytes(b"")
     with pytest.raises(UnsupportedMedia) as err:
-        media.probe(path)
+        decode.probe(path)
     assert str(err.value) == "vacío.mp3 is empty (0 bytes)."
     assert err.value.localized("es") == "vacío.mp3 está vacío (0 bytes)."
     with pytest.raises(UnsupportedMedia) as err:
-        media.check_file(tmp_path / "missing.wav")
+        decode.check_file(tmp_path / "missing.wav")
     assert err.value.localized("es") == f"No se encontró el archivo: {tmp_path / 'missing.wav'}"
 
 
@@ -265,7 +265,7 @@ def test_not_media(tmp_path):
     path = tmp_path / "notes.mp3"
     path.write_text("just some text, not audio\n" * 50)
     with pytest.raises(UnsupportedMedia) as err:
-        media.probe(path)
+        decode.probe(path)
     assert err.value.localized("es").startswith("notes.mp3 no es ")
     assert str(err.value).startswith("notes.mp3 is not ")
 
@@ -275,7 +275,7 @@ def test_too_large(tmp_path):
 
     path = tmp_path / "big.wav"
     path.write_bytes(b"\0" * 3 * 2**20)
-    info = media.MediaInfo(duration=60.0, has_audio=True, container="wav")
+    info = decode.MediaInfo(duration=60.0, has_audio=True, container="wav")
     with pytest.raises(TooLarge) as err:
         check_limits(path, info, Settings(max_file_mb=1.5))
     assert str(err.value) == "big.wav is 3 MB; the limit is 1.5 MB (MAX_FILE_MB)."

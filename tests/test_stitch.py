@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from core.audio.media import Chunk
+from core.audio.chunking import Chunk
 from core.transcribe.stitch import stitch
 from core.transcript import Segment
 

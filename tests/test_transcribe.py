@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from core.audio import media
+from core.audio import chunking
 from core.cache import Cache
 from core.errors import ServiceError, TranscriptionFailed, UnsupportedMedia
 from core.transcribe.pipeline import Progress, transcribe_file
@@ -64,8 +64,8 @@ def test_long_file_is_split_and_stitched_in_order(settings, server, long_talk):
 def test_no_pause_means_hard_cuts_without_lost_or_doubled_words(settings, server, continuous_talk):
     path, spoken = continuous_talk
     s = settings.replace(chunk_seconds=10, silence_window=4, min_silence_ms=3000, overlap_seconds=4)
-    chunks = list(media.iter_chunks(path, target_seconds=10, window_seconds=4, overlap_seconds=4,
-                                    min_silence_ms=3000))
+    chunks = list(chunking.iter_chunks(path, target_seconds=10, window_seconds=4, overlap_seconds=4,
+                                       min_silence_ms=3000))
     assert len(chunks) >= 2 and all(c.keep_end < c.end for c in chunks[:-1]), "cuts are hard and overlap"
     t = transcribe_file(path, s)
     assert_complete_in_order(t, spoken, tolerance=1.0)
@@ -79,12 +79,12 @@ def test_models_without_timestamps_get_utterance_times(settings, server, long_ta
     t = transcribe_file(path, settings.replace(transcribe_model=model, chunk_seconds=15, silence_window=5))
     reqs = server.requests(status=200)
     assert {r.info["response_format"] for r in reqs} == {"json"}
-    assert len(t.segments) == len(reqs) and all(r.info["seconds"] <= media.PIECE_MAX_SECONDS for r in reqs)
+    assert len(t.segments) == len(reqs) and all(r.info["seconds"] <= chunking.PIECE_MAX_SECONDS for r in reqs)
     text = t.text.lower()
     positions = [text.find(s.key) for s in spoken]
     assert all(p >= 0 for p in positions) and positions == sorted(positions)
     assert all(text.count(s.key) == 1 for s in spoken)
-    assert all(seg.end - seg.start <= media.PIECE_MAX_SECONDS for seg in t.segments)
+    assert all(seg.end - seg.start <= chunking.PIECE_MAX_SECONDS for seg in t.segments)
     assert 0 <= t.segments[0].start <= spoken[0].start and spoken[-1].end - 0.5 <= t.segments[-1].end <= t.duration
 
 

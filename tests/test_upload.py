@@ -12,7 +12,7 @@ from conftest import TEST_KEY
 from fakeopenai import FakeOpenAI, energy_recognizer
 
 import speech
-from core.audio import media
+from core.audio import decode, encode
 from core.transcribe.backends.openai_api import OpenAIBackend
 from core.transcribe.pipeline import FIRST_CHUNK_SECONDS, plan, transcribe_file
 
@@ -20,7 +20,7 @@ from core.transcribe.pipeline import FIRST_CHUNK_SECONDS, plan, transcribe_file
 def test_every_format_is_taken_by_the_service_and_heard(settings, server, short_talk):
     path, spoken = short_talk
     sizes = {}
-    for name, fmt in media.UPLOAD_FORMATS.items():
+    for name, fmt in encode.UPLOAD_FORMATS.items():
         server.clear()
         t = transcribe_file(path, settings.replace(upload_format=name))
         [req] = server.requests()
@@ -36,19 +36,19 @@ def test_every_format_is_taken_by_the_service_and_heard(settings, server, short_
 def test_the_service_refuses_ogg_opus_named_opus(server):
     """As the real service does: Ogg Opus is taken as `.ogg`, refused as `.opus`."""
     client = openai.OpenAI(api_key=TEST_KEY, base_url=server.base_url, max_retries=0)
-    data = media.encode_pcm(speech.speak_pcm("The budget was approved."), media.UPLOAD_FORMATS["opus-24k"])
+    data = encode.encode_pcm(speech.speak_pcm("The budget was approved."), encode.UPLOAD_FORMATS["opus-24k"])
     with pytest.raises(openai.BadRequestError, match="Invalid file format"):
         client.audio.transcriptions.create(model="whisper-1", file=("chunk.opus", data, "audio/ogg"))
     heard = client.audio.transcriptions.create(model="whisper-1", file=("chunk.ogg", data, "audio/ogg"))
     assert "budget" in heard.text.lower()
 
 
-@pytest.mark.parametrize("name", list(media.UPLOAD_FORMATS))
+@pytest.mark.parametrize("name", list(encode.UPLOAD_FORMATS))
 def test_no_audio_takes_more_bytes_than_its_format_allows(name):
     """Full-scale white noise, the hardest thing to compress, within the bound chunks are sized by."""
-    fmt, seconds = media.UPLOAD_FORMATS[name], 20
-    noise = np.random.default_rng(14).integers(-32768, 32767, seconds * media.SAMPLE_RATE, dtype=np.int16)
-    assert len(media.encode_pcm(noise.tobytes(), fmt)) <= fmt.max_bytes_per_second * seconds + 4096
+    fmt, seconds = encode.UPLOAD_FORMATS[name], 20
+    noise = np.random.default_rng(14).integers(-32768, 32767, seconds * decode.SAMPLE_RATE, dtype=np.int16)
+    assert len(encode.encode_pcm(noise.tobytes(), fmt)) <= fmt.max_bytes_per_second * seconds + 4096
 
 
 def test_chunks_are_sized_by_duration_not_by_uncompressed_bytes(settings):

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.audio import media
+from core.audio import chunking, decode, voice
 from core.transcribe import pipeline as transcribe
 from core.transcribe.backends.openai_api import OpenAIBackend
 from core.errors import Cancelled
@@ -68,7 +68,7 @@ def key_offset(text: str, key: str) -> float:
 
 
 def loud_frames(pcm: bytes) -> np.ndarray:
-    """Per 10 ms frame, whether it is not silent (`media.is_silent`'s rule)."""
+    """Per 10 ms frame, whether it is not silent (`voice.is_silent`'s rule)."""
     samples = np.frombuffer(pcm, dtype=np.int16).astype(np.int32)
     per = int(speech.RATE * FRAME)
     samples = np.pad(samples, (0, -len(samples) % per))
@@ -231,7 +231,7 @@ def test_speech_without_pauses_is_cut_short_all_the_same(settings, server, conti
 def test_with_no_pause_and_no_quiet_moment_pieces_are_cut_hard(settings, server, continuous_talk, monkeypatch):
     """No voice pause heard and no quiet moment of 3 s: hard cuts, with both pieces holding the
     moments around the cut; the stitching keeps each word once, still cited in time."""
-    monkeypatch.setattr(media, "voice_spans", lambda pcm, *a, **k: [], raising=False)
+    monkeypatch.setattr(voice, "voice_spans", lambda pcm, *a, **k: [], raising=False)
     path, spoken = continuous_talk
     backend = Recorded(settings.replace(transcribe_model="gpt-4o-transcribe", min_silence_ms=3000))
     t = transcribe_file(path, backend.settings, backend=backend)
@@ -258,8 +258,8 @@ def test_what_voice_detection_does_not_hear_is_sent(settings, server, unheard_ta
     tone = (said[0].end + 1.0, said[1].start - 0.5)
     hiss = (said[1].end, said[2].start)
     for a, b in (tone, hiss):
-        stretch = pcm[media.pcm_bytes(a):media.pcm_bytes(b)]
-        assert voices(stretch) == [] and not media.is_silent(stretch)
+        stretch = pcm[decode.pcm_bytes(a):decode.pcm_bytes(b)]
+        assert voices(stretch) == [] and not voice.is_silent(stretch)
     backend = Recorded(settings.replace(transcribe_model="gpt-4o-mini-transcribe"))
     t = transcribe_file(path, backend.settings, backend=backend)
     assert covered(backend.sent, *tone) and covered(backend.sent, *hiss)
@@ -271,7 +271,7 @@ def test_what_voice_detection_does_not_hear_is_sent(settings, server, unheard_ta
 def test_deaf_voice_detection_loses_nothing(settings, server, long_talk, monkeypatch):
     """Were Silero to hear no voice at all (a singer, a whisper), the pieces are cut in quiet
     moments and every word is still sent and cited in time."""
-    monkeypatch.setattr(media, "voice_spans", lambda pcm, *a, **k: [], raising=False)
+    monkeypatch.setattr(voice, "voice_spans", lambda pcm, *a, **k: [], raising=False)
     path, spoken = long_talk
     t = transcribe_file(path, settings.replace(transcribe_model="gpt-4o-transcribe"))
     assert_cited_in_time(t, spoken_as_said(spoken))
@@ -286,15 +286,15 @@ def test_only_silence_is_left_out_and_no_piece_is_too_long(media_dir):
     build(path, 2.5, speech.SENTENCES[0], 0.2, noise(3.0), speech.SENTENCES[1], 6.0, hum(23.0),
           speech.SENTENCES[2], 0.05, speech.SENTENCES[3], 2.1, HUMAN / "ru.wav", 0.7)
     pcm = speech.to_pcm(path)
-    chunks = list(media.iter_utterances(path, min_silence_ms=300))
+    chunks = list(chunking.iter_utterances(path, min_silence_ms=300))
     assert [c.index for c in chunks] == list(range(len(chunks)))
     assert chunks[0].keep_start == 0 and chunks[-1].keep_end == pytest.approx(len(pcm) / 2 / speech.RATE)
     assert all(a.keep_end == pytest.approx(b.keep_start) for a, b in zip(chunks, chunks[1:])), "no moment skipped"
     pieces = [c for c in chunks if not c.gap]
     assert all(c.duration <= LONGEST_REQUEST + 1e-6 for c in pieces)
-    assert all(c.pcm == pcm[media.pcm_bytes(c.start):media.pcm_bytes(c.end)] for c in pieces if c.duration >= 1)
+    assert all(c.pcm == pcm[decode.pcm_bytes(c.start):decode.pcm_bytes(c.end)] for c in pieces if c.duration >= 1)
     gaps = [c for c in chunks if c.gap]
-    assert gaps and all(c.pcm == b"" and media.is_silent(pcm[media.pcm_bytes(c.start):media.pcm_bytes(c.end)])
+    assert gaps and all(c.pcm == b"" and voice.is_silent(pcm[decode.pcm_bytes(c.start):decode.pcm_bytes(c.end)])
                         for c in gaps)
     loud = np.flatnonzero(loud_frames(pcm)) * FRAME
     starts = np.array([c.start for c in pieces])
@@ -305,7 +305,7 @@ def test_only_silence_is_left_out_and_no_piece_is_too_long(media_dir):
 
 def test_pieces_stop_at_the_limit(long_talk):
     said = []
-    chunks = list(media.iter_utterances(long_talk[0], min_silence_ms=300, max_seconds=20.0, on_limit=said.append))
+    chunks = list(chunking.iter_utterances(long_talk[0], min_silence_ms=300, max_seconds=20.0, on_limit=said.append))
     assert said == [20.0] and chunks[-1].keep_end <= 20.0 and all(c.end <= 20.0 for c in chunks)
 
 

@@ -1,13 +1,10 @@
 """A copy of the recording that the browser's own `<audio>`/`<video>` element plays.
 
-The page plays the recording with the browser's media element, which streams it with range
-requests: a 3-hour file has its duration in a fraction of a second and seeks anywhere at once
-(bench/player.py). Gradio's waveform player fetches and decodes the whole file first, and on
-long recordings does not get there (bench/RESULTS.md, "Browser player"). The element needs a file
-every browser plays, and one small enough to stream, so `prepare` looks at what the file really
-holds (ffmpeg reads its header through the same guards as `core.media`: one local file, plain
-container demuxers only, so a playlist or a text file is refused the way `core.media` refuses
-it; the extension is never trusted) and then:
+The media element streams with range requests, so a 3-hour file has its duration at once and
+seeks anywhere; Gradio's waveform player decodes the whole file first and does not get there on
+long recordings (bench/RESULTS.md, "Browser player"). The element needs a file every browser plays,
+small enough to stream, so `prepare` reads what the file really holds (its header, through the
+guards of `decode`, so what `decode` refuses is refused here too; the extension is never trusted):
 
 - video that Chromium, Firefox and Safari all play (MP4/MOV with H.264 8-bit 4:2:0 and AAC or MP3;
   WebM with VP8/VP9/AV1 and Opus/Vorbis) is kept as it is;
@@ -19,16 +16,9 @@ it; the extension is never trusted) and then:
   container (Opus in MKA, AAC in a video with HEVC ...) have their audio stream copied out;
 - everything else (WMA, AMR, AC3, ALAC, ADPCM ..., or too large) gets a compressed mono copy.
 
-The compressed copy is MP3, mono, 48 kbit/s constant bit rate at 24 kHz (LAME at quality 7),
-21.6 MB per hour. Measured on a 3-hour recording on this project's 2-core machine (bench/player.py,
-bench/RESULTS.md "Browser player"): it is the fastest of the candidates, 48 s of one core from a
-128 kbit/s MP3 (32 s from a WAV), where Opus at 24 kbit/s in WebM took 244 s (154 s at complexity
-5 in voip mode) and ffmpeg's AAC 510 s; it plays in every browser, Safari before 15 and
-older iOS included, where Opus in WebM or Ogg does not; and a constant bit rate lets the browser
-seek by byte offset (served from localhost, Chromium has the duration in 0.26 s and plays from
-2:00:00 0.14 s after the seek, 3 range requests in all). Opus would make
-the copy 40 % smaller (12.4 MB per hour), which matters less than five times the CPU on a small
-server; speech at 48 kbit/s mono is clear.
+The compressed copy is MP3, mono, 48 kbit/s constant bit rate at 24 kHz (21.6 MB an hour): the
+fastest candidate to encode on a small server (bench/player.py), played by every browser, old
+Safari included, and a constant bit rate lets the browser seek by byte offset.
 
 Files in `folder` are named by content (the recording's sha256, or the `name` given), so preparing
 the same recording again returns the file already there; they are written to a temporary file
@@ -50,7 +40,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from . import media
+from . import decode
 from ..cache import TMP_PREFIX, file_digest
 from ..errors import Cancelled, UnsupportedMedia
 
@@ -127,20 +117,20 @@ class Probed:
 
 
 def inspect(path: Path) -> Probed:
-    """Read the header of `path` with the guarded `ffmpeg -i` of `core.media`.
+    """Read the header of `path` with the guarded `ffmpeg -i` of `decode`.
 
-    A file `core.media` refuses (a playlist, a text file, no media at all) is refused with
-    `core.media.probe`'s own message.
+    A file `decode` refuses (a playlist, a text file, no media at all) is refused with
+    `decode.probe`'s own message.
     """
-    path = media.check_file(path)
-    run = subprocess.run([media.ffmpeg_exe(), "-hide_banner", "-nostdin", *media._input_args(path)],
+    path = decode.check_file(path)
+    run = subprocess.run([decode.ffmpeg_exe(), "-hide_banner", "-nostdin", *decode.input_args(path)],
                          check=False, capture_output=True, text=True, errors="replace")
     err = run.stderr
-    container = media._INPUT.search(err)
-    if container is None or media._NOT_ALLOWED in err:
-        media.probe(path)  # raises with the message core.media gives for this file
+    container = decode.HEADER_CONTAINER.search(err)
+    if container is None or decode.NOT_ALLOWED in err:
+        decode.probe(path)  # raises with the message decode gives for this file
         raise UnsupportedMedia("{name} is not an audio or video file that ffmpeg can read.", name=path.name)
-    m = media._DURATION.search(err)
+    m = decode.HEADER_DURATION.search(err)
     duration = int(m[1]) * 3600 + int(m[2]) * 60 + float(m[3]) if m else None
     streams = [Stream(int(s[1]), s[2], s[3], s[4] or "", s[5]) for s in _STREAM.finditer(err)]
     video = next((s for s in streams if s.type == "Video" and "(attached pic)" not in s.rest), None)
@@ -336,12 +326,12 @@ def _tmp(target: Path) -> Path:
 
 
 def _ffmpeg(source: Path, target: Path, args: tuple[str, ...], cancel: threading.Event) -> None:
-    """Run ffmpeg on `source` (guarded as in `core.media`) into a temporary file, renamed to
+    """Run ffmpeg on `source` (guarded as in `decode`) into a temporary file, renamed to
     `target` when complete; killed within POLL_SECONDS of `cancel`."""
     with _writing(source, target) as tmp, tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(
-            [media.ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
-             *media._input_args(source), "-map_chapters", "-1", *args, "file:" + os.path.abspath(tmp)],
+            [decode.ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
+             *decode.input_args(source), "-map_chapters", "-1", *args, "file:" + os.path.abspath(tmp)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
         try:
             while True:

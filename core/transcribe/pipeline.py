@@ -6,11 +6,11 @@ with absolute times.
 
 How the file is cut depends on what the model answers. A model that returns timed segments
 (whisper-1, the local Whisper) gets chunks of about CHUNK_SECONDS cut in pauses
-(`media.iter_chunks`); where a server put a segment's start before the voice (Whisper without
+(`chunking.iter_chunks`); where a server put a segment's start before the voice (Whisper without
 voice detection starts one at 0.0 after music), it is moved to the voice
 (`stitch.start_at_speech`).
 A model that returns text only (gpt-transcribe, the gpt-4o-*transcribe models) gets utterance
-pieces of at most PIECE_MAX_SECONDS (`media.iter_utterances`), and each piece's text becomes a
+pieces of at most PIECE_MAX_SECONDS (`chunking.iter_utterances`), and each piece's text becomes a
 segment with the piece's times: every model's segments start at most 10 s before the words they
 hold, so subtitles and citations come out the same whatever the model. That means many more,
 shorter requests (a few hundred an hour of audio instead of twenty); silences left out are not
@@ -27,7 +27,7 @@ the job's share (`InFlight`), which the service's rate limit lowers: a 429 halve
 in flight and holds the whole job for its Retry-After, successes raise them again one by one.
 Two jobs for the same recording and settings in one process do the work once (`_claim`).
 
-Chunks are uploaded in the UPLOAD_FORMAT (`media.UPLOAD_FORMATS`; Ogg Opus at 24 kbit/s unless
+Chunks are uploaded in the UPLOAD_FORMAT (`encode.UPLOAD_FORMATS`; Ogg Opus at 24 kbit/s unless
 set, FLAC for lossless), encoded by the workers, and sized by duration: CHUNK_SECONDS and the
 model's cap decide, and only lossless FLAC, whose worst case is the PCM itself, is held under
 MAX_UPLOAD_MB by length too (`Settings.max_chunk_seconds`). The first chunks are shorter
@@ -53,7 +53,7 @@ import openai
 from tenacity import (Retrying, retry_if_exception, stop_after_attempt, stop_when_event_set,
                       wait_exponential_jitter)
 
-from ..audio import media
+from ..audio import chunking, decode, voice
 from ..service.client import MAX_RETRY_AFTER, Budget
 from ..service.errors import BadResponse, explain
 from ..service.retirement import model_in_force
@@ -72,7 +72,7 @@ from ..errors import (
 )
 from ..i18n import Text
 from .backends.local import LocalBackend
-from ..audio.media import Chunk
+from ..audio.chunking import Chunk
 from .stitch import start_at_speech, stitch
 from ..transcript import Meta, Segment, Transcript, format_timestamp
 
@@ -138,8 +138,8 @@ def _fixes_starts(backend: Backend) -> bool:
 
 
 # What decides the pieces, in the transcript key: a change makes a new transcript, never a mix.
-UTTERANCE_CUTS = ("utterances", media.PIECE_MAX_SECONDS, media.GAP_MIN_SECONDS, media.VAD_PAUSE_MS,
-                  media.PIECE_OVERLAP_SECONDS)
+UTTERANCE_CUTS = ("utterances", chunking.PIECE_MAX_SECONDS, chunking.GAP_MIN_SECONDS, voice.VAD_PAUSE_MS,
+                  chunking.PIECE_OVERLAP_SECONDS)
 
 
 def transcript_key(digest: str, backend: Backend, settings: Settings) -> str:
@@ -154,7 +154,7 @@ def _chunk_key(chunk: Chunk, backend: Backend) -> str:
     return make_key("chunk", hashlib.sha256(chunk.pcm).hexdigest(), backend.cache_params())
 
 
-def check_limits(path: Path, info: media.MediaInfo, settings: Settings) -> float:
+def check_limits(path: Path, info: decode.MediaInfo, settings: Settings) -> float:
     """Refuse, before anything is decoded, sent or paid for, what is over the configured limits."""
     size = path.stat().st_size
     if size > settings.max_file_mb * 1024 * 1024:
@@ -162,7 +162,7 @@ def check_limits(path: Path, info: media.MediaInfo, settings: Settings) -> float
                        name=path.name, mb=size / 2**20, limit=settings.max_file_mb)
     if not info.has_audio:
         raise UnsupportedMedia("{name} has no audio track.", name=path.name)
-    duration = info.duration if info.duration is not None else media.measure_duration(
+    duration = info.duration if info.duration is not None else decode.measure_duration(
         path, max_seconds=settings.max_duration_minutes * 60)
     if duration > settings.max_duration_minutes * 60:
         raise TooLarge("{name} is {duration} long; the limit is {limit:g} min (MAX_DURATION_MINUTES).",
@@ -198,7 +198,7 @@ def _split_params(settings: Settings) -> dict:
 
 def _piece_seconds(settings: Settings) -> float:
     """Longest utterance piece: PIECE_MAX_SECONDS, or less if a request may carry less."""
-    return min(media.PIECE_MAX_SECONDS, settings.max_chunk_seconds)
+    return min(chunking.PIECE_MAX_SECONDS, settings.max_chunk_seconds)
 
 
 def _utterance_params(settings: Settings) -> dict:
@@ -212,8 +212,8 @@ def split(path: Path, settings: Settings, utterances: bool, expected: float | No
     of about CHUNK_SECONDS (see the module docstring), the last ones shorter if the recording is
     `expected` to last that long (its header's word: a wrong one changes only where cuts fall)."""
     if utterances:
-        return media.iter_utterances(path, **_utterance_params(settings), **callbacks)
-    return media.iter_chunks(path, **_split_params(settings), expected_seconds=expected, **callbacks)
+        return chunking.iter_utterances(path, **_utterance_params(settings), **callbacks)
+    return chunking.iter_chunks(path, **_split_params(settings), expected_seconds=expected, **callbacks)
 
 
 MAX_BACKOFF = 60.0  # seconds between two attempts at most: 1, 2, 4 ... 60 s rides out a few minutes
@@ -398,7 +398,7 @@ def _span(chunk: Chunk) -> str:
 def _one_text(segments: list[Segment], chunk: Chunk) -> bool:
     """Whether a backend made one segment of the whole chunk, as it does for an answer without
     times (a Whisper segment never spans a chunk longer than a piece exactly)."""
-    return (len(segments) == 1 and segments[0].start == 0.0 and chunk.duration > media.PIECE_MAX_SECONDS
+    return (len(segments) == 1 and segments[0].start == 0.0 and chunk.duration > chunking.PIECE_MAX_SECONDS
             and abs(segments[0].end - chunk.duration) < 1e-6)
 
 
@@ -482,7 +482,7 @@ def _claim(key: str, cancel: threading.Event, on_wait: Callable[[], None]):
 def lookup(path: Path, settings: Settings) -> Transcript | None:
     """The cached transcript of `path` with these settings, if there is one. Nothing is sent,
     downloaded or decoded to find out: cheap enough to ask before waiting for a job slot."""
-    path = media.check_file(Path(path))
+    path = decode.check_file(Path(path))
     try:
         backend = (LocalBackend(settings, download=False) if settings.transcribe_backend == "local"
                    else get_backend(settings))
@@ -521,8 +521,8 @@ def transcribe_file(path: Path, settings: Settings, on_progress: Callable[[Progr
                     cancel: threading.Event | None = None) -> Transcript:
     """Transcribe a recording of any length; see the module docstring. Setting `cancel` stops the
     job: nothing new is sent, what is in flight finishes and is cached, and `Cancelled` is raised."""
-    path = media.check_file(Path(path))
-    info = media.probe(path)
+    path = decode.check_file(Path(path))
+    info = decode.probe(path)
     expected = check_limits(path, info, settings)
     report = on_progress or (lambda p: None)
     cancel = cancel or threading.Event()
@@ -573,7 +573,7 @@ class _Run:
     in flight finish and are cached. `result` stitches the parts or says what went wrong.
     """
 
-    def __init__(self, path: Path, info: media.MediaInfo, settings: Settings, backend: Backend, cache: Cache,
+    def __init__(self, path: Path, info: decode.MediaInfo, settings: Settings, backend: Backend, cache: Cache,
                  use_cache: bool, report: Callable[[Progress], None], cancel: threading.Event):
         self.path, self.info, self.settings, self.backend = path, info, settings, backend
         self.cache, self.use_cache, self.report, self.cancel = cache, use_cache, report, cancel
@@ -703,7 +703,7 @@ class _Run:
         if cached is not None:
             self.finish(part, cached, None, True)
             return True
-        if media.is_silent(chunk.pcm):  # nothing to hear: nothing to send or pay for
+        if voice.is_silent(chunk.pcm):  # nothing to hear: nothing to send or pay for
             self.finish(part, [], None, False)
             return True
         while len(self.pending) >= self.concurrency:
@@ -767,9 +767,9 @@ class _Run:
         """The chunk cut again into utterance pieces, sent one after the other from this worker
         (the other workers carry on meanwhile), and their segments joined in the chunk's time."""
         parts, language = [], None
-        for piece in media.utterances_in(chunk.audio(), min_silence_ms=self.settings.min_silence_ms,
-                                         max_piece_seconds=_piece_seconds(self.settings)):
-            if piece.gap or media.is_silent(piece.pcm):
+        for piece in chunking.utterances_in(chunk.audio(), min_silence_ms=self.settings.min_silence_ms,
+                                            max_piece_seconds=_piece_seconds(self.settings)):
+            if piece.gap or voice.is_silent(piece.pcm):
                 continue
             upload = self.backend.prepare(replace(piece, index=chunk.index))
             segments, heard = _transcribe_with_retries(self.backend, upload, self.settings, self.inflight, self.cancel)
@@ -828,8 +828,8 @@ def plan(path: Path, settings: Settings) -> Plan:
     """What `transcribe_file` would do, without sending anything: for `info`. The cutting is the
     one the configured model calls for (`model_has_timestamps`); a backend that finds out
     otherwise when it starts (a model switched for its successor) cuts as that one needs."""
-    path = media.check_file(Path(path))
-    info = media.probe(path)
+    path = decode.check_file(Path(path))
+    info = decode.probe(path)
     check_limits(path, info, settings)
     local = settings.transcribe_backend == "local"
     utterances = not local and not model_has_timestamps(model_in_force(settings))

@@ -21,8 +21,8 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
-from ..audio import media
-from ..audio.media import Chunk
+from ..audio import decode, voice
+from ..audio.chunking import Chunk
 from ..transcript import Segment
 
 
@@ -244,7 +244,7 @@ def start_at_speech(segments: list[Segment], audio: Callable[[], bytes]) -> list
     out = list(segments)
     for i in suspects:
         seg = out[i]
-        onset = media.first_voice(pcm[media.pcm_bytes(max(0.0, seg.start)):media.pcm_bytes(seg.end)])
+        onset = voice.first_voice(pcm[decode.pcm_bytes(max(0.0, seg.start)):decode.pcm_bytes(seg.end)])
         if onset is not None and onset >= MIN_SHIFT_SECONDS:
             start = round(max(0.0, seg.start) + onset - SHIFT_LEAD_SECONDS, 3)
             out[i] = Segment(start, max(seg.end, start), seg.text)

@@ -50,7 +50,7 @@ import numpy as np
 from ...config import Settings
 from ...errors import AppError
 from ...i18n import Note, Text
-from ...audio.media import Chunk
+from ...audio.chunking import Chunk
 from ...transcript import Segment, format_timestamp
 
 log = logging.getLogger(__name__)

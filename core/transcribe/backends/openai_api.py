@@ -15,7 +15,7 @@ from typing import Callable, Protocol
 
 import openai
 
-from ...audio import media
+from ...audio import chunking, decode, voice
 from ...service.client import Budget, budget, make_client
 from ...service.errors import BadResponse
 from ...service.retirement import model_in_force, take_over
@@ -23,7 +23,7 @@ from ...config import Settings
 from ...service.catalogue import model_has_timestamps, model_takes_hints
 from ...errors import AppError
 from .local import LocalBackend
-from ...audio.media import Chunk
+from ...audio.chunking import Chunk
 from ...transcript import Segment
 
 log = logging.getLogger(__name__)
@@ -117,7 +117,7 @@ class OpenAIBackend:
         model = self.model
         try:
             while True:  # ends: a second refusal (the successor's) raises in `_take_over`
-                if not model_has_timestamps(model) and chunk.duration > media.PIECE_MAX_SECONDS + 0.01:
+                if not model_has_timestamps(model) and chunk.duration > chunking.PIECE_MAX_SECONDS + 0.01:
                     # A successor without times took over after this chunk was cut (another
                     # chunk's refusal, while this one waited for its turn): never sent whole.
                     raise TimesLost(model)
@@ -224,9 +224,9 @@ def drop_hallucinations(segments: list[Segment], chunk: Chunk) -> list[Segment]:
     kept = []
     for seg in segments:
         if _plain(seg.text) in HALLUCINATIONS:
-            a = media.pcm_bytes(max(0.0, seg.start))
-            b = media.pcm_bytes(min(chunk.duration, max(seg.end, seg.start + 1.0)))
-            if not media.has_speech(chunk.audio()[a:b]):
+            a = decode.pcm_bytes(max(0.0, seg.start))
+            b = decode.pcm_bytes(min(chunk.duration, max(seg.end, seg.start + 1.0)))
+            if not voice.has_speech(chunk.audio()[a:b]):
                 log.info("dropped %r at %.1f s: no voice under it", seg.text, chunk.start + seg.start)
                 continue
         kept.append(seg)
