@@ -55,7 +55,8 @@ from tenacity import (Retrying, retry_if_exception, stop_after_attempt, stop_whe
 
 from ..audio import media
 from ..service import client as service
-from .backends.openai_api import Backend, TimesLost, get_backend
+from .backends import get_backend
+from .backends.base import Backend, TimesLost
 from ..cache import Cache, file_digest, make_key
 from ..config import Settings
 from ..service.catalogue import PRICE_PER_MINUTE, model_has_timestamps
@@ -69,7 +70,6 @@ from ..errors import (
     UnsupportedMedia,
 )
 from ..i18n import Text
-from .backends.local import LocalBackend
 from ..audio.media import Chunk
 from .stitch import start_at_speech, stitch
 from ..transcript import Meta, Segment, Transcript, format_timestamp
@@ -126,13 +126,13 @@ class _Part:
 def by_utterance(backend: Backend) -> bool:
     """Whether the backend's answers have no times of their own, so the file is cut into utterance
     pieces whose times are the segments' (see the module docstring)."""
-    return not getattr(backend, "timestamps", True)
+    return not backend.timestamps
 
 
 def _fixes_starts(backend: Backend) -> bool:
-    """Whether segment starts are checked against the voice: the backend's segments are a remote
-    server's (the local backend runs faster-whisper with voice detection itself)."""
-    return not by_utterance(backend) and not isinstance(backend, LocalBackend)
+    """Whether segment starts are moved to the voice: the backend's segments are timed by a server
+    that may start one before it (Whisper without voice detection starts one at 0.0 after music)."""
+    return backend.timestamps and not backend.starts_at_voice
 
 
 # What decides the pieces, in the transcript key: a change makes a new transcript, never a mix.
@@ -427,7 +427,7 @@ def _transcribe_with_retries(backend: Backend, chunk: Chunk, settings: Settings,
             return result
         except (openai.OpenAIError, service.BadResponse) as e:
             abandoned = isinstance(e, openai.APITimeoutError)
-            model = getattr(backend, "model", settings.transcribe_model)  # the one in force, after a switch
+            model = backend.model  # the one in force, after a switch
             error = service.explain(e, settings, model=model, what=Text("Transcribing {span}", span=span))
             if isinstance(e, openai.RateLimitError) and error.retryable:  # not an exhausted quota
                 inflight.throttled(sent_in, error.retry_after)
@@ -482,8 +482,7 @@ def lookup(path: Path, settings: Settings) -> Transcript | None:
     downloaded or decoded to find out: cheap enough to ask before waiting for a job slot."""
     path = media.check_file(Path(path))
     try:
-        backend = (LocalBackend(settings, download=False) if settings.transcribe_backend == "local"
-                   else get_backend(settings))
+        backend = get_backend(settings, download=False)
     except AppError:
         return None  # no key, or no local model yet: nothing can be cached for it
     key = transcript_key(file_digest(path), backend, settings)
@@ -575,10 +574,10 @@ class _Run:
                  use_cache: bool, report: Callable[[Progress], None], cancel: threading.Event):
         self.path, self.info, self.settings, self.backend = path, info, settings, backend
         self.cache, self.use_cache, self.report, self.cancel = cache, use_cache, report, cancel
-        self.concurrency = min(settings.concurrency, getattr(backend, "max_concurrency", settings.concurrency))
+        cap = backend.max_in_flight
+        self.concurrency = settings.concurrency if cap is None else min(settings.concurrency, cap)
         self.inflight = InFlight(self.concurrency, linger=settings.request_timeout)
-        if hasattr(backend, "on_budget"):
-            backend.on_budget = self.inflight.budget
+        backend.on_budget = self.inflight.budget
         self.unencoded = threading.BoundedSemaphore(ENCODE_AHEAD)  # chunks handed out whose PCM is still held
         self.encoding = 0  # chunks handed out, not yet waiting for a place: see `at_least`
         self._encoding_lock = threading.Lock()
@@ -804,7 +803,7 @@ class _Run:
             raise NoSpeech("No speech was found in {name}: it seems to be silence, noise or music.", name=name)
         languages = self.languages
         language = self.settings.language or (max(languages, key=languages.get) if languages else None)
-        transcript = Transcript(segments, duration, language, getattr(self.backend, "model", None), name,
+        transcript = Transcript(segments, duration, language, self.backend.model, name,
                                 Meta(backend=self.backend.name, notes=notes, damaged=damaged,
                                      cut_at_limit=bool(self.limited)))
         self.report(Progress("done", duration, duration, len(self.parts), len(self.parts), ()))
