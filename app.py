@@ -35,7 +35,8 @@ from core.audio.fetch import download
 from core.i18n import language_of, localized, tr
 from core.transcribe.jobs import Eta, Job, running
 from core.transcribe.backends.languages import language_name, languages
-from core.transcribe.pipeline import LiveTranscript, Progress, by_id, lookup
+from core.transcribe.pipeline import by_id, lookup
+from core.transcribe.progress import LiveTranscript, Progress
 from core.exports import to_txt, write_exports
 from core.transcript import Transcript, format_timestamp
 

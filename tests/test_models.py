@@ -21,7 +21,8 @@ from core.service import catalogue
 from core.service import client as service
 from core.config import Settings
 from core.errors import ServiceError
-from core.transcribe.pipeline import Progress, transcribe_file
+from core.transcribe.pipeline import transcribe_file
+from core.transcribe.progress import Progress
 from core.transcript import Segment, Transcript
 
 ROOT = Path(__file__).parent.parent

@@ -246,7 +246,7 @@ def test_a_three_hour_recording_is_ready_at_once(chromium, player_app, media_dir
     from core.transcribe.backends import get_backend
     from core.cache import Cache, file_digest
     from core.config import Settings
-    from core.transcribe.pipeline import transcript_key
+    from core.transcribe.keys import transcript_key
     from core.transcript import Segment, Transcript
 
     minute = media_dir / "minute.mp3"
