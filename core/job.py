@@ -33,7 +33,8 @@ from .errors import AppError, TooLarge
 from .exports import write_exports
 from .i18n import Text
 from .transcribe.jobs import Eta, Job, running
-from .transcribe.pipeline import LiveTranscript, Progress, by_id, lookup
+from .transcribe.pipeline import by_id, lookup
+from .transcribe.progress import LiveTranscript, Progress
 from .transcript import Transcript
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ import pytest
 import speech
 from test_local import TINY_EN
 
-from core.transcribe.backends import local
+from core.transcribe.backends import local_model
 from core.config import Settings
 from core.errors import AppError
 from core.transcribe.pipeline import transcribe_file
@@ -125,7 +125,7 @@ def test_each_language_is_heard_in_its_own_words(lang, heard, offline):
     assert score >= MIN_RECOVERY[lang], f"{score:.2f}: {t.text}"
     assert t.model == "base" and t.meta.backend == "local"
     assert t.meta.notes == [], "no download, no fallback, nothing left out"
-    joined = list((Path(offline.cache_dir) / local.MODELS_FOLDER).glob("whisper-base-*/model.bin"))
+    joined = list((Path(offline.cache_dir) / local_model.MODELS_FOLDER).glob("whisper-base-*/model.bin"))
     assert len(joined) == 1, "the model came from the packages, joined into the cache folder"
 
 

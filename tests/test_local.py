@@ -19,7 +19,8 @@ import pytest
 from fakeopenai import FakeOpenAI
 
 from core.answer import chat
-from core.transcribe.backends import local as local_whisper
+from core.transcribe.backends import local_model as local_whisper
+from core.transcribe.backends.local import LocalBackend, unreliable
 from core.config import Settings
 from core.errors import AppError
 from core.transcribe.pipeline import transcribe_file
@@ -177,7 +178,7 @@ def test_a_damaged_part_is_refused_and_never_loaded(parts, tmp_path, short_talk)
     assert list(models.iterdir()) == [], "nothing left to load, not even half a file"
     s = Settings(backend="local", cache_dir=tmp_path / "cache")
     with pytest.raises(AppError, match="damaged") as caught:
-        local_whisper.LocalBackend(s, embedded=parts)
+        LocalBackend(s, embedded=parts)
     assert not any("whisper-base" in path for path in local_whisper._models if str(tmp_path) in path)
     assert "clave de API" in caught.value.visitor.localized("es") and "pip" not in caught.value.visitor.localized("en")
 
@@ -219,7 +220,7 @@ def test_quality_gates():
                               compression_ratio=compression_ratio, no_speech_prob=no_speech_prob, words=None,
                               temperature=0.0)
 
-    assert local_whisper.unreliable(segment(6.18, -0.53, 0.65))  # "I'm not sure if I'm going to be here." eight times
-    assert local_whisper.unreliable(segment(1.94, -1.12, 0.76))  # tiny.en guessing "the" over Russian
-    assert not local_whisper.unreliable(segment(1.54, -0.34, 0.28))  # English, heard well
-    assert not local_whisper.unreliable(segment(0.92, -1.81, 0.51))  # unsure, but speech: kept (Whisper keeps it too)
+    assert unreliable(segment(6.18, -0.53, 0.65))  # "I'm not sure if I'm going to be here." eight times
+    assert unreliable(segment(1.94, -1.12, 0.76))  # tiny.en guessing "the" over Russian
+    assert not unreliable(segment(1.54, -0.34, 0.28))  # English, heard well
+    assert not unreliable(segment(0.92, -1.81, 0.51))  # unsure, but speech: kept (Whisper keeps it too)

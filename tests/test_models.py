@@ -22,7 +22,8 @@ from core.service.client import service_name
 from core.service.retirement import forget_models
 from core.config import Settings
 from core.errors import ServiceError
-from core.transcribe.pipeline import Progress, transcribe_file
+from core.transcribe.pipeline import transcribe_file
+from core.transcribe.progress import Progress
 from core.transcript import Segment, Transcript
 
 ROOT = Path(__file__).parent.parent

@@ -243,10 +243,10 @@ def chromium_memory_mb(browser_pid_parent: int) -> float:
 def test_a_three_hour_recording_is_ready_at_once(chromium, player_app, media_dir, artifacts):
     """The transcript is in the server's cache (a real 3-hour transcription is the benchmark's
     business); what is measured is the page: the player and a responsive page right away."""
-    from core.transcribe.backends.openai_api import get_backend
+    from core.transcribe.backends import get_backend
     from core.cache import Cache, file_digest
     from core.config import Settings
-    from core.transcribe.pipeline import transcript_key
+    from core.transcribe.keys import transcript_key
     from core.transcript import Segment, Transcript
 
     minute = media_dir / "minute.mp3"

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from ui.status import describe as _describe
 from core.transcribe.jobs import Eta
-from core.transcribe.pipeline import Progress, transcribe_file
+from core.transcribe.pipeline import transcribe_file
+from core.transcribe.progress import Progress
 
 
 def test_a_one_part_job_says_it_is_waiting_for_the_service(settings, server, short_talk):

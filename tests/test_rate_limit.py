@@ -17,7 +17,8 @@ from conftest import TEST_KEY
 from fakeopenai import FakeOpenAI, energy_recognizer
 
 import speech
-from core.transcribe.pipeline import InFlight, transcribe_file
+from core.transcribe.pipeline import transcribe_file
+from core.transcribe.ratelimit import InFlight
 
 def bursts(path, seconds: float):
     """Tone bursts with pauses, `seconds` long: cheap to make, and each one a "sentence" to the

@@ -10,7 +10,8 @@ import pytest
 from core.audio import chunking
 from core.cache import Cache
 from core.errors import ServiceError, TranscriptionFailed, UnsupportedMedia
-from core.transcribe.pipeline import Progress, transcribe_file
+from core.transcribe.pipeline import transcribe_file
+from core.transcribe.progress import Progress
 
 import speech
 

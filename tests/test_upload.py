@@ -14,7 +14,8 @@ from fakeopenai import FakeOpenAI, energy_recognizer
 import speech
 from core.audio import decode, encode
 from core.transcribe.backends.openai_api import OpenAIBackend
-from core.transcribe.pipeline import FIRST_CHUNK_SECONDS, plan, transcribe_file
+from core.transcribe.cutting import FIRST_CHUNK_SECONDS
+from core.transcribe.pipeline import plan, transcribe_file
 
 
 def test_every_format_is_taken_by_the_service_and_heard(settings, server, short_talk):

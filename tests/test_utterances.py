@@ -24,7 +24,8 @@ from core.audio import chunking, decode, voice
 from core.transcribe import pipeline as transcribe
 from core.transcribe.backends.openai_api import OpenAIBackend
 from core.errors import Cancelled
-from core.transcribe.pipeline import Progress, transcribe_file
+from core.transcribe.pipeline import transcribe_file
+from core.transcribe.progress import Progress
 from core.transcript import Segment
 
 import speech

@@ -11,8 +11,8 @@ import gradio as gr
 from core.config import Settings
 from core.errors import AppError, MissingApiKey, redact
 from core.i18n import language_of, localized, tr
-from core.transcribe.backends.local import language_name, languages
-from core.transcribe.pipeline import Progress
+from core.transcribe.backends.languages import language_name, languages
+from core.transcribe.progress import Progress
 from core.transcript import Transcript, format_timestamp
 
 from .labels import LANGUAGES

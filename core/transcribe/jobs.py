@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Iterator
 
 from ..config import Settings
-from .pipeline import Progress, transcribe_file
+from .pipeline import transcribe_file
+from .progress import Progress
 from ..transcript import Transcript
 
 log = logging.getLogger(__name__)

@@ -1,66 +1,27 @@
-"""Transcription: backends, and the pipeline that runs them over a recording of any length.
+"""The pipeline: a recording of any length in, one transcript with absolute times out.
 
-The pipeline decodes the file once, sends chunks in parallel with bounded concurrency, retries
-each chunk on its own, caches every finished chunk, and stitches the parts into one transcript
-with absolute times.
-
-How the file is cut depends on what the model answers. A model that returns timed segments
-(whisper-1, the local Whisper) gets chunks of about CHUNK_SECONDS cut in pauses
-(`chunking.iter_chunks`); where a server put a segment's start before the voice (Whisper without
-voice detection starts one at 0.0 after music), it is moved to the voice
-(`stitch.start_at_speech`).
-A model that returns text only (gpt-transcribe, the gpt-4o-*transcribe models) gets utterance
-pieces of at most PIECE_MAX_SECONDS (`chunking.iter_utterances`), and each piece's text becomes a
-segment with the piece's times: every model's segments start at most 10 s before the words they
-hold, so subtitles and citations come out the same whatever the model. That means many more,
-shorter requests (a few hundred an hour of audio instead of twenty); silences left out are not
-sent at all. Should a model that was to give times answer without them (a server that answers
-without segments, a retired model's successor taking over during the job), the chunks cut for
-it are cut again into pieces in the worker (`_Run.in_pieces`); a chunk that came back as one text
-is paid for twice.
-
-A chunk that still fails fails the job with its time range; what succeeded stays cached, so
-running again sends only what is missing. A cancelled job (`cancel`: a closed tab, Ctrl-C) sends
-nothing new and retries nothing, and what is in flight finishes and is cached too. Only what the
-service or the network did wrong is retried, and never with more requests on the service than
-the job's share (`InFlight`), which the service's rate limit lowers: a 429 halves the requests
-in flight and holds the whole job for its Retry-After, successes raise them again one by one.
-Two jobs for the same recording and settings in one process do the work once (`_claim`).
-
-Chunks are uploaded in the UPLOAD_FORMAT (`encode.UPLOAD_FORMATS`; Ogg Opus at 24 kbit/s unless
-set, FLAC for lossless), encoded by the workers, and sized by duration: CHUNK_SECONDS and the
-model's cap decide, and only lossless FLAC, whose worst case is the PCM itself, is held under
-MAX_UPLOAD_MB by length too (`Settings.max_chunk_seconds`). The first chunks are shorter
-(`FIRST_CHUNK_SECONDS`), so that the first text comes within seconds.
+It decodes the file once, sends its chunks in parallel (`cutting` says how it is cut, `InFlight`
+how many requests go at once), retries each on its own, caches every finished chunk and stitches
+the parts. A chunk that still fails fails the job with its time range; what succeeded stays
+cached, so running again sends only what is missing.
 """
 
 from __future__ import annotations
 
-import hashlib
-import heapq
 import logging
 import math
 import re
 import threading
-import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterator
-
-import openai
-from tenacity import (Retrying, retry_if_exception, stop_after_attempt, stop_when_event_set,
-                      wait_exponential_jitter)
+from typing import Callable
 
 from ..audio import chunking, decode, voice
-from ..service.client import MAX_RETRY_AFTER, Budget
-from ..service.errors import BadResponse, explain
-from ..service.retirement import model_in_force
-from .backends.openai_api import Backend, TimesLost, get_backend
-from ..cache import Cache, file_digest, make_key
+from ..audio.chunking import Chunk
+from ..cache import Cache, file_digest
 from ..config import Settings
-from ..service.catalogue import PRICE_PER_MINUTE, model_has_timestamps
 from ..errors import (
     AppError,
     Cancelled,
@@ -70,51 +31,19 @@ from ..errors import (
     TranscriptionFailed,
     UnsupportedMedia,
 )
-from ..i18n import Text
-from .backends.local import LocalBackend
-from ..audio.chunking import Chunk
-from .stitch import start_at_speech, stitch
+from ..service.retirement import model_in_force
+from ..service.catalogue import PRICE_PER_MINUTE, model_has_timestamps
 from ..transcript import Meta, Segment, Transcript, format_timestamp
+from .backends import get_backend
+from .backends.base import Backend, TimesLost
+from .cutting import by_utterance, piece_seconds, split
+from .keys import chunk_key, transcript_key
+from .progress import Progress
+from .ratelimit import CANCEL_POLL, InFlight
+from .retries import span, transcribe_with_retries
+from .stitch import start_at_speech, stitch
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Progress:
-    """What the pipeline reports; `segments` are the newly finished ones, in absolute time."""
-
-    stage: str  # "preparing", "decoding", "sending" (a request went out), "transcribing", "done"
-    seconds_done: float
-    seconds_total: float | None
-    chunks_done: int
-    chunks_total: int | None  # None until the whole file is decoded
-    segments: tuple[Segment, ...] = ()
-    cached: bool = False
-    chunk_index: int | None = None  # the chunk the segments belong to
-    partial: bool = False  # segments of a chunk still running; its final event replaces them
-    message: str | None = None  # something to tell the user (a download, a fallback model)
-    sent: int = 0  # requests sent so far in this run (0: nothing has gone to the service yet)
-
-    @property
-    def fraction(self) -> float | None:
-        if not self.seconds_total:
-            return None
-        return min(1.0, self.seconds_done / self.seconds_total)
-
-
-class LiveTranscript:
-    """The transcript so far, from progress events: finished chunks replace their running text."""
-
-    def __init__(self) -> None:
-        self._by_chunk: dict[int | None, list[Segment]] = {}
-
-    def add(self, p: Progress) -> Transcript:
-        if p.partial:
-            self._by_chunk.setdefault(p.chunk_index, []).extend(p.segments)
-        elif p.segments:
-            self._by_chunk[p.chunk_index] = list(p.segments)
-        segments = sorted((s for segs in self._by_chunk.values() for s in segs), key=lambda s: s.start)
-        return Transcript(segments, p.seconds_done)
 
 
 @dataclass
@@ -125,33 +54,10 @@ class _Part:
     done: bool = False
 
 
-def by_utterance(backend: Backend) -> bool:
-    """Whether the backend's answers have no times of their own, so the file is cut into utterance
-    pieces whose times are the segments' (see the module docstring)."""
-    return not getattr(backend, "timestamps", True)
-
-
 def _fixes_starts(backend: Backend) -> bool:
-    """Whether segment starts are checked against the voice: the backend's segments are a remote
-    server's (the local backend runs faster-whisper with voice detection itself)."""
-    return not by_utterance(backend) and not isinstance(backend, LocalBackend)
-
-
-# What decides the pieces, in the transcript key: a change makes a new transcript, never a mix.
-UTTERANCE_CUTS = ("utterances", chunking.PIECE_MAX_SECONDS, chunking.GAP_MIN_SECONDS, voice.VAD_PAUSE_MS,
-                  chunking.PIECE_OVERLAP_SECONDS)
-
-
-def transcript_key(digest: str, backend: Backend, settings: Settings) -> str:
-    if by_utterance(backend):
-        return make_key("transcript", digest, backend.cache_params(), *UTTERANCE_CUTS,
-                        _piece_seconds(settings), settings.min_silence_ms)
-    return make_key("transcript", digest, backend.cache_params(), settings.target_chunk_seconds,
-                    settings.chunk_overlap_seconds, *_ramp(settings))
-
-
-def _chunk_key(chunk: Chunk, backend: Backend) -> str:
-    return make_key("chunk", hashlib.sha256(chunk.pcm).hexdigest(), backend.cache_params())
+    """Whether segment starts are moved to the voice: the backend's segments are timed by a server
+    that may start one before it (Whisper without voice detection starts one at 0.0 after music)."""
+    return backend.timestamps and not backend.starts_at_voice
 
 
 def check_limits(path: Path, info: decode.MediaInfo, settings: Settings) -> float:
@@ -171,282 +77,11 @@ def check_limits(path: Path, info: decode.MediaInfo, settings: Settings) -> floa
     return duration
 
 
-# The first chunk is short and each next one twice as long, up to CHUNK_SECONDS (30, 60, 120,
-# 180, 180 ... s), and the last ones short again, each at most half of what is left: at 30x real
-# time plus 0.5 s a request, a 30 s chunk is back in about 1.5 s where a 180 s one takes 6.5 s, so
-# the first text shows within seconds, and the job does not wait 6.5 s for the last chunk after
-# the whole file is decoded. The ramps cost about six requests.
-FIRST_CHUNK_SECONDS = 30.0
-
-
-def _ramp(settings: Settings) -> tuple:
-    """What the ramps change in the cutting, for the transcript key (nothing when chunks are short)."""
-    first = _first_seconds(settings)
-    return () if first is None else ("ramps", first)
-
-
-def _first_seconds(settings: Settings) -> float | None:
-    return FIRST_CHUNK_SECONDS if settings.target_chunk_seconds > FIRST_CHUNK_SECONDS else None
-
-
-def _split_params(settings: Settings) -> dict:
-    return {"target_seconds": settings.target_chunk_seconds, "window_seconds": settings.silence_window,
-            "overlap_seconds": settings.chunk_overlap_seconds, "min_silence_ms": settings.min_silence_ms,
-            "max_seconds": settings.max_duration_minutes * 60,  # whatever the header says
-            "first_seconds": _first_seconds(settings)}
-
-
-def _piece_seconds(settings: Settings) -> float:
-    """Longest utterance piece: PIECE_MAX_SECONDS, or less if a request may carry less."""
-    return min(chunking.PIECE_MAX_SECONDS, settings.max_chunk_seconds)
-
-
-def _utterance_params(settings: Settings) -> dict:
-    return {"min_silence_ms": settings.min_silence_ms, "max_piece_seconds": _piece_seconds(settings),
-            "max_seconds": settings.max_duration_minutes * 60}
-
-
-def split(path: Path, settings: Settings, utterances: bool, expected: float | None = None,
-          **callbacks) -> Iterator[Chunk]:
-    """The chunks of `path`: utterance pieces and the silences left out between them, or chunks
-    of about CHUNK_SECONDS (see the module docstring), the last ones shorter if the recording is
-    `expected` to last that long (its header's word: a wrong one changes only where cuts fall)."""
-    if utterances:
-        return chunking.iter_utterances(path, **_utterance_params(settings), **callbacks)
-    return chunking.iter_chunks(path, **_split_params(settings), expected_seconds=expected, **callbacks)
-
-
-MAX_BACKOFF = 60.0  # seconds between two attempts at most: 1, 2, 4 ... 60 s rides out a few minutes
-CANCEL_POLL = 0.25  # seconds between two looks at the cancel flag while waiting
-
-
-class InFlight:
-    """The requests one job has on the service, abandoned ones included, and how many it may have.
-
-    A request that timed out on our side is most likely still being worked on by a slow server:
-    it keeps its place for another `linger` seconds, so its retry (or the next chunk) does not
-    pile a second request on a server that is still busy with the first. A job never has more
-    than `limit` requests on the server, retries included.
-
-    The limit follows the service's rate limit (additive increase, multiplicative decrease, as TCP
-    does with a congested link): a 429 halves it, once for all the requests that were already on
-    their way when it came (their 429s are the same news), and holds every request of the job, not
-    only the refused one, for as long as Retry-After says. When that hold ends, one request goes
-    alone, and the others only once it has succeeded: a burst into a window that has just room for
-    one would be refused, and the service counts refused requests against the limit too.
-    Better still, a service that says with each answer what is left of the account's requests a
-    minute (OpenAI's x-ratelimit headers: `budget`) is not sent more than that: once it is used
-    up, nothing goes until the limit is whole again, then one request asks and its count lets the
-    others go, so the account's limit is met without a refusal after the first answers. Once a
-    whole rate-limit window (the longest Retry-After seen) has passed without a 429, each `limit`
-    successes raise the limit by one, up to `ceiling` (TRANSCRIBE_CONCURRENCY). Places are given in
-    the order of the chunks, so a retry goes before later chunks and the transcript fills in from
-    the start.
-    """
-
-    def __init__(self, limit: int, linger: float):
-        self.ceiling = self.limit = self.lowest = limit
-        self.linger = linger
-        self.throttled_count = 0  # 429s seen
-        self._busy = 0
-        self._ghosts: list[float] = []  # when each abandoned request is assumed to be over
-        self._hold_until = 0.0  # nothing is sent before this (time.monotonic()): Retry-After
-        self._round = 0  # one more at each decrease or hold: a request remembers the round it was sent in
-        self._successes = 0  # of requests sent in this round, since the limit last changed
-        self._probing = False  # after a hold: one request at a time until one succeeds
-        self._throttled_at = float("-inf")  # time.monotonic() of the last 429
-        self._window = 0.0  # the service's rate-limit window, as far as its Retry-After tells (s)
-        self._left: int | None = None  # requests the service's last word leaves us; None: not known
-        self._whole: int | None = None  # the room expected once a hold for a used-up limit ends
-        self._sent = 0  # requests sent so far: each is numbered, to know what was sent after which
-        self._mine = threading.local()  # the number of the request this worker thread has on its way
-        self._numbers: set[int] = set()  # of the requests on their way
-        self._limit_seen: int | None = None  # the service's limit of requests, as its answers say
-        self._counted = 0  # the number of the latest request whose answer gave the service's count
-        self._waiting: list[tuple[int, int]] = []  # (order, arrival) of the requests waiting, a heap
-        self._arrivals = 0
-        self._cond = threading.Condition()
-
-    def acquire(self, cancel: threading.Event, order: int = 0) -> int | None:
-        """Wait for a place, the lowest `order` first; the round the request goes in, or None if
-        the job was cancelled meanwhile."""
-        with self._cond:
-            me = (order, self._arrivals)
-            self._arrivals += 1
-            heapq.heappush(self._waiting, me)
-            try:
-                while not cancel.is_set():
-                    now = time.monotonic()
-                    self._ghosts = [t for t in self._ghosts if t > now]
-                    if self._whole is not None and self._left == 0 and now >= self._hold_until:
-                        # The limit should be whole again, but a request sent before the counted one
-                        # may have reached the service after it: one goes alone and asks.
-                        self._left, self._probing = None, True
-                    free = self._busy + len(self._ghosts) < (1 if self._probing else self.limit)
-                    if self._left is not None and self._left <= 0:
-                        free = False  # the answers in flight will say more
-                    if self._waiting[0] == me and free and now >= self._hold_until:
-                        self._busy += 1
-                        if self._left is not None:
-                            self._left -= 1
-                        self._sent += 1
-                        self._mine.number = self._sent
-                        self._numbers.add(self._sent)
-                        return self._round
-                    soonest = min(self._ghosts) - now if self._ghosts else CANCEL_POLL
-                    if now < self._hold_until:
-                        soonest = self._hold_until - now
-                    self._cond.wait(max(0.0, min(soonest, CANCEL_POLL)))
-                return None
-            finally:
-                self._waiting.remove(me)
-                heapq.heapify(self._waiting)
-                self._cond.notify_all()
-
-    def release(self, abandoned: bool) -> None:
-        with self._cond:
-            self._busy -= 1
-            self._numbers.discard(getattr(self._mine, "number", None))
-            if abandoned:
-                self._ghosts.append(time.monotonic() + self.linger)
-            if self._busy == 0 and self._whole is None and self._left is not None and self._left <= 0:
-                self._left, self._probing = None, True  # no answer is left to tell: one goes to ask
-            self._cond.notify_all()
-
-    def budget(self, seen: Budget) -> None:
-        """The service's count of the account's requests when the request this worker thread has
-        on its way reached it, with its answer (the request still holds its place). What was
-        sent after it is not in that count, nor perhaps what was sent before it and is still
-        unanswered (requests sent together reach the service in any order): both are taken from
-        what the count leaves. The count of the latest request answered is the one in force: an older
-        request's answer, coming last, is older news (and a newer one may show room the window has
-        freed since). Nothing left: nothing more is sent until the limit is whole again (`reset`);
-        then the whole limit, less what was sent after the counted request, is expected, and one
-        request goes alone first: its count lets the others go."""
-        with self._cond:
-            self._limit_seen = seen.limit
-            mine = getattr(self._mine, "number", self._sent)
-            if mine < self._counted:
-                return
-            self._counted = mine
-            # Sent after it: not counted. Sent before it and still unanswered: maybe not counted
-            # either, as requests sent together can reach the service in any order.
-            later = self._sent - mine + sum(1 for n in self._numbers if n < mine)
-            self._left = seen.remaining - later
-            if self._left <= 0 and seen.reset > 0:
-                now = time.monotonic()
-                if now >= self._hold_until:  # said once a hold
-                    log.info("rate limit: the service's %d requests used up, next in %.1f s", seen.limit, seen.reset)
-                self._hold_until = max(self._hold_until, now + seen.reset)
-                self._left, self._whole = 0, max(1, seen.limit - later)
-                self._round += 1  # answers to what was sent before this tell nothing new
-            elif self._left <= 0 and self._busy <= 1:
-                self._left = None  # used up, and no word of when: the service's 429 will say
-            elif self._left > 0:
-                self._whole = None  # room, as a later count says: no longer a guess
-            self._cond.notify_all()
-
-    def room(self) -> tuple[int, int] | None:
-        """What the service has room for, as its answers say: the requests that may go now (or as
-        soon as a hold ends) and are not already waiting for a place, and its whole limit. None
-        when it has not said."""
-        with self._cond:
-            left = self._left if self._left is not None else self._whole
-            if self._limit_seen is None or left is None:
-                return None
-            return left - len(self._waiting), self._limit_seen
-
-    def succeeded(self, sent_in: int) -> None:
-        """A request of round `sent_in` was answered (those sent before the last 429 tell nothing
-        about the room the service has now)."""
-        with self._cond:
-            if sent_in != self._round:
-                return
-            if self._probing:
-                self._probing = False
-                self._cond.notify_all()
-            self._successes += 1
-            calm = time.monotonic() - self._throttled_at >= self._window
-            if self._successes >= self.limit and calm and self.limit < self.ceiling:
-                self.limit += 1
-                self._successes = 0
-                log.info("rate limit: up to %d requests at once", self.limit)
-                self._cond.notify_all()
-
-    def throttled(self, sent_in: int, retry_after: float | None) -> None:
-        """The service answered a request of round `sent_in` with 429 (rate limited)."""
-        with self._cond:
-            self.throttled_count += 1
-            self._successes = 0
-            self._throttled_at = time.monotonic()
-            if retry_after is not None and retry_after <= MAX_RETRY_AFTER:
-                self._hold_until = max(self._hold_until, self._throttled_at + retry_after)
-                self._window = max(self._window, retry_after)
-                self._probing, self._left, self._whole = True, None, None
-            if sent_in == self._round:  # the first news of this round: later ones are the same news
-                self._round += 1
-                self.limit = max(1, self.limit // 2)
-                self.lowest = min(self.lowest, self.limit)
-                log.info("rate limited (429): %d requests at once now, holding %.1f s", self.limit,
-                         max(0.0, self._hold_until - time.monotonic()))
-
-
-def _span(chunk: Chunk) -> str:
-    return f"{format_timestamp(chunk.keep_start, hours=True)}–{format_timestamp(chunk.keep_end, hours=True)}"
-
-
 def _one_text(segments: list[Segment], chunk: Chunk) -> bool:
     """Whether a backend made one segment of the whole chunk, as it does for an answer without
     times (a Whisper segment never spans a chunk longer than a piece exactly)."""
     return (len(segments) == 1 and segments[0].start == 0.0 and chunk.duration > chunking.PIECE_MAX_SECONDS
             and abs(segments[0].end - chunk.duration) < 1e-6)
-
-
-def _transcribe_with_retries(backend: Backend, chunk: Chunk, settings: Settings, inflight: InFlight,
-                             cancel: threading.Event, on_segment: Callable[[Segment], None] | None = None
-                             ) -> tuple[list[Segment], str | None]:
-    """One chunk, retried on its own. Only what the service or the network did wrong is retried
-    (our own bugs are not paid for nine times), and nothing is retried once the job is cancelled."""
-    span = _span(chunk)
-    backoff = wait_exponential_jitter(multiplier=settings.retry_base_delay, max=MAX_BACKOFF,
-                                      jitter=settings.retry_base_delay)
-
-    def wait_for(state) -> float:
-        exc = state.outcome.exception()
-        asked = getattr(exc, "retry_after", None)
-        if asked is not None and asked <= MAX_RETRY_AFTER:
-            return asked
-        return backoff(state)
-
-    def attempt():
-        sent_in = inflight.acquire(cancel, chunk.index)
-        if sent_in is None:
-            raise Cancelled("Stopped before {span} was sent.", span=span)
-        abandoned = False
-        try:
-            result = backend.transcribe_chunk(chunk, on_segment)
-            inflight.succeeded(sent_in)
-            return result
-        except (openai.OpenAIError, BadResponse) as e:
-            abandoned = isinstance(e, openai.APITimeoutError)
-            model = getattr(backend, "model", settings.transcribe_model)  # the one in force, after a switch
-            error = explain(e, settings, model=model, what=Text("Transcribing {span}", span=span))
-            if isinstance(e, openai.RateLimitError) and error.retryable:  # not an exhausted quota
-                inflight.throttled(sent_in, error.retry_after)
-            raise error from e
-        finally:
-            inflight.release(abandoned)
-
-    retrying = Retrying(
-        stop=stop_after_attempt(settings.max_retries + 1) | stop_when_event_set(cancel),
-        retry=retry_if_exception(lambda e: isinstance(e, ServiceError) and e.retryable),
-        wait=wait_for,
-        sleep=cancel.wait,  # a cancel ends the wait at once, and the next attempt sends nothing
-        reraise=True,
-        before_sleep=lambda s: log.info("retrying %s (attempt %d): %s", span, s.attempt_number,
-                                        s.outcome.exception()),
-    )
-    return retrying(attempt)
 
 
 _claims: dict[str, list] = {}  # transcript key -> [lock, number of jobs holding or waiting for it]
@@ -484,8 +119,7 @@ def lookup(path: Path, settings: Settings) -> Transcript | None:
     downloaded or decoded to find out: cheap enough to ask before waiting for a job slot."""
     path = decode.check_file(Path(path))
     try:
-        backend = (LocalBackend(settings, download=False) if settings.transcribe_backend == "local"
-                   else get_backend(settings))
+        backend = get_backend(settings, download=False)
     except AppError:
         return None  # no key, or no local model yet: nothing can be cached for it
     key = transcript_key(file_digest(path), backend, settings)
@@ -568,19 +202,19 @@ class _Run:
     """One transcription of one file: owns its pool, its stop flag and what it has done so far.
 
     `send` decodes the file, hands each chunk to a worker (cached and silent chunks, and silences
-    left out, need none),
-    and stops sending at the first hopeless failure or a cancel; whatever happens, the requests
-    in flight finish and are cached. `result` stitches the parts or says what went wrong.
+    left out, need none), and stops sending at the first hopeless failure or a cancel; whatever
+    happens, the requests in flight finish and are cached. `result` stitches the parts or says
+    what went wrong.
     """
 
     def __init__(self, path: Path, info: decode.MediaInfo, settings: Settings, backend: Backend, cache: Cache,
                  use_cache: bool, report: Callable[[Progress], None], cancel: threading.Event):
         self.path, self.info, self.settings, self.backend = path, info, settings, backend
         self.cache, self.use_cache, self.report, self.cancel = cache, use_cache, report, cancel
-        self.concurrency = min(settings.concurrency, getattr(backend, "max_concurrency", settings.concurrency))
+        cap = backend.max_in_flight
+        self.concurrency = settings.concurrency if cap is None else min(settings.concurrency, cap)
         self.inflight = InFlight(self.concurrency, linger=settings.request_timeout)
-        if hasattr(backend, "on_budget"):
-            backend.on_budget = self.inflight.budget
+        backend.on_budget = self.inflight.budget
         self.unencoded = threading.BoundedSemaphore(ENCODE_AHEAD)  # chunks handed out whose PCM is still held
         self.encoding = 0  # chunks handed out, not yet waiting for a place: see `at_least`
         self._encoding_lock = threading.Lock()
@@ -645,9 +279,9 @@ class _Run:
                 self.fatal.append(e)
                 continue
             except Exception as e:  # a bug of ours: said plainly, never retried
-                log.info("transcribing %s failed", _span(part.chunk), exc_info=True)  # -v in the CLI
+                log.info("transcribing %s failed", span(part.chunk), exc_info=True)  # -v in the CLI
                 self.fatal.append(AppError("Transcribing {span} failed with an internal error ({error}). Finished "
-                                           "parts are saved; please report this.", span=_span(part.chunk),
+                                           "parts are saved; please report this.", span=span(part.chunk),
                                            error=type(e).__name__))
                 continue
             if self.use_cache:
@@ -697,7 +331,7 @@ class _Run:
             self.parts.append(part)
             self.finish(part, [], None, False)
             return True
-        part = _Part(replace(chunk, pcm=b""), _chunk_key(chunk, self.backend))
+        part = _Part(replace(chunk, pcm=b""), chunk_key(chunk, self.backend))
         self.parts.append(part)
         cached = self.cache.get_chunk(part.key) if self.use_cache else None
         if cached is not None:
@@ -744,13 +378,13 @@ class _Run:
             return self.in_pieces(chunk)
         heard = chunk if self.fix_starts else upload  # what the audio is read from after the answer
         try:
-            segments, language = _transcribe_with_retries(self.backend, upload, self.settings, self.inflight,
-                                                          self.cancel, on_segment)
+            segments, language = transcribe_with_retries(self.backend, upload, self.settings, self.inflight,
+                                                         self.cancel, on_segment)
         except TimesLost:  # a successor without times took over before this chunk was sent
             return self.in_pieces(heard)
         if not self.utterances and _one_text(segments, heard):  # no times: a piece's text gets the piece's
             self.untimed = True
-            log.info("%s came back as one text: sending it again in utterance pieces", _span(heard))
+            log.info("%s came back as one text: sending it again in utterance pieces", span(heard))
             return self.in_pieces(heard)
         if self.fix_starts:
             segments = start_at_speech(segments, heard.audio)
@@ -761,18 +395,19 @@ class _Run:
         retired model's successor took over during the job (the backend's `timestamps` changed),
         or the server answers without segments."""
         untimed = self.untimed or by_utterance(self.backend)
-        return not self.utterances and untimed and chunk.duration > _piece_seconds(self.settings)
+        return not self.utterances and untimed and chunk.duration > piece_seconds(self.settings)
 
     def in_pieces(self, chunk: Chunk) -> tuple[list[Segment], str | None]:
         """The chunk cut again into utterance pieces, sent one after the other from this worker
-        (the other workers carry on meanwhile), and their segments joined in the chunk's time."""
+        (the other workers carry on meanwhile), and their segments joined in the chunk's time. A
+        chunk that came back as one text is paid for twice."""
         parts, language = [], None
         for piece in chunking.utterances_in(chunk.audio(), min_silence_ms=self.settings.min_silence_ms,
-                                            max_piece_seconds=_piece_seconds(self.settings)):
+                                         max_piece_seconds=piece_seconds(self.settings)):
             if piece.gap or voice.is_silent(piece.pcm):
                 continue
             upload = self.backend.prepare(replace(piece, index=chunk.index))
-            segments, heard = _transcribe_with_retries(self.backend, upload, self.settings, self.inflight, self.cancel)
+            segments, heard = transcribe_with_retries(self.backend, upload, self.settings, self.inflight, self.cancel)
             parts.append(_Part(piece, segments=segments))
             language = language or heard
         return stitch(parts), language
@@ -806,7 +441,7 @@ class _Run:
             raise NoSpeech("No speech was found in {name}: it seems to be silence, noise or music.", name=name)
         languages = self.languages
         language = self.settings.language or (max(languages, key=languages.get) if languages else None)
-        transcript = Transcript(segments, duration, language, getattr(self.backend, "model", None), name,
+        transcript = Transcript(segments, duration, language, self.backend.model, name,
                                 Meta(backend=self.backend.name, notes=notes, damaged=damaged,
                                      cut_at_limit=bool(self.limited)))
         self.report(Progress("done", duration, duration, len(self.parts), len(self.parts), ()))
@@ -843,5 +478,5 @@ def plan(path: Path, settings: Settings) -> Plan:
     price = 0.0 if local else PRICE_PER_MINUTE.get(settings.transcribe_model)
     cost = None if price is None else math.ceil(duration - left_out) / 60 * price
     cached = lookup(path, settings) is not None
-    longest = _piece_seconds(settings) if utterances else settings.max_chunk_seconds
+    longest = piece_seconds(settings) if utterances else settings.max_chunk_seconds
     return Plan(duration, chunks, cost, cached, longest, utterances, left_out)

@@ -1,8 +1,7 @@
-"""Transcription backends behind one small Protocol: the OpenAI audio API (or any server that
-speaks it), with Whisper's hallucination filter, and the local faster-whisper (`core/local.py`).
-The OpenAI backend speaks each model's dialect (gpt-transcribe takes keywords and candidate
-languages, whisper-1 a prompt and returns timestamps) and hands over to the successor of a
-default model the service has shut down.
+"""The OpenAI audio API backend (or any server that speaks it), with Whisper's hallucination
+filter. It speaks each model's dialect (gpt-transcribe takes keywords and candidate languages,
+whisper-1 a prompt and returns timestamps) and hands over to the successor of a default model the
+service has shut down.
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ import logging
 import re
 import threading
 from dataclasses import replace
-from typing import Callable, Protocol
+from typing import Callable
 
 import openai
 
@@ -22,26 +21,11 @@ from ...service.retirement import model_in_force, take_over
 from ...config import Settings
 from ...service.catalogue import model_has_timestamps, model_takes_hints
 from ...errors import AppError
-from .local import LocalBackend
 from ...audio.chunking import Chunk
 from ...transcript import Segment
+from .base import TimesLost
 
 log = logging.getLogger(__name__)
-
-
-class Backend(Protocol):
-    name: str
-
-    def cache_params(self) -> dict:
-        """Everything about this backend that changes what a chunk transcribes to."""
-
-    def prepare(self, chunk: Chunk) -> Chunk:
-        """The chunk as the backend will send it (runs in the producer, before a worker gets it)."""
-
-    def transcribe_chunk(self, chunk: Chunk, on_segment: Callable[[Segment], None] | None = None
-                         ) -> tuple[list[Segment], str | None]:
-        """Segments with times relative to the chunk, and the language if known. A backend that
-        produces segments one by one also hands each to `on_segment` as it comes."""
 
 
 # The vocabulary hint as gpt-transcribe's `keywords[]`. The service documents no limits yet:
@@ -50,11 +34,6 @@ MAX_KEYWORDS = 100  # a glossary of names and terms, not a text
 MAX_KEYWORD_CHARS = 100  # a name or a short phrase
 _KEYWORD_SEPARATORS = re.compile(r"[,\n\r，、]+")  # commas (also the CJK ones) and line ends
 _REFUSED_IN_KEYWORDS = re.compile(r"[<>]")  # the service refuses a keyword holding these
-
-
-class TimesLost(Exception):
-    """The model that took over gives no timestamps: a chunk cut for one that does is not sent as
-    it is, or it would be paid for twice (whole, then in the utterance pieces it needs)."""
 
 
 def keywords(hint: str | None) -> list[str]:
@@ -83,8 +62,11 @@ class OpenAIBackend:
     """
 
     name = "openai"
+    starts_at_voice = False  # the server's segments may start before the voice
+    max_in_flight = None  # as many as TRANSCRIBE_CONCURRENCY and the service's rate limit allow
 
-    def __init__(self, settings: Settings, notify: Callable[[str], None] | None = None):
+    def __init__(self, settings: Settings, notify: Callable[[str], None] | None = None, *, download: bool = True):
+        """`download` is for the local backend: the service's models need none."""
         self.settings = settings
         self.notify = notify or (lambda message: None)
         self._switching = threading.Lock()
@@ -231,11 +213,3 @@ def drop_hallucinations(segments: list[Segment], chunk: Chunk) -> list[Segment]:
                 continue
         kept.append(seg)
     return kept
-
-
-BACKENDS: dict[str, Callable[..., Backend]] = {"openai": OpenAIBackend, "local": LocalBackend}
-
-
-def get_backend(settings: Settings, notify: Callable[[str], None] | None = None) -> Backend:
-    """The backend in force (TRANSCRIBE_BACKEND; `auto` is OpenAI with a key, else local)."""
-    return BACKENDS[settings.transcribe_backend](settings, notify)
