@@ -32,9 +32,9 @@ from .config import Settings
 from .errors import AppError, TooLarge
 from .exports import write_exports
 from .i18n import Text
-from .transcribe.jobs import Eta, Job, running
+from .transcribe.jobs import Job, running
 from .transcribe.pipeline import by_id, lookup
-from .transcribe.progress import LiveTranscript, Progress
+from .transcribe.progress import Eta, LiveTranscript, Progress
 from .transcript import Transcript
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ resume (parts that come from the cache at once) does not fool."""
 from __future__ import annotations
 
 from ui.status import describe as _describe
-from core.transcribe.jobs import Eta
+from core.transcribe.progress import Eta
 from core.transcribe.pipeline import transcribe_file
 from core.transcribe.progress import Progress
 
