@@ -18,7 +18,7 @@ import huggingface_hub.constants
 import jiwer
 import pytest
 import speech
-from test_local import TINY_EN
+from support import TINY_EN
 
 from core import local
 from core.config import Settings

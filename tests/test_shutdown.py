@@ -274,7 +274,7 @@ def test_a_refused_default_is_announced_once_not_warned_again(server_env, short_
 def test_the_page_shows_a_notice_when_a_model_shuts_down_soon(fake_server, tmp_path):
     from playwright.sync_api import sync_playwright
 
-    from test_app import CHROMIUM, CHROMIUM_ARGS, start_app
+    from support import CHROMIUM, CHROMIUM_ARGS, start_app
 
     proc, url = start_app({"OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": fake_server.base_url,
                            "TALK_TODAY": SOON}, tmp_path)

@@ -14,7 +14,6 @@ import struct
 import subprocess
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,51 +26,15 @@ from core.transcribe import Progress, transcribe_file
 from core.transcript import Segment
 
 import speech
-from test_compat import on_server, whisper_server  # noqa: F401 (a real Whisper server, no voice detection)
+from support import FRAME, LONGEST_REQUEST, Said, assert_cited_in_time, key_offset, loud_frames, spoken_as_said
 
 TEXT_ONLY = ["gpt-4o-transcribe", "gpt-4o-mini-transcribe"]
-CITE_BEFORE = 10.0  # s: a segment starts at most this long before a word it holds
-NEVER_AFTER = 0.3  # s: and not after it, but for the 10 ms grid and espeak's onsets
-LONGEST_REQUEST = 10.0  # s: so a piece's text, one segment from its start, keeps to CITE_BEFORE
-FRAME = 0.01  # s: the grid of loudness below
-SILENT_PEAK = 32768 * 10 ** (-50 / 20)  # a frame whose loudest sample is under this is silent (SILENT_DBFS)
 HUMAN = Path("/work/shared/speech")  # real voices; reference transcripts in its README
 # A key word of each human recording (as the test model writes it), and where it starts in the
 # file: faster-whisper's word times, give or take HUMAN_ONSET_ERROR.
 HUMAN_KEYS = {"ldc93s1.wav": ("greasy", 1.54), "arctic_a0024.wav": ("north", 1.58),
               "new-home-in-the-stars.wav": ("stars", 2.58), "ru.wav": (None, 0.0)}
 HUMAN_ONSET_ERROR = 0.5  # s
-
-
-@dataclass(frozen=True)
-class Said:
-    """Something said in a test recording, and when its key word starts: exactly for espeak
-    (`earliest == latest`), or somewhere in the clip for a human recording."""
-
-    key: str | None  # None: said, but not in a language the test model knows
-    start: float
-    end: float
-    earliest: float  # the key word's onset lies in [earliest, latest]
-    latest: float
-
-
-def key_offset(text: str, key: str) -> float:
-    """Seconds from the start of espeak saying `text` to the onset of its key word: espeak says
-    the words before it in the same time on their own (its output is deterministic)."""
-    words = text.split()
-    i = next(k for k, w in enumerate(words) if key in w.lower())
-    if i == 0:
-        return 0.0
-    loud = np.flatnonzero(loud_frames(speech.speak_pcm(" ".join(words[:i]))))
-    return (loud[-1] + 1) * FRAME
-
-
-def loud_frames(pcm: bytes) -> np.ndarray:
-    """Per 10 ms frame, whether it is not silent (`media.is_silent`'s rule)."""
-    samples = np.frombuffer(pcm, dtype=np.int16).astype(np.int32)
-    per = int(speech.RATE * FRAME)
-    samples = np.pad(samples, (0, -len(samples) % per))
-    return np.abs(samples.reshape(-1, per)).max(axis=1) >= SILENT_PEAK
 
 
 def voices(pcm: bytes) -> list[dict]:
@@ -124,26 +87,6 @@ def build(out: Path, *parts) -> list[Said]:
             said.append(Said(key, at, len(pcm) / 2 / speech.RATE, onset, onset))
     speech.write(bytes(pcm), out)
     return said
-
-
-def spoken_as_said(spoken: list[speech.Spoken]) -> list[Said]:
-    return [Said(s.key, s.start, s.end, s.start + key_offset(s.text, s.key), s.start + key_offset(s.text, s.key))
-            for s in spoken]
-
-
-def assert_cited_in_time(t, said: list[Said]) -> None:
-    """Every key word once, in order, in a segment that starts at most CITE_BEFORE before it and
-    not after it; the segments in order, within the recording."""
-    keyed = [s for s in said if s.key]
-    text = t.text.lower()
-    assert [text.count(s.key) for s in keyed] == [1] * len(keyed), text
-    positions = [text.find(s.key) for s in keyed]
-    assert positions == sorted(positions), text
-    for s in keyed:
-        [seg] = [seg for seg in t.segments if s.key in seg.text.lower()]
-        assert s.latest - CITE_BEFORE <= seg.start <= s.earliest + NEVER_AFTER, (s, seg)
-    assert [seg.start for seg in t.segments] == sorted(seg.start for seg in t.segments)
-    assert all(0 <= seg.start <= seg.end <= t.duration + 0.01 for seg in t.segments)
 
 
 class Recorded(OpenAIBackend):
@@ -462,7 +405,7 @@ def test_whisper_servers_without_voice_detection_are_cited_at_the_voice(settings
     assert_cited_in_time(t, said)
 
 
-def test_a_real_whisper_server_is_cited_at_the_voice(on_server, late_speech, monkeypatch):  # noqa: F811
+def test_a_real_whisper_server_is_cited_at_the_voice(on_server, late_speech, monkeypatch):
     """faster-whisper-server (tests/test_compat.py) runs Whisper without voice detection: after
     the tone it starts the first segment at 0.0. The pipeline moves it to the voice."""
     path, said = late_speech
