@@ -17,6 +17,27 @@ from core.config import ENV, Settings  # noqa: E402
 # Not shaped like a real key on purpose: it only opens the tests' own server.
 TEST_KEY = "test-key-for-the-local-server"
 
+# Tiers (markers registered in pytest.ini), applied here from the fixtures a test uses (all it
+# needs, directly or through other fixtures); a test that is slow for another reason, or that starts
+# the app or a browser itself, is marked in its file. `pytest -m "not slow"` is the fast tier.
+SERVER_FIXTURES = {"fake_server", "server", "settings", "server_env"}  # the OpenAI-compatible test server
+MODEL_FIXTURES = {"whisper_server"}  # a real Whisper server with tiny.en
+APP_FIXTURES = {"app", "shared_app", "player_app", "mcp_app"}  # app.py as a subprocess
+BROWSER_FIXTURES = {"playwright"}  # Playwright's chromium (browser, page and chromium use it)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        used = set(item.fixturenames)
+        if used & SERVER_FIXTURES:
+            item.add_marker(pytest.mark.server)
+        for fixtures, mark in ((MODEL_FIXTURES, pytest.mark.model), (APP_FIXTURES, pytest.mark.app),
+                               (BROWSER_FIXTURES, pytest.mark.browser)):
+            if used & fixtures:
+                item.add_marker(mark)
+        if any(item.get_closest_marker(name) for name in ("model", "app", "browser")):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(autouse=True)
 def isolated_env(monkeypatch, tmp_path):
