@@ -177,6 +177,7 @@ def test_double_click_starts_one_job_and_long_jobs_do_not_block_chat(browser, ap
         pg.context.close()
 
 
+@pytest.mark.app
 def test_share_link_offline_is_explained(fake_server, tmp_path):
     """Offline, `--share` says no link could be made and keeps serving. The test makes sure it is
     offline (every proxy variable points at a closed port), so a machine with internet access
@@ -238,6 +239,7 @@ def test_microphone_recording(playwright, app, media_dir):
         b.close()
 
 
+@pytest.mark.app
 def test_without_any_key_the_app_transcribes_locally_and_answers_with_passages(browser, fake_server,
                                                                                  tmp_path_factory, short_talk):
     tmp = tmp_path_factory.mktemp("keyless")

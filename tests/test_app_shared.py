@@ -162,6 +162,7 @@ def test_thirty_sessions_at_once(shared_app, fake_server, media_dir, short_talk)
     assert fake_server.peak_transcribing <= MAX_JOBS, "never more jobs than slots (one request each)"
 
 
+@pytest.mark.app
 def test_an_unexpected_error_is_explained_and_the_page_stays_usable(browser, fake_server, tmp_path,
                                                                     short_talk):
     broken = tmp_path / "model"

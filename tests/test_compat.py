@@ -25,6 +25,8 @@ from core.transcribe import transcribe_file
 
 from support import serve_whisper, whisper_config
 
+pytestmark = pytest.mark.model  # each test uses a faster-whisper-server
+
 NEAR_SECONDS = 2.0  # a sentence's words lie in a segment within this far of when it was spoken
 
 

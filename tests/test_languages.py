@@ -25,6 +25,8 @@ from core.config import Settings
 from core.errors import AppError
 from core.transcribe import transcribe_file
 
+pytestmark = pytest.mark.model  # Whisper (base, tiny.en) in the local backend
+
 SHARED_SPEECH = Path(__file__).resolve().parent.parent.parent / "shared" / "speech"
 ESPEAK_RATE = 175  # espeak-ng's own default, words a minute
 

@@ -3,11 +3,14 @@ resume (parts that come from the cache at once) does not fool."""
 
 from __future__ import annotations
 
+import pytest
+
 from app import _describe
 from core.jobs import Eta
 from core.transcribe import Progress, transcribe_file
 
 
+@pytest.mark.slow
 def test_a_one_part_job_says_it_is_waiting_for_the_service(settings, server, short_talk):
     server.latency = lambda seconds: 1.0
     events: list[Progress] = []

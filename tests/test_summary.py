@@ -192,6 +192,7 @@ def test_cost_of_a_summary():
     assert summary.estimate(speech_transcript(10), Settings()).requests == 0, "no model: free"
 
 
+@pytest.mark.slow
 def test_cli_summary(server_env, short_talk, capsys, monkeypatch):
     path, _ = short_talk
     assert cli.main(["summary", str(path)]) == 0

@@ -17,6 +17,7 @@ from core.backends import OpenAIBackend
 from core.transcribe import FIRST_CHUNK_SECONDS, plan, transcribe_file
 
 
+@pytest.mark.slow
 def test_every_format_is_taken_by_the_service_and_heard(settings, server, short_talk):
     path, spoken = short_talk
     sizes = {}

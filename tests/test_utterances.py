@@ -139,6 +139,7 @@ def unheard_talk(media_dir):
 
 
 @pytest.mark.parametrize("model", TEXT_ONLY)
+@pytest.mark.slow
 def test_each_sentence_is_cited_when_it_is_said(settings, server, long_talk, model):
     path, spoken = long_talk
     t = transcribe_file(path, settings.replace(transcribe_model=model))
@@ -149,6 +150,7 @@ def test_each_sentence_is_cited_when_it_is_said(settings, server, long_talk, mod
 
 
 @pytest.mark.parametrize("model", TEXT_ONLY)
+@pytest.mark.slow
 def test_long_silences_are_not_sent(settings, server, silences_talk, model):
     path, said = silences_talk
     backend = Recorded(settings.replace(transcribe_model=model))
@@ -163,6 +165,7 @@ def test_long_silences_are_not_sent(settings, server, silences_talk, model):
 
 
 @pytest.mark.parametrize("model", TEXT_ONLY)
+@pytest.mark.slow
 def test_speech_without_pauses_is_cut_short_all_the_same(settings, server, continuous_talk, model):
     path, spoken = continuous_talk
     t = transcribe_file(path, settings.replace(transcribe_model=model))
@@ -170,6 +173,7 @@ def test_speech_without_pauses_is_cut_short_all_the_same(settings, server, conti
     assert all(r.info["seconds"] <= LONGEST_REQUEST for r in server.requests(status=200))
 
 
+@pytest.mark.slow
 def test_with_no_pause_and_no_quiet_moment_pieces_are_cut_hard(settings, server, continuous_talk, monkeypatch):
     """No voice pause heard and no quiet moment of 3 s: hard cuts, with both pieces holding the
     moments around the cut; the stitching keeps each word once, still cited in time."""
@@ -183,6 +187,7 @@ def test_with_no_pause_and_no_quiet_moment_pieces_are_cut_hard(settings, server,
     assert_cited_in_time(t, spoken_as_said(spoken))
 
 
+@pytest.mark.slow
 def test_real_voices_are_cited_when_they_speak(settings, server, human_talk):
     path, said = human_talk
     backend = Recorded(settings.replace(transcribe_model="gpt-4o-transcribe"))
@@ -192,6 +197,7 @@ def test_real_voices_are_cited_when_they_speak(settings, server, human_talk):
     assert covered(backend.sent, russian.start, russian.end), "a voice the model cannot write is still sent"
 
 
+@pytest.mark.slow
 def test_what_voice_detection_does_not_hear_is_sent(settings, server, unheard_talk):
     """Silero hears no voice in a hummed tone or in noise (nor in singing or whispering), but
     they are not silence: they are sent, cut where they are quiet or hard, never left out."""
@@ -210,6 +216,7 @@ def test_what_voice_detection_does_not_hear_is_sent(settings, server, unheard_ta
     assert_cited_in_time(t, said)
 
 
+@pytest.mark.slow
 def test_deaf_voice_detection_loses_nothing(settings, server, long_talk, monkeypatch):
     """Were Silero to hear no voice at all (a singer, a whisper), the pieces are cut in quiet
     moments and every word is still sent and cited in time."""
@@ -221,6 +228,7 @@ def test_deaf_voice_detection_loses_nothing(settings, server, long_talk, monkeyp
     assert sent >= spoken[-1].end - spoken[0].start
 
 
+@pytest.mark.slow
 def test_only_silence_is_left_out_and_no_piece_is_too_long(media_dir):
     """Straight from the cutter: every moment that is not silent is in a piece, the pieces are
     never longer than PIECE_MAX_SECONDS, and what is left out is silent by `is_silent`."""
@@ -251,6 +259,7 @@ def test_pieces_stop_at_the_limit(long_talk):
     assert said == [20.0] and chunks[-1].keep_end <= 20.0 and all(c.end <= 20.0 for c in chunks)
 
 
+@pytest.mark.slow
 def test_progress_counts_pieces_and_a_rerun_comes_from_the_cache(settings, server, silences_talk):
     path, _ = silences_talk
     s = settings.replace(transcribe_model="gpt-4o-mini-transcribe")
@@ -266,6 +275,7 @@ def test_progress_counts_pieces_and_a_rerun_comes_from_the_cache(settings, serve
     assert server.requests() == [] and again.to_dict() == first.to_dict()
 
 
+@pytest.mark.slow
 def test_a_stop_sends_nothing_more_and_a_rerun_sends_only_what_is_missing(settings, server, long_talk):
     path, spoken = long_talk
     s = settings.replace(transcribe_model="gpt-4o-transcribe", concurrency=2)
@@ -291,6 +301,7 @@ def test_a_stop_sends_nothing_more_and_a_rerun_sends_only_what_is_missing(settin
     assert_cited_in_time(t, spoken_as_said(spoken))
 
 
+@pytest.mark.slow
 def test_nothing_past_the_limit_is_sent_whatever_the_header_says(settings, server, long_talk, tmp_path):
     """45 s of speech in an MP3 whose header says 10 s, with a 30 s limit (as in test_hostile)."""
     path = tmp_path / "meeting.mp3"
@@ -326,6 +337,7 @@ class NoSegments(OpenAIBackend):
         return ([Segment(0.0, chunk.duration, text)] if text else []), language
 
 
+@pytest.mark.slow
 def test_a_successor_without_times_taking_over_mid_job_gets_pieces(settings, server, long_talk):
     path, spoken = long_talk
     s = settings.replace(chunk_seconds=15, silence_window=5, concurrency=1)
@@ -337,6 +349,7 @@ def test_a_successor_without_times_taking_over_mid_job_gets_pieces(settings, ser
     assert_cited_in_time(t, spoken_as_said(spoken))
 
 
+@pytest.mark.slow
 def test_a_whisper_server_that_answers_without_segments_gets_pieces(settings, server, long_talk):
     path, spoken = long_talk
     s = settings.replace(chunk_seconds=15, silence_window=5, concurrency=1)
@@ -397,6 +410,7 @@ def test_starts_are_kept_where_no_voice_is_heard_or_nothing_is_early(late_speech
     assert calls == [], "segments that cannot be early cost no decoding"
 
 
+@pytest.mark.slow
 def test_whisper_servers_without_voice_detection_are_cited_at_the_voice(settings, server, late_speech):
     path, said = late_speech
     t = transcribe_file(path, settings, backend=NoVoiceDetection(settings))
