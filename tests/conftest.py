@@ -10,11 +10,33 @@ sys.path.insert(0, str(Path(__file__).parent.parent))
 
 import speech  # noqa: E402
 from fakeopenai import FakeOpenAI  # noqa: E402
+from support import CHROMIUM, CHROMIUM_ARGS, serve_whisper, start_app, whisper_config  # noqa: E402
 
 from core.config import ENV, Settings  # noqa: E402
 
 # Not shaped like a real key on purpose: it only opens the tests' own server.
 TEST_KEY = "test-key-for-the-local-server"
+
+# Tiers (markers registered in pytest.ini), applied here from the fixtures a test uses (all it
+# needs, directly or through other fixtures); a test that is slow for another reason, or that starts
+# the app or a browser itself, is marked in its file. `pytest -m "not slow"` is the fast tier.
+SERVER_FIXTURES = {"fake_server", "server", "settings", "server_env"}  # the OpenAI-compatible test server
+MODEL_FIXTURES = {"whisper_server"}  # a real Whisper server with tiny.en
+APP_FIXTURES = {"app", "shared_app", "player_app", "mcp_app"}  # app.py as a subprocess
+BROWSER_FIXTURES = {"playwright"}  # Playwright's chromium (browser, page and chromium use it)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        used = set(item.fixturenames)
+        if used & SERVER_FIXTURES:
+            item.add_marker(pytest.mark.server)
+        for fixtures, mark in ((MODEL_FIXTURES, pytest.mark.model), (APP_FIXTURES, pytest.mark.app),
+                               (BROWSER_FIXTURES, pytest.mark.browser)):
+            if used & fixtures:
+                item.add_marker(mark)
+        if any(item.get_closest_marker(name) for name in ("model", "app", "browser")):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(autouse=True)
@@ -89,3 +111,65 @@ def artifacts() -> Path:
     folder = Path(os.environ.get("TEST_ARTIFACTS") or Path(__file__).parent.parent / "test-artifacts")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+# The app as a subprocess and a browser to drive it. Module scope: one app and one browser for each
+# test file that uses them.
+
+@pytest.fixture(scope="module")
+def app(fake_server, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("app")
+    # Lossless uploads: these tests check each session's key words, and tiny.en, the test server's
+    # recognizer, reads a few espeak sentences differently after any change of the audio ("Students
+    # must submit their essays" as "2 minutes must submit their message" through Opus 24k); which
+    # format hears best overall is measured in bench/upload_format.py.
+    proc, url = start_app({"OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": fake_server.base_url,
+                           "UPLOAD_FORMAT": "flac",
+                           "ALLOW_PRIVATE_URLS": "true"}, tmp)  # the test media server is on 127.0.0.1
+    yield url, tmp
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def playwright():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def browser(playwright):
+    b = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield b
+    b.close()
+
+
+@pytest.fixture
+def page(browser, app):
+    context = browser.new_context(locale="en-US", viewport={"width": 1300, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(app[0])
+    yield page
+    context.close()
+
+
+# A real Whisper server (faster-whisper-server), one for each test file that uses it.
+
+@pytest.fixture(scope="module")
+def whisper_server(tmp_path_factory):
+    """Serving tiny.en under the name every request gets ("whisper-1", its `model_name` default)."""
+    tmp = tmp_path_factory.mktemp("fws")
+    proc, url = serve_whisper(whisper_config(tmp / "config.yaml", "whisper-1"), tmp / "server.log")
+    yield url, tmp / "server.log"
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+@pytest.fixture
+def on_server(whisper_server, tmp_path) -> Settings:
+    """A user's settings for a keyless Whisper server: OPENAI_BASE_URL and TRANSCRIBE_BACKEND=openai."""
+    return Settings(backend="openai", base_url=whisper_server[0], cache_dir=tmp_path / "cache",
+                    concurrency=2, retry_base_delay=0.05, request_timeout=60)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -16,118 +15,10 @@ import pytest
 import speech
 import srt
 import webvtt
-from conftest import TEST_KEY
-from test_local import TINY_EN
+from support import (CHROMIUM, CHROMIUM_ARGS, TINY_EN, bot_messages, free_port, new_page, process, send, start_app,
+                     transcript_text, wait_transcript)
 
 ROOT = Path(__file__).parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_app(env_extra: dict, tmp: Path, port: int | None = None, args: tuple[str, ...] = ()) -> tuple[subprocess.Popen, str]:
-    port = port or free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
-    (tmp / "tmp").mkdir(exist_ok=True)
-    env.update({"GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False", "TMPDIR": str(tmp / "tmp"),
-                "CACHE_DIR": str(tmp / "cache"), "GRADIO_TEMP_DIR": str(tmp / "gradio"), **env_extra})
-    log = open(tmp / "app.log", "a")
-    proc = subprocess.Popen([sys.executable, "app.py", *args], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"app exited: {(tmp / 'app.log').read_text()}")
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return proc, url
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    raise RuntimeError("app did not start")
-
-
-@pytest.fixture(scope="module")
-def app(fake_server, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("app")
-    # Lossless uploads: these tests check each session's key words, and tiny.en, the test server's
-    # recognizer, reads a few espeak sentences differently after any change of the audio ("Students
-    # must submit their essays" as "2 minutes must submit their message" through Opus 24k); which
-    # format hears best overall is measured in bench/upload_format.py.
-    proc, url = start_app({"OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": fake_server.base_url,
-                           "UPLOAD_FORMAT": "flac",
-                           "ALLOW_PRIVATE_URLS": "true"}, tmp)  # the test media server is on 127.0.0.1
-    yield url, tmp
-    proc.terminate()
-    proc.wait(timeout=20)
-
-
-@pytest.fixture(scope="module")
-def playwright():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        yield p
-
-
-@pytest.fixture(scope="module")
-def browser(playwright):
-    b = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-    yield b
-    b.close()
-
-
-@pytest.fixture
-def page(browser, app):
-    context = browser.new_context(locale="en-US", viewport={"width": 1300, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    page.goto(app[0])
-    yield page
-    context.close()
-
-
-def process(page, path: Path) -> None:
-    page.locator("#status .status").wait_for()  # the page has loaded (and restored what it had)
-    if not page.locator("#process").is_visible():  # the input panel folds away once results are shown
-        page.locator("#input-panel .label-wrap").first.click()
-        page.locator("#process").wait_for()
-    if not page.locator("#upload").is_visible():
-        page.get_by_role("tab", name="Upload").click()
-    previous = page.locator('#upload button[aria-label="Clear"], #upload button[aria-label="Remove this file"]')
-    if previous.count():
-        previous.first.click()
-    page.locator("#upload input[type=file]").set_input_files(str(path))
-    page.locator(f'#upload td.filename[aria-label="{path.name}"]').wait_for()
-    page.locator("#process").click()
-
-
-def transcript_text(page) -> str:
-    """The transcript as the page shows it: one paragraph per line, each starting with its time."""
-    doc = page.locator("#transcript-doc")
-    return "\n".join(doc.locator("p.para").all_inner_texts()) if doc.count() else ""
-
-
-def wait_transcript(page, word: str) -> str:
-    page.wait_for_function("w => document.querySelector('#transcript-doc')?.innerText.includes(w)", arg=word)
-    page.wait_for_function("() => document.querySelector('#status .status-done')?.innerText.includes('Ask away')")
-    return transcript_text(page)
-
-
-def bot_messages(page) -> list[str]:
-    return page.locator("#chatbot .message.bot").all_inner_texts()
-
-
-def send(page, question: str) -> None:
-    box = page.locator("#question textarea")
-    box.fill(question)
-    box.press("Enter")
 
 
 def test_upload_process_and_chat(page, fake_server, short_talk):
@@ -257,14 +148,6 @@ def test_gradio_client_endpoints(app, short_talk):
     assert "[00:05]" in follow_up
 
 
-def new_page(browser, url, locale="en-US"):
-    ctx = browser.new_context(locale=locale)
-    pg = ctx.new_page()
-    pg.set_default_timeout(60_000)
-    pg.goto(url)
-    return pg
-
-
 def test_double_click_starts_one_job_and_long_jobs_do_not_block_chat(browser, app, fake_server, media_dir,
                                                                       short_talk):
     slow = media_dir / "slow talk.mp3"
@@ -294,6 +177,7 @@ def test_double_click_starts_one_job_and_long_jobs_do_not_block_chat(browser, ap
         pg.context.close()
 
 
+@pytest.mark.app
 def test_share_link_offline_is_explained(fake_server, tmp_path):
     """Offline, `--share` says no link could be made and keeps serving. The test makes sure it is
     offline (every proxy variable points at a closed port), so a machine with internet access
@@ -355,6 +239,7 @@ def test_microphone_recording(playwright, app, media_dir):
         b.close()
 
 
+@pytest.mark.app
 def test_without_any_key_the_app_transcribes_locally_and_answers_with_passages(browser, fake_server,
                                                                                  tmp_path_factory, short_talk):
     tmp = tmp_path_factory.mktemp("keyless")

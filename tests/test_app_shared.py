@@ -14,7 +14,7 @@ import pytest
 
 import speech
 from conftest import TEST_KEY
-from test_app import browser, new_page, playwright, process, send, start_app, wait_transcript  # noqa: F401
+from support import new_page, process, start_app, wait_transcript
 
 MAX_JOBS = 2
 
@@ -46,7 +46,7 @@ def transcribe(url, path) -> str:
     return text
 
 
-def test_closing_the_tab_stops_the_job(browser, shared_app, fake_server, long_talk):  # noqa: F811
+def test_closing_the_tab_stops_the_job(browser, shared_app, fake_server, long_talk):
     path, _ = long_talk
     fake_server.clear()
     fake_server.latency = lambda seconds: 1.0
@@ -67,7 +67,7 @@ def test_closing_the_tab_stops_the_job(browser, shared_app, fake_server, long_ta
     assert len(fake_server.arrivals) < 5, "the 45 s talk in 10 s chunks was not sent whole"
 
 
-def test_a_cached_recording_does_not_wait_for_a_slot(browser, shared_app, fake_server, long_talk,  # noqa: F811
+def test_a_cached_recording_does_not_wait_for_a_slot(browser, shared_app, fake_server, long_talk,
                                                      short_talk, media_dir):
     url = shared_app[0]
     assert "Lisbon" in transcribe(url, short_talk[0])  # cached now
@@ -162,7 +162,8 @@ def test_thirty_sessions_at_once(shared_app, fake_server, media_dir, short_talk)
     assert fake_server.peak_transcribing <= MAX_JOBS, "never more jobs than slots (one request each)"
 
 
-def test_an_unexpected_error_is_explained_and_the_page_stays_usable(browser, fake_server, tmp_path,  # noqa: F811
+@pytest.mark.app
+def test_an_unexpected_error_is_explained_and_the_page_stays_usable(browser, fake_server, tmp_path,
                                                                     short_talk):
     broken = tmp_path / "model"
     broken.mkdir()

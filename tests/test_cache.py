@@ -215,6 +215,7 @@ def test_round_trip(tmp_path, source):
     assert hit.source == source and hit.segments == segments(10, 7)
 
 
+@pytest.mark.slow
 def test_a_hit_carries_the_current_visitors_name_and_nothing_of_the_first(settings, server, long_talk, tmp_path):
     """Through the pipeline: a second visitor's copy of a cut-short file is named as theirs, and
     the cache keeps nothing that names the first visitor's file; the CACHE_MAX_MB cap applies."""

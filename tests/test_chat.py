@@ -335,7 +335,7 @@ DECISIONS = {720.0: "We made a decision to move the launch to the ninth of May."
 
 
 def test_a_whole_recording_question_reads_every_passage_once(settings, server):
-    from test_summary import line, sent_lines, speech_transcript
+    from support import line, sent_lines, speech_transcript
 
     t = speech_transcript(180, said=DECISIONS)  # three hours
     s = settings.replace(context_tokens=6_000, summary_concurrency=3)
@@ -378,7 +378,7 @@ def test_a_whole_recording_question_that_fits_is_one_request(settings, server, t
 
 
 def test_notes_too_long_for_one_request_are_combined_in_rounds(settings, server):
-    from test_summary import speech_transcript
+    from support import speech_transcript
 
     t = speech_transcript(180)
     s = settings.replace(context_tokens=2_000)
@@ -392,7 +392,7 @@ def test_notes_too_long_for_one_request_are_combined_in_rounds(settings, server)
 
 
 def test_a_failing_part_fails_the_answer_readably(settings, server):
-    from test_summary import speech_transcript
+    from support import speech_transcript
 
     server.add_fault("chat", status=401, times=None)
     reply = chat.ask(speech_transcript(60), "List every decision.", [], settings.replace(context_tokens=3_000))

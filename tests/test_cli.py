@@ -8,10 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import srt
 import webvtt
 
 ROOT = Path(__file__).parent.parent
+
+pytestmark = pytest.mark.slow  # each test runs the CLI in a new process, seconds each
 
 
 def run(*args: str, env_extra: dict | None = None, stdin: str | None = None) -> subprocess.CompletedProcess:

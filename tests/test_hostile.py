@@ -264,6 +264,7 @@ def test_pages_that_only_stream_in_pieces_get_a_clear_message(settings, sites, p
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_the_pipeline_sends_nothing_past_the_limit_and_says_so(settings, server, long_talk, tmp_path):
     """45 s of speech in an MP3 whose header says 10 s, with a 30 s limit: the header passes the
     check, but nothing past 30 s is sent, the transcript says why it stops, and it is not cached

@@ -18,12 +18,14 @@ import huggingface_hub.constants
 import jiwer
 import pytest
 import speech
-from test_local import TINY_EN
+from support import TINY_EN
 
 from core.transcribe.backends import local_model
 from core.config import Settings
 from core.errors import AppError
 from core.transcribe.pipeline import transcribe_file
+
+pytestmark = pytest.mark.model  # Whisper (base, tiny.en) in the local backend
 
 SHARED_SPEECH = Path(__file__).resolve().parent.parent.parent / "shared" / "speech"
 ESPEAK_RATE = 175  # espeak-ng's own default, words a minute

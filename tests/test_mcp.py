@@ -12,7 +12,7 @@ import pytest
 pytestmark = pytest.mark.filterwarnings("ignore:Use `streamable_http_client`:DeprecationWarning")
 
 from conftest import TEST_KEY
-from test_app import start_app
+from support import start_app
 
 
 @pytest.fixture(scope="module")

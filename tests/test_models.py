@@ -66,6 +66,7 @@ def messages(events: list[Progress], word: str) -> list[str]:
 # gpt-transcribe
 
 
+@pytest.mark.slow
 def test_gpt_transcribe_gets_keywords_and_candidate_languages(settings, server, short_talk):
     path, _ = short_talk
     s = settings.replace(transcribe_model="gpt-transcribe", language="en",
@@ -80,6 +81,7 @@ def test_gpt_transcribe_gets_keywords_and_candidate_languages(settings, server, 
     assert "Lisbon" in t.text and len(t.segments) == 1, "text only: one segment for the piece"
 
 
+@pytest.mark.slow
 def test_gpt_transcribe_detects_the_language_without_hints(settings, server, short_talk):
     t = transcribe_file(short_talk[0], settings.replace(transcribe_model="gpt-transcribe"))
     [req] = server.requests()
@@ -108,6 +110,7 @@ def test_gpt_transcribe_limits_and_defaults():
     assert Settings(transcribe_model="whisper-1").chose("transcribe_model")
 
 
+@pytest.mark.slow
 def test_the_test_server_refuses_what_gpt_transcribe_does_not_take(settings, server, short_talk):
     """The request shapes our backend must never send, refused as the service does."""
     import openai
@@ -131,6 +134,7 @@ def test_the_test_server_refuses_what_gpt_transcribe_does_not_take(settings, ser
 # Retired default models
 
 
+@pytest.mark.slow
 def test_retired_defaults_hand_over_to_their_successors(settings, retired, long_talk, short_talk, meeting):
     events: list[Progress] = []
     t = transcribe_file(long_talk[0], settings.replace(chunk_seconds=10, silence_window=5, concurrency=2),
@@ -232,6 +236,7 @@ def test_a_server_without_a_chat_endpoint(settings, server, meeting):
 # The command line
 
 
+@pytest.mark.slow
 def test_cli_ask_with_retired_defaults(server_env, short_talk):
     server_env.retired = set(DEFAULTS_GONE)
     try:
@@ -246,11 +251,12 @@ def test_cli_ask_with_retired_defaults(server_env, short_talk):
     assert "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_a_full_run_with_default_settings_after_both_retirements(settings, retired, long_talk):
     """Every retired model refused, default settings: the whole recording, each sentence cited
     within 10 s of being said, nothing sent whole to a successor without times (nothing paid
     twice), a streamed answer from the transcript, and both switches announced."""
-    from test_utterances import LONGEST_REQUEST, assert_cited_in_time, spoken_as_said
+    from support import LONGEST_REQUEST, assert_cited_in_time, spoken_as_said
 
     path, spoken = long_talk
     events: list[Progress] = []

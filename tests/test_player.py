@@ -12,15 +12,7 @@ from pathlib import Path
 import pytest
 import speech
 from conftest import TEST_KEY
-from test_app import (  # noqa: F401
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    free_port,
-    playwright,
-    process,
-    send,
-    start_app,
-)
+from support import CHROMIUM, CHROMIUM_ARGS, free_port, process, send, start_app
 
 PLAYER = "document.querySelector('#player audio, #player video')"
 
@@ -38,7 +30,7 @@ def player_app(fake_server, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def chromium(playwright):  # noqa: F811
+def chromium(playwright):
     b = playwright.chromium.launch(executable_path=CHROMIUM,
                                    args=CHROMIUM_ARGS + ["--autoplay-policy=no-user-gesture-required"])
     yield b

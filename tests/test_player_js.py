@@ -20,7 +20,7 @@ ASSETS = Path(__file__).resolve().parent.parent / "assets"
 CHROMIUM = "/usr/bin/chromium"
 ANSWER = "It was said at [00:12] and [00:20–00:25], not [09:00]."
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")
+pytestmark = [pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium"), pytest.mark.browser]
 
 
 def free_port() -> int:

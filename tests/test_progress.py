@@ -3,12 +3,15 @@ resume (parts that come from the cache at once) does not fool."""
 
 from __future__ import annotations
 
+import pytest
+
 from ui.status import describe as _describe
 from core.transcribe.progress import Eta
 from core.transcribe.pipeline import transcribe_file
 from core.transcribe.progress import Progress
 
 
+@pytest.mark.slow
 def test_a_one_part_job_says_it_is_waiting_for_the_service(settings, server, short_talk):
     server.latency = lambda seconds: 1.0
     events: list[Progress] = []

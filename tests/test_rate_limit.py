@@ -49,6 +49,7 @@ def long_bursts(media_dir):
     return bursts(media_dir / "bursts.mp3", 270)
 
 
+@pytest.mark.slow
 def test_a_rate_limited_job_sends_each_chunk_once_and_backs_off_together(quick, long_bursts, settings, caplog):
     """Eight requests in any 2 s (the service's requests a minute, ten times faster: a request takes a
     tenth of the window, as a 3-minute chunk does of a minute); the limit is lifted once the job has
@@ -168,6 +169,7 @@ def test_places_go_to_the_earliest_chunk_first():
     assert got == [2, 5, 9]
 
 
+@pytest.mark.slow
 def test_what_the_service_says_is_left_is_kept_to(quick, media_dir, settings):
     """OpenAI says with every answer what is left of the account's requests a minute, and when it
     is whole again (x-ratelimit-*-requests). Once the first answers are back, the job keeps to it:
@@ -191,6 +193,7 @@ def test_what_the_service_says_is_left_is_kept_to(quick, media_dir, settings):
     print(f"{len(answered)} chunks, {len(reqs) - len(answered)} refused, all in the first burst")
 
 
+@pytest.mark.slow
 def test_an_account_with_little_room_gets_fewer_longer_chunks(quick, media_dir, settings):
     """Six requests a window: once the service has said so, the rest of the recording is cut into
     as many chunks as it has room for, instead of 10 s chunks waiting a window for each six."""

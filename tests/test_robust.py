@@ -201,6 +201,7 @@ def test_noise_gives_no_speech_not_hallucinations(settings, server, tmp_path):
     assert len(server.requests()) == 1
 
 
+@pytest.mark.slow
 def test_truncated_file_is_transcribed_as_far_as_it_goes(settings, server, tmp_path, long_talk):
     path, spoken = long_talk
     cut = tmp_path / "cut short.mp3"
@@ -221,6 +222,7 @@ def test_limits_are_said_before_anything_is_paid(settings, server, long_talk):
 
 @pytest.mark.parametrize("name", ["my talk (final) v2.mp3", "réunion d'équipe — 会议.mp3", "x" * 200 + ".mp3",
                                   "-rf --help.mp3", "a;b&c|d$e.mp3"])
+@pytest.mark.slow
 def test_unusual_file_names(name, settings, server, tmp_path, short_talk):
     path = tmp_path / name
     shutil.copy(short_talk[0], path)
@@ -230,6 +232,7 @@ def test_unusual_file_names(name, settings, server, tmp_path, short_talk):
 
 # Secrets
 
+@pytest.mark.slow
 def test_the_key_never_reaches_logs_caches_or_messages(settings, server, short_talk, caplog, tmp_path):
     caplog.set_level(logging.DEBUG)
     server.add_fault(status=500, times=2)

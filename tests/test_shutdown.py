@@ -127,6 +127,7 @@ def catalogue(server):
         c.stop()
 
 
+@pytest.mark.slow
 def test_info_lists_the_models_with_the_servers_dates_and_successors(server_env, catalogue, short_talk):
     """The server's catalogue wins over the dates the SDK announced (whisper-1: 2027-02-26)."""
     c = catalogue({"whisper-1": "2027-06-30", "gpt-4o": "2027-01-14"})
@@ -142,6 +143,7 @@ def test_info_lists_the_models_with_the_servers_dates_and_successors(server_env,
     assert server_env.requests() == [] and server_env.requests("chat") == [], "info sends nothing else"
 
 
+@pytest.mark.slow
 def test_info_says_what_the_user_must_change(server_env, short_talk):
     """A chosen model is not replaced behind the user's back: info says what to set."""
     out = run("info", str(short_talk[0]), env_extra={"CHAT_MODEL": "gpt-4o", "TRANSCRIBE_MODEL": "gpt-transcribe",
@@ -153,6 +155,7 @@ def test_info_says_what_the_user_must_change(server_env, short_talk):
                                          "Set CHAT_MODEL to gpt-6-luna, which replaces it, before then."]
 
 
+@pytest.mark.slow
 def test_a_model_shutting_down_within_60_days_gives_one_line(server_env, short_talk):
     path = str(short_talk[0])
     asked = run("ask", path, "Who will travel to Lisbon?", env_extra={"TALK_TODAY": SOON})
@@ -167,6 +170,7 @@ def test_a_model_shutting_down_within_60_days_gives_one_line(server_env, short_t
     assert early.returncode == 0 and warning_lines(early.stderr) == [], early.stderr
 
 
+@pytest.mark.slow
 def test_a_failed_command_still_prints_one_line(server_env, tmp_path):
     """The warning comes once the recording is read: an error stays the only line."""
     bad = tmp_path / "notes.mp3"
@@ -175,6 +179,7 @@ def test_a_failed_command_still_prints_one_line(server_env, tmp_path):
     assert r.returncode == 1 and r.stderr.count("\n") == 1 and r.stderr.startswith("error: "), r.stderr
 
 
+@pytest.mark.slow
 def test_without_a_catalogue_the_job_completes_and_the_lookup_is_made_once(server_env, catalogue, short_talk):
     """A Whisper server lists no models (404): dates are unknown, nothing is blocked, and the
     catalogue is asked once per process however many questions follow."""
@@ -189,6 +194,7 @@ def test_without_a_catalogue_the_job_completes_and_the_lookup_is_made_once(serve
     assert "whisper-1, shutdown date not known (the server does not say)" in info.stdout
 
 
+@pytest.mark.slow
 def test_a_catalogue_that_does_not_answer_does_not_hold_the_job(server_env, catalogue, short_talk, tmp_path):
     c = catalogue({"whisper-1": "2027-01-01"}, delay=HANG_SECONDS)
     settings = Settings(api_key=TEST_KEY, base_url=c.base_url)
@@ -257,6 +263,7 @@ def test_a_model_the_server_no_longer_serves_is_reported(settings, server):
     assert chosen.endswith(": requests with it fail. Set CHAT_MODEL to gpt-6-luna, which replaces it.")
 
 
+@pytest.mark.slow
 def test_a_refused_default_is_announced_once_not_warned_again(server_env, short_talk):
     """On the command line the successor's announcement says it all: no warning repeats it."""
     server_env.retired.add("gpt-4o")
@@ -271,10 +278,12 @@ def test_a_refused_default_is_announced_once_not_warned_again(server_env, short_
     assert "; gpt-6-luna has taken over" in info.stdout
 
 
+@pytest.mark.app
+@pytest.mark.browser
 def test_the_page_shows_a_notice_when_a_model_shuts_down_soon(fake_server, tmp_path):
     from playwright.sync_api import sync_playwright
 
-    from test_app import CHROMIUM, CHROMIUM_ARGS, start_app
+    from support import CHROMIUM, CHROMIUM_ARGS, start_app
 
     proc, url = start_app({"OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": fake_server.base_url,
                            "TALK_TODAY": SOON}, tmp_path)

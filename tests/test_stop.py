@@ -39,6 +39,7 @@ def sent_chunks(server) -> list[str]:
     return [r.info["filename"] for r in server.requests(status=200)]
 
 
+@pytest.mark.slow
 def test_closing_a_job_stops_sending_and_keeps_what_finished(chunked, server, long_talk):
     path, spoken = long_talk
     total = len(plan(path, chunked).chunks)
@@ -68,6 +69,7 @@ def test_closing_a_job_stops_sending_and_keeps_what_finished(chunked, server, lo
     assert all(s.key in t.text.lower() for s in spoken)
 
 
+@pytest.mark.slow
 def test_a_consumer_that_stops_asking_stops_the_job(chunked, server, long_talk):
     """No close, no error: the consumer just never comes back (a gone client, a dropped generator)."""
     path, _ = long_talk
@@ -86,6 +88,7 @@ def test_a_consumer_that_stops_asking_stops_the_job(chunked, server, long_talk):
         list(events)
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_the_cli_and_a_rerun_sends_only_what_is_missing(server_env, long_talk, tmp_path):
     path, spoken = long_talk
     env = {**os.environ, "CHUNK_SECONDS": "10", "TRANSCRIBE_CONCURRENCY": "2"}
@@ -116,6 +119,7 @@ def test_ctrl_c_stops_the_cli_and_a_rerun_sends_only_what_is_missing(server_env,
     assert all(s.key in rerun.stdout.lower() for s in spoken)
 
 
+@pytest.mark.slow
 def test_a_slow_server_is_not_flooded_by_retries(settings, server, short_talk):
     """Every request outlives REQUEST_TIMEOUT. A retry waits until the server is likely done with
     the request it abandoned: the server never has more than the job's share at once."""
@@ -131,6 +135,7 @@ def test_a_slow_server_is_not_flooded_by_retries(settings, server, short_talk):
     assert server.peak_transcribing == 1, f"{server.peak_transcribing} requests at once on a slow server"
 
 
+@pytest.mark.slow
 def test_the_same_recording_at_once_is_transcribed_once(chunked, server, long_talk):
     path, spoken = long_talk
     total = len(plan(path, chunked).chunks)

@@ -4,7 +4,6 @@ times that are the transcript's own; cached; keywords without a model; the CLI v
 from __future__ import annotations
 
 import json
-import random
 import threading
 from collections import Counter
 
@@ -17,51 +16,9 @@ from core.service.retirement import forget_models
 from core.answer import summary
 from core.config import Settings
 from core.exports import to_json
-from core.transcript import Segment, Transcript, format_timestamp
+from core.transcript import Segment, Transcript
 
-# Speech-rate text: 150 words a minute, a sentence of 15 words every 6 s (Whisper's segments are
-# about a sentence), words about 4.4 letters long (English speech; with spaces and punctuation,
-# 5.5 characters a word). Each 10 minutes has its subject, said twice a sentence.
-WORDS_PER_MINUTE = 150
-SEGMENT_SECONDS = 6.0
-COMMON = """the of and to a in that is was he for it with as his on be at by i this had not are but from or have
-an they which one you were her all she there would their we him been has when who will more no if out so said what
-up its about into than them can only other new some could time these two may then do first any my now such like our
-over man me even most made after also did many before must through back years where much your way well down should
-because each just those people how too little state good very make world still own see men work long get here
-between both life being under never day same another know while last might us great old year off come since against
-go came right used take three""".split()
-CONTENT = """approved morning revenue quarterly engineers replaced basement doctor afternoon concert evening
-coffee machine kitchen yesterday mountain closed students submit essays holiday exhibition spring meeting project
-customer problem question everyone thinking probably important remember together different actually company
-business numbers teacher tomorrow really something anything nothing already another planning""".split()
-TOPICS = ["budget", "library", "museum", "contract", "hiring", "marketing", "servers", "training", "pricing",
-          "security", "design", "launch", "customers", "partners", "schedule", "office", "research", "travel"]
-TOPIC_SECONDS = 600.0
-
-
-def speech_transcript(minutes: float, *, seed: int = 0, said: dict[float, str] | None = None) -> Transcript:
-    """A transcript of `minutes` of speech; `said` puts chosen sentences at chosen seconds."""
-    rng = random.Random(seed)
-    segments = []
-    for i in range(int(minutes * 60 / SEGMENT_SECONDS)):
-        start = i * SEGMENT_SECONDS
-        topic = TOPICS[int(start // TOPIC_SECONDS) % len(TOPICS)]
-        words = [rng.choice(CONTENT) if rng.random() < 0.18 else rng.choice(COMMON) for _ in range(13)]
-        words[rng.randrange(13)] += f" {topic}"
-        words[rng.randrange(13)] += f" {topic}"
-        text = (said or {}).get(start) or " ".join(words).capitalize() + "."
-        segments.append(Segment(start, start + SEGMENT_SECONDS - 0.4, text))
-    return Transcript(segments, minutes * 60.0, "en", source="talk.mp3")
-
-
-def line(t: Transcript, seg: Segment) -> str:
-    return f"[{format_timestamp(seg.start, hours=t.duration >= 3600)}] {seg.text}"
-
-
-def sent_lines(request) -> list[str]:
-    data = next(m["content"] for m in request.info["messages"] if "\n<transcript>\n" in m["content"])
-    return data.split("<transcript>\n")[1].split("\n</transcript>")[0].splitlines()
+from support import TOPIC_SECONDS, TOPICS, line, sent_lines, speech_transcript
 
 
 def with_system(server, rules: str) -> list:
@@ -240,6 +197,7 @@ def test_cost_of_a_summary():
     assert summary.estimate(speech_transcript(10), Settings()).requests == 0, "no model: free"
 
 
+@pytest.mark.slow
 def test_cli_summary(server_env, short_talk, capsys, monkeypatch):
     path, _ = short_talk
     assert cli.main(["summary", str(path)]) == 0

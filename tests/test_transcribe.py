@@ -45,6 +45,7 @@ def test_short_file_one_request(settings, server, short_talk):
     assert req.info["filename"] == f"chunk-0000.{settings.upload.extension}"  # Ogg Opus as .ogg, never .opus
 
 
+@pytest.mark.slow
 def test_long_file_is_split_and_stitched_in_order(settings, server, long_talk):
     path, spoken = long_talk
     events: list[Progress] = []
@@ -62,6 +63,7 @@ def test_long_file_is_split_and_stitched_in_order(settings, server, long_talk):
     assert sum(len(e.segments) for e in working) == len(t.segments)
 
 
+@pytest.mark.slow
 def test_no_pause_means_hard_cuts_without_lost_or_doubled_words(settings, server, continuous_talk):
     path, spoken = continuous_talk
     s = settings.replace(chunk_seconds=10, silence_window=4, min_silence_ms=3000, overlap_seconds=4)
@@ -73,6 +75,7 @@ def test_no_pause_means_hard_cuts_without_lost_or_doubled_words(settings, server
 
 
 @pytest.mark.parametrize("model", ["gpt-4o-transcribe", "gpt-4o-mini-transcribe"])
+@pytest.mark.slow
 def test_models_without_timestamps_get_utterance_times(settings, server, long_talk, model):
     """Text-only models get short utterance pieces, whatever CHUNK_SECONDS says: each piece's text
     is a segment with the piece's times (tests/test_utterances.py checks those times closely)."""
@@ -89,6 +92,7 @@ def test_models_without_timestamps_get_utterance_times(settings, server, long_ta
     assert 0 <= t.segments[0].start <= spoken[0].start and spoken[-1].end - 0.5 <= t.segments[-1].end <= t.duration
 
 
+@pytest.mark.slow
 def test_chunks_respect_the_upload_limit(settings, server, long_talk):
     """With a 0.25 MB limit, every request must stay under it; the server refuses anything bigger.
     Lossless chunks are sized for the worst case, uncompressed PCM (tests/test_upload.py: lossy ones)."""
@@ -105,6 +109,7 @@ def test_chunks_respect_the_upload_limit(settings, server, long_talk):
     assert_complete_in_order(t, spoken, tolerance=1.0)
 
 
+@pytest.mark.slow
 def test_gpt4o_duration_cap_respected(settings, server, media_dir):
     """A 24-minute file goes to gpt-4o-transcribe in parts under its 1400 s cap."""
     path = media_dir / "long silence.ogg"
@@ -118,6 +123,7 @@ def test_gpt4o_duration_cap_respected(settings, server, media_dir):
     assert "begin" in t.text.lower() and "over" in t.text.lower()
 
 
+@pytest.mark.slow
 def test_retry_after_is_honoured(settings, server, short_talk):
     path, spoken = short_talk
     server.add_fault(status=429, retry_after=1, times=1)
@@ -129,6 +135,7 @@ def test_retry_after_is_honoured(settings, server, short_talk):
     assert_complete_in_order(t, spoken)
 
 
+@pytest.mark.slow
 def test_slow_reply_and_dropped_connection_are_retried(settings, server, short_talk):
     path, spoken = short_talk
     server.add_fault(delay=5.0, times=1)  # slower than the timeout below
@@ -140,6 +147,7 @@ def test_slow_reply_and_dropped_connection_are_retried(settings, server, short_t
     assert server.requests()[-1].status == 200
 
 
+@pytest.mark.slow
 def test_failed_chunk_names_its_range_and_rerun_sends_only_the_missing(settings, server, long_talk):
     path, spoken = long_talk
     s = settings.replace(chunk_seconds=10, silence_window=5, concurrency=1, max_retries=2)
@@ -165,6 +173,7 @@ def test_failed_chunk_names_its_range_and_rerun_sends_only_the_missing(settings,
     assert resent[0].info["seconds"] == pytest.approx(failed[0].info["seconds"], abs=0.01)
 
 
+@pytest.mark.slow
 def test_second_run_comes_from_the_cache(settings, server, short_talk):
     path, _ = short_talk
     first = transcribe_file(path, settings)
@@ -179,6 +188,7 @@ def test_second_run_comes_from_the_cache(settings, server, short_talk):
     assert len(server.requests()) == 1
 
 
+@pytest.mark.slow
 def test_corrupt_cache_entries_are_ignored(settings, server, short_talk):
     path, spoken = short_talk
     transcribe_file(path, settings)
@@ -230,6 +240,7 @@ def test_connection_refused(settings, short_talk):
         transcribe_file(path, s)
 
 
+@pytest.mark.slow
 def test_video_container_and_other_formats(settings, server, short_talk, media_dir):
     path, spoken = short_talk
     video = media_dir / "talk video.mp4"

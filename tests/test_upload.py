@@ -18,6 +18,7 @@ from core.transcribe.cutting import FIRST_CHUNK_SECONDS
 from core.transcribe.pipeline import plan, transcribe_file
 
 
+@pytest.mark.slow
 def test_every_format_is_taken_by_the_service_and_heard(settings, server, short_talk):
     path, spoken = short_talk
     sizes = {}

@@ -14,7 +14,6 @@ import struct
 import subprocess
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,51 +28,15 @@ from core.transcribe.progress import Progress
 from core.transcript import Segment
 
 import speech
-from test_compat import on_server, whisper_server  # noqa: F401 (a real Whisper server, no voice detection)
+from support import FRAME, LONGEST_REQUEST, Said, assert_cited_in_time, key_offset, loud_frames, spoken_as_said
 
 TEXT_ONLY = ["gpt-4o-transcribe", "gpt-4o-mini-transcribe"]
-CITE_BEFORE = 10.0  # s: a segment starts at most this long before a word it holds
-NEVER_AFTER = 0.3  # s: and not after it, but for the 10 ms grid and espeak's onsets
-LONGEST_REQUEST = 10.0  # s: so a piece's text, one segment from its start, keeps to CITE_BEFORE
-FRAME = 0.01  # s: the grid of loudness below
-SILENT_PEAK = 32768 * 10 ** (-50 / 20)  # a frame whose loudest sample is under this is silent (SILENT_DBFS)
-HUMAN = Path("/work/shared/speech")  # real voices; reference transcripts in its README
+HUMAN = Path(__file__).resolve().parent.parent.parent / "shared" / "speech"  # real voices; reference transcripts in its README
 # A key word of each human recording (as the test model writes it), and where it starts in the
 # file: faster-whisper's word times, give or take HUMAN_ONSET_ERROR.
 HUMAN_KEYS = {"ldc93s1.wav": ("greasy", 1.54), "arctic_a0024.wav": ("north", 1.58),
               "new-home-in-the-stars.wav": ("stars", 2.58), "ru.wav": (None, 0.0)}
 HUMAN_ONSET_ERROR = 0.5  # s
-
-
-@dataclass(frozen=True)
-class Said:
-    """Something said in a test recording, and when its key word starts: exactly for espeak
-    (`earliest == latest`), or somewhere in the clip for a human recording."""
-
-    key: str | None  # None: said, but not in a language the test model knows
-    start: float
-    end: float
-    earliest: float  # the key word's onset lies in [earliest, latest]
-    latest: float
-
-
-def key_offset(text: str, key: str) -> float:
-    """Seconds from the start of espeak saying `text` to the onset of its key word: espeak says
-    the words before it in the same time on their own (its output is deterministic)."""
-    words = text.split()
-    i = next(k for k, w in enumerate(words) if key in w.lower())
-    if i == 0:
-        return 0.0
-    loud = np.flatnonzero(loud_frames(speech.speak_pcm(" ".join(words[:i]))))
-    return (loud[-1] + 1) * FRAME
-
-
-def loud_frames(pcm: bytes) -> np.ndarray:
-    """Per 10 ms frame, whether it is not silent (`voice.is_silent`'s rule)."""
-    samples = np.frombuffer(pcm, dtype=np.int16).astype(np.int32)
-    per = int(speech.RATE * FRAME)
-    samples = np.pad(samples, (0, -len(samples) % per))
-    return np.abs(samples.reshape(-1, per)).max(axis=1) >= SILENT_PEAK
 
 
 def voices(pcm: bytes) -> list[dict]:
@@ -128,26 +91,6 @@ def build(out: Path, *parts) -> list[Said]:
     return said
 
 
-def spoken_as_said(spoken: list[speech.Spoken]) -> list[Said]:
-    return [Said(s.key, s.start, s.end, s.start + key_offset(s.text, s.key), s.start + key_offset(s.text, s.key))
-            for s in spoken]
-
-
-def assert_cited_in_time(t, said: list[Said]) -> None:
-    """Every key word once, in order, in a segment that starts at most CITE_BEFORE before it and
-    not after it; the segments in order, within the recording."""
-    keyed = [s for s in said if s.key]
-    text = t.text.lower()
-    assert [text.count(s.key) for s in keyed] == [1] * len(keyed), text
-    positions = [text.find(s.key) for s in keyed]
-    assert positions == sorted(positions), text
-    for s in keyed:
-        [seg] = [seg for seg in t.segments if s.key in seg.text.lower()]
-        assert s.latest - CITE_BEFORE <= seg.start <= s.earliest + NEVER_AFTER, (s, seg)
-    assert [seg.start for seg in t.segments] == sorted(seg.start for seg in t.segments)
-    assert all(0 <= seg.start <= seg.end <= t.duration + 0.01 for seg in t.segments)
-
-
 class Recorded(OpenAIBackend):
     """The real backend, noting the span of the recording each request carries."""
 
@@ -198,6 +141,7 @@ def unheard_talk(media_dir):
 
 
 @pytest.mark.parametrize("model", TEXT_ONLY)
+@pytest.mark.slow
 def test_each_sentence_is_cited_when_it_is_said(settings, server, long_talk, model):
     path, spoken = long_talk
     t = transcribe_file(path, settings.replace(transcribe_model=model))
@@ -208,6 +152,7 @@ def test_each_sentence_is_cited_when_it_is_said(settings, server, long_talk, mod
 
 
 @pytest.mark.parametrize("model", TEXT_ONLY)
+@pytest.mark.slow
 def test_long_silences_are_not_sent(settings, server, silences_talk, model):
     path, said = silences_talk
     backend = Recorded(settings.replace(transcribe_model=model))
@@ -222,6 +167,7 @@ def test_long_silences_are_not_sent(settings, server, silences_talk, model):
 
 
 @pytest.mark.parametrize("model", TEXT_ONLY)
+@pytest.mark.slow
 def test_speech_without_pauses_is_cut_short_all_the_same(settings, server, continuous_talk, model):
     path, spoken = continuous_talk
     t = transcribe_file(path, settings.replace(transcribe_model=model))
@@ -229,6 +175,7 @@ def test_speech_without_pauses_is_cut_short_all_the_same(settings, server, conti
     assert all(r.info["seconds"] <= LONGEST_REQUEST for r in server.requests(status=200))
 
 
+@pytest.mark.slow
 def test_with_no_pause_and_no_quiet_moment_pieces_are_cut_hard(settings, server, continuous_talk, monkeypatch):
     """No voice pause heard and no quiet moment of 3 s: hard cuts, with both pieces holding the
     moments around the cut; the stitching keeps each word once, still cited in time."""
@@ -242,6 +189,7 @@ def test_with_no_pause_and_no_quiet_moment_pieces_are_cut_hard(settings, server,
     assert_cited_in_time(t, spoken_as_said(spoken))
 
 
+@pytest.mark.slow
 def test_real_voices_are_cited_when_they_speak(settings, server, human_talk):
     path, said = human_talk
     backend = Recorded(settings.replace(transcribe_model="gpt-4o-transcribe"))
@@ -251,6 +199,7 @@ def test_real_voices_are_cited_when_they_speak(settings, server, human_talk):
     assert covered(backend.sent, russian.start, russian.end), "a voice the model cannot write is still sent"
 
 
+@pytest.mark.slow
 def test_what_voice_detection_does_not_hear_is_sent(settings, server, unheard_talk):
     """Silero hears no voice in a hummed tone or in noise (nor in singing or whispering), but
     they are not silence: they are sent, cut where they are quiet or hard, never left out."""
@@ -269,6 +218,7 @@ def test_what_voice_detection_does_not_hear_is_sent(settings, server, unheard_ta
     assert_cited_in_time(t, said)
 
 
+@pytest.mark.slow
 def test_deaf_voice_detection_loses_nothing(settings, server, long_talk, monkeypatch):
     """Were Silero to hear no voice at all (a singer, a whisper), the pieces are cut in quiet
     moments and every word is still sent and cited in time."""
@@ -280,6 +230,7 @@ def test_deaf_voice_detection_loses_nothing(settings, server, long_talk, monkeyp
     assert sent >= spoken[-1].end - spoken[0].start
 
 
+@pytest.mark.slow
 def test_only_silence_is_left_out_and_no_piece_is_too_long(media_dir):
     """Straight from the cutter: every moment that is not silent is in a piece, the pieces are
     never longer than PIECE_MAX_SECONDS, and what is left out is silent by `is_silent`."""
@@ -310,6 +261,7 @@ def test_pieces_stop_at_the_limit(long_talk):
     assert said == [20.0] and chunks[-1].keep_end <= 20.0 and all(c.end <= 20.0 for c in chunks)
 
 
+@pytest.mark.slow
 def test_progress_counts_pieces_and_a_rerun_comes_from_the_cache(settings, server, silences_talk):
     path, _ = silences_talk
     s = settings.replace(transcribe_model="gpt-4o-mini-transcribe")
@@ -325,6 +277,7 @@ def test_progress_counts_pieces_and_a_rerun_comes_from_the_cache(settings, serve
     assert server.requests() == [] and again.to_dict() == first.to_dict()
 
 
+@pytest.mark.slow
 def test_a_stop_sends_nothing_more_and_a_rerun_sends_only_what_is_missing(settings, server, long_talk):
     path, spoken = long_talk
     s = settings.replace(transcribe_model="gpt-4o-transcribe", concurrency=2)
@@ -350,6 +303,7 @@ def test_a_stop_sends_nothing_more_and_a_rerun_sends_only_what_is_missing(settin
     assert_cited_in_time(t, spoken_as_said(spoken))
 
 
+@pytest.mark.slow
 def test_nothing_past_the_limit_is_sent_whatever_the_header_says(settings, server, long_talk, tmp_path):
     """45 s of speech in an MP3 whose header says 10 s, with a 30 s limit (as in test_hostile)."""
     path = tmp_path / "meeting.mp3"
@@ -385,6 +339,7 @@ class NoSegments(OpenAIBackend):
         return ([Segment(0.0, chunk.duration, text)] if text else []), language
 
 
+@pytest.mark.slow
 def test_a_successor_without_times_taking_over_mid_job_gets_pieces(settings, server, long_talk):
     path, spoken = long_talk
     s = settings.replace(chunk_seconds=15, silence_window=5, concurrency=1)
@@ -396,6 +351,7 @@ def test_a_successor_without_times_taking_over_mid_job_gets_pieces(settings, ser
     assert_cited_in_time(t, spoken_as_said(spoken))
 
 
+@pytest.mark.slow
 def test_a_whisper_server_that_answers_without_segments_gets_pieces(settings, server, long_talk):
     path, spoken = long_talk
     s = settings.replace(chunk_seconds=15, silence_window=5, concurrency=1)
@@ -456,6 +412,7 @@ def test_starts_are_kept_where_no_voice_is_heard_or_nothing_is_early(late_speech
     assert calls == [], "segments that cannot be early cost no decoding"
 
 
+@pytest.mark.slow
 def test_whisper_servers_without_voice_detection_are_cited_at_the_voice(settings, server, late_speech):
     path, said = late_speech
     t = transcribe_file(path, settings, backend=NoVoiceDetection(settings))
@@ -464,7 +421,7 @@ def test_whisper_servers_without_voice_detection_are_cited_at_the_voice(settings
     assert_cited_in_time(t, said)
 
 
-def test_a_real_whisper_server_is_cited_at_the_voice(on_server, late_speech, monkeypatch):  # noqa: F811
+def test_a_real_whisper_server_is_cited_at_the_voice(on_server, late_speech, monkeypatch):
     """faster-whisper-server (tests/test_compat.py) runs Whisper without voice detection: after
     the tone it starts the first segment at 0.0. The pipeline moves it to the voice."""
     path, said = late_speech
