@@ -30,7 +30,7 @@ from .audio.fetch import download
 from .cache import Cache
 from .config import Settings
 from .errors import AppError, TooLarge
-from .exports import write_exports
+from .exports import to_vtt, write_exports
 from .i18n import Text
 from .transcribe.jobs import Job, running
 from .transcribe.pipeline import by_id, lookup
@@ -141,6 +141,12 @@ def visitor_settings(base: Settings, user_key: str | None, **changes) -> Setting
     if key and not base.api_key:
         changes["api_key"] = key
     return base.replace(**changes)
+
+
+def job_settings(base: Settings, user_key: str | None, language: str | None, vocabulary: str | None) -> Settings:
+    """A visitor's settings for a transcription: the spoken language ("" for Auto) and the
+    vocabulary hint they gave, in place of the server's."""
+    return visitor_settings(base, user_key, language=language or None, prompt=(vocabulary or "").strip() or None)
 
 
 def work_folder(prefix: str) -> Path:
@@ -285,11 +291,10 @@ class Jobs:
         """The transcript in every export format, in a session's folder (txt, srt, vtt, json)."""
         return write_exports(transcript, folder, transcript.source)
 
-    def captions(self, transcript: Transcript, folder: Path) -> Path:
+    def captions(self, transcript: Transcript) -> Path:
         """The transcript as WebVTT beside the player's copy (a video's captions)."""
-        vtt = next(p for p in write_exports(transcript, folder, "captions") if p.suffix == ".vtt")
         target = self.cache.media_folder / f"{transcript.meta.id or uuid.uuid4().hex}.vtt"
         self.cache.media_folder.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(vtt, target)
+        target.write_text(to_vtt(transcript), encoding="utf-8")
         self.cache.added_media(target)
         return target

@@ -12,7 +12,7 @@ from core.answer import chat
 from core.answer import summary as summaries
 from core.exports import to_lines, to_txt
 from core.i18n import tr
-from core.job import Done, Failed, Jobs, Source, remove_folder, visitor_settings, work_folder
+from core.job import Done, Failed, Jobs, Source, job_settings, remove_folder, visitor_settings, work_folder
 from core.transcribe.pipeline import by_id
 from core.transcript import Transcript
 
@@ -41,8 +41,7 @@ class ApiHandlers:
         lang = lang_of(request)
         try:
             source = Source.chosen("upload" if file else "link", file, None, url)
-            settings = visitor_settings(self.base, api_key, language=language_code or None,
-                                        prompt=(vocabulary_hint or "").strip() or None)
+            settings = job_settings(self.base, api_key, language_code, vocabulary_hint)
         except Exception as e:
             raise gr.Error(failure(e, lang)) from None
         transcript = await _finished(self.jobs, source, settings, lang)
@@ -107,8 +106,7 @@ class Tools:
                 source = Source.from_tool(media, folder, self.base.max_file_mb)
             except Exception as e:
                 raise gr.Error(failure(e, lang)) from None
-            settings = visitor_settings(self.base, None, language=language or None,
-                                        prompt=(vocabulary or "").strip() or None)
+            settings = job_settings(self.base, None, language, vocabulary)
             transcript = await _finished(self.jobs, source, settings, lang)
         finally:
             remove_folder(folder)

@@ -11,7 +11,7 @@ import gradio as gr
 
 from core.answer import summary as summaries
 from core.answer.answering import Answer, Reading
-from core.job import (Done, Event, Failed, Jobs, Progressed, Source, Stage, Ticket, visitor_settings,
+from core.job import (Done, Event, Failed, Jobs, Progressed, Source, Stage, Ticket, job_settings, visitor_settings,
                       work_folder)
 from core import render
 from core.i18n import tr
@@ -35,7 +35,7 @@ class PageHandlers:
         forget(current)
         folder = work_folder("session-")
         files = self.jobs.exports(t, folder)
-        subtitles = self.jobs.captions(t, folder) if done.media and done.media.kind == "video" else None
+        subtitles = self.jobs.captions(t) if done.media and done.media.kind == "video" else None
         return {
             p.state: Session(t, folder, done.media),
             p.summary_view: "",
@@ -61,8 +61,7 @@ class PageHandlers:
         is already transcribed is shown without queueing behind other visitors' jobs."""
         lang = lang_of(request)
         try:
-            settings = visitor_settings(self.base, api_key, language=language_code or None,
-                                        prompt=(vocabulary_hint or "").strip() or None)
+            settings = job_settings(self.base, api_key, language_code, vocabulary_hint)
             work = self.jobs.prepare(Source.chosen(chosen, file, recording, url), settings)
         except Exception as e:
             return self.failed(e, lang)
