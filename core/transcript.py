@@ -11,9 +11,10 @@ class Segment:
     start: float  # seconds from the start of the recording
     end: float
     text: str
+    speaker: str | None = None  # a label of `Meta.speakers` ("S1"), when speakers were found
 
     def shifted(self, offset: float) -> "Segment":
-        return Segment(self.start + offset, self.end + offset, self.text)
+        return Segment(self.start + offset, self.end + offset, self.text, self.speaker)
 
 
 @dataclass
@@ -28,6 +29,7 @@ class Meta:
     damaged: bool = False  # the recording could not be decoded to its end
     cut_at_limit: bool = False  # it went on past MAX_DURATION_MINUTES and was cut there (never cached)
     summary: dict | None = None  # `answer.summary.Summary.to_dict()`, once made (cached apart)
+    speakers: dict = field(default_factory=dict)  # label ("S1") -> the name shown ("Speaker 1", "Ana")
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -58,10 +60,16 @@ class Transcript:
     def text(self) -> str:
         return " ".join(s.text for s in self.segments if s.text)
 
+    def speaker_of(self, seg: Segment) -> str | None:
+        """The name shown for the segment's speaker, or None when speakers are not known."""
+        if seg.speaker is None:
+            return None
+        return self.meta.speakers.get(seg.speaker) or default_name(seg.speaker)
+
     def to_dict(self) -> dict:
         return {
             "text": self.text,
-            "segments": [asdict(s) for s in self.segments],
+            "segments": [_segment_dict(s) for s in self.segments],
             "duration": self.duration,
             "language": self.language,
             "model": self.model,
@@ -71,9 +79,22 @@ class Transcript:
 
     @classmethod
     def from_dict(cls, data: dict) -> "Transcript":
-        segments = [Segment(float(s["start"]), float(s["end"]), str(s["text"])) for s in data["segments"]]
+        segments = [Segment(float(s["start"]), float(s["end"]), str(s["text"]),
+                            str(s["speaker"]) if s.get("speaker") else None) for s in data["segments"]]
         return cls(segments, float(data["duration"]), data.get("language"), data.get("model"), data.get("source"),
                    Meta.from_dict(data.get("meta")))
+
+
+def _segment_dict(s: Segment) -> dict:
+    out = asdict(s)
+    if s.speaker is None:
+        del out["speaker"]  # a transcript without speakers is stored as before
+    return out
+
+
+def default_name(label: str) -> str:
+    """ "S2" -> "Speaker 2": the name a speaker has until the user gives one."""
+    return f"Speaker {label[1:]}" if re.fullmatch(r"S\d+", label) else label
 
 
 def format_timestamp(seconds: float, *, hours: bool | None = None) -> str:
@@ -94,7 +115,8 @@ def paragraphs(t: Transcript, *, max_pause: float = 2.0, max_seconds: float = 45
                max_chars: int = 600) -> list[list[Segment]]:
     """Consecutive segments grouped into paragraphs for reading (segments without text left out).
 
-    A paragraph ends at a pause longer than `max_pause` between two segments, or before it would
+    A paragraph ends where the speaker changes, at a pause longer than `max_pause` between two
+    segments, or before it would
     last longer than `max_seconds` or hold more than `max_chars` characters; at such a limit it
     ends after its last sentence if that sentence finishes past half the limit, so that a
     paragraph rarely stops mid-sentence. The defaults: people pause 0.2-1 s between sentences,
@@ -117,7 +139,7 @@ def paragraphs(t: Transcript, *, max_pause: float = 2.0, max_seconds: float = 45
         n = len(seg.text.strip())
         if not n:
             continue
-        if cur and seg.start - cur[-1].end > max_pause:
+        if cur and (seg.start - cur[-1].end > max_pause or seg.speaker != cur[-1].speaker):
             out.append(cur)
             cur, chars = [], 0
         if cur and over(cur[0], seg, chars + 1 + n):
