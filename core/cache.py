@@ -21,6 +21,7 @@ what the others wrote.
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import json
@@ -137,9 +138,12 @@ def _remove(path: str) -> bool:
 
 def _strip_run(data: dict) -> dict:
     """A transcript as stored: without the file name it was made from or the run's notes (nor
-    a summary: that depends on the chat model, and has its own entries)."""
-    meta = {k: v for k, v in dict(data.get("meta") or {}).items() if k not in ("notes", "summary")}
-    return {**{k: v for k, v in data.items() if k != "source"}, "meta": meta}
+    a summary: that depends on the chat model, and has its own entries; nor speakers: they are
+    found again from the cached voice prints, for whatever count is asked)."""
+    meta = {k: v for k, v in dict(data.get("meta") or {}).items() if k not in ("notes", "summary", "speakers")}
+    segments = [{k: v for k, v in s.items() if k != "speaker"} if isinstance(s, dict) else s
+                for s in data.get("segments") or []]
+    return {**{k: v for k, v in data.items() if k != "source"}, "segments": segments, "meta": meta}
 
 
 class Cache:
@@ -322,6 +326,28 @@ class Cache:
 
     def put_chunk(self, key: str, segments: list[Segment]) -> None:
         self._write("chunks", key, [[s.start, s.end, s.text] for s in segments])
+
+    # Voice prints (`speakers.listen.Heard`) and speakers' names, by transcript id
+
+    def get_voices(self, key: str) -> bytes | None:
+        payload = self._read("voices", key)
+        try:
+            return base64.b64decode(payload, validate=True) if isinstance(payload, str) else None
+        except ValueError as e:
+            self._discard(self._path("voices", key), e)
+            return None
+
+    def put_voices(self, key: str, data: bytes) -> None:
+        self._write("voices", key, base64.b64encode(data).decode("ascii"))
+
+    def get_names(self, key: str) -> dict[str, str]:
+        payload = self._read("names", key)
+        if not isinstance(payload, dict):
+            return {}
+        return {str(k): str(v) for k, v in payload.items()}
+
+    def put_names(self, key: str, names: dict[str, str]) -> None:
+        self._write("names", key, dict(names))
 
     # Summaries and chapters (`core.summary`): JSON, read back and checked by their owner
 

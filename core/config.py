@@ -60,6 +60,7 @@ ENV = {
     "request_timeout": "REQUEST_TIMEOUT",
     "context_tokens": "CONTEXT_TOKEN_BUDGET",
     "summary": "SUMMARY",
+    "diarization": "DIARIZATION",
     "summary_concurrency": "SUMMARY_CONCURRENCY",
     "max_file_mb": "MAX_FILE_MB",
     "max_duration_minutes": "MAX_DURATION_MINUTES",
@@ -67,6 +68,16 @@ ENV = {
     "url_timeout": "URL_TIMEOUT",
     "allow_private_urls": "ALLOW_PRIVATE_URLS",
 }
+
+
+def _speaker_count_ok(text: str) -> bool:
+    from .speakers.cluster import Count
+
+    try:
+        Count.parse(text)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -93,6 +104,7 @@ class Settings:
     request_timeout: float = 300.0  # seconds per request
     context_tokens: int = 60_000  # transcript tokens sent with a question at most
     summary: str = "auto"  # "off": no summary by a language model (chapters by time and keywords only)
+    diarization: str = "auto"  # speakers to find: "auto", "off", a count ("3") or a range ("2-4")
     summary_concurrency: int = 4  # requests in flight at once when a long transcript is read in parts
     max_file_mb: float = 2048.0  # largest input file accepted (uploads, URLs, CLI)
     max_duration_minutes: float = 600.0  # longest recording accepted, checked before anything is paid
@@ -141,6 +153,8 @@ class Settings:
             (self.context_tokens >= 500, at_least("CONTEXT_TOKEN_BUDGET", 500)),
             (self.summary in SUMMARY_CHOICES,
              Text("{var} must be one of {choices}.", var="SUMMARY", choices=", ".join(SUMMARY_CHOICES))),
+            (_speaker_count_ok(self.diarization),
+             Text("{var} must be auto, off, a number of speakers or a range like 2-4.", var="DIARIZATION")),
             (self.summary_concurrency >= 1, at_least("SUMMARY_CONCURRENCY", 1)),
             (self.max_file_mb > 0, positive("MAX_FILE_MB")),
             (self.cache_max_mb > 0, positive("CACHE_MAX_MB")),

@@ -32,6 +32,7 @@ from ..errors import (
     UnsupportedMedia,
 )
 from ..service.retirement import model_in_force
+from ..speakers.attach import Beside, with_speakers
 from ..service.catalogue import PRICE_PER_MINUTE, model_has_timestamps
 from ..transcript import Meta, Segment, Transcript, format_timestamp
 from .backends import get_backend
@@ -123,9 +124,11 @@ def lookup(path: Path, settings: Settings) -> Transcript | None:
     except AppError:
         return None  # no key, or no local model yet: nothing can be cached for it
     key = transcript_key(file_digest(path), backend, settings)
-    hit = _cache(settings).get_transcript(key, source=path.name)
+    cache = _cache(settings)
+    hit = cache.get_transcript(key, source=path.name)
     if hit is not None:
         hit.meta.id = key
+        hit = with_speakers(hit, cache, settings.diarization)
     return hit
 
 
@@ -135,9 +138,11 @@ def by_id(transcript_id: str, settings: Settings, source: str | None = None) -> 
     not such an id finds nothing."""
     if not isinstance(transcript_id, str) or not re.fullmatch(r"[0-9a-f]{64}", transcript_id):
         return None
-    hit = _cache(settings).get_transcript(transcript_id, source=source)
+    cache = _cache(settings)
+    hit = cache.get_transcript(transcript_id, source=source)
     if hit is not None:
         hit.meta.id = transcript_id
+        hit = with_speakers(hit, cache, settings.diarization)
     return hit
 
 
@@ -180,19 +185,23 @@ def transcribe_file(path: Path, settings: Settings, on_progress: Callable[[Progr
             report(Progress("done", hit.duration, hit.duration, n, n, tuple(hit.segments), cached=True))
         return hit
 
-    if hit := cached():
-        return hit
-    waiting = Progress("preparing", 0.0, info.duration, 0, None, message=WAITING_FOR_TWIN)
-    with _claim(key, cancel, lambda: report(waiting)) if use_cache else nullcontext():
-        if hit := cached():  # the job it waited for made it
-            return hit
-        run = _Run(path, info, settings, backend, cache, use_cache, report, cancel)
-        run.send()
-        transcript = run.result(expected, notes)
-        if use_cache and not transcript.meta.cut_at_limit:  # a higher limit later must not get the cut one
-            cache.put_transcript(key, transcript)
-            transcript.meta.id = key
-    return transcript
+    speakers = Beside(path, settings.diarization, cache, key, cancel, settings.max_duration_minutes * 60)
+    try:
+        if hit := cached():
+            return speakers.finish(hit)
+        waiting = Progress("preparing", 0.0, info.duration, 0, None, message=WAITING_FOR_TWIN)
+        with _claim(key, cancel, lambda: report(waiting)) if use_cache else nullcontext():
+            if hit := cached():  # the job it waited for made it
+                return speakers.finish(hit)
+            run = _Run(path, info, settings, backend, cache, use_cache, report, cancel)
+            run.send()
+            transcript = run.result(expected, notes)
+            if use_cache and not transcript.meta.cut_at_limit:  # a higher limit later must not get the cut one
+                cache.put_transcript(key, transcript)
+                transcript.meta.id = key
+        return speakers.finish(transcript)
+    finally:
+        speakers.stop()  # a failed or stopped job stops listening too
 
 
 ENCODE_AHEAD = 4  # chunks decoded but not yet encoded at most: the decoder waits for the encoders
