@@ -26,7 +26,7 @@ from .transcript import Transcript, format_timestamp
 def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env(transcribe_model=args.model, language=args.language, prompt=args.prompt,
                              concurrency=args.concurrency, chunk_seconds=args.chunk_seconds,
-                             backend=args.backend)
+                             backend=args.backend, diarization=args.speakers)
 
 
 class _Bar:
@@ -224,6 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--prompt", help="vocabulary hint: names, jargon (TRANSCRIBE_PROMPT)")
         p.add_argument("--concurrency", type=int, help="requests in parallel (TRANSCRIBE_CONCURRENCY)")
         p.add_argument("--chunk-seconds", type=float, help="target chunk length (CHUNK_SECONDS)")
+        p.add_argument("--speakers", metavar="auto|N|MIN-MAX|off",
+                       help="speakers to find: auto, a count (3), a range (2-4) or off (DIARIZATION)")
         if extra == "format":
             p.add_argument("-f", "--format", choices=sorted(EXPORTERS), default="txt")
             p.add_argument("-o", "--output", help="write to this file instead of standard output")

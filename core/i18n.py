@@ -251,6 +251,8 @@ ES: dict[str, str] = {
         "La grabación es larga: se resumió en {parts} partes, que luego se combinaron.",
     # config.py
     "{var} must be one of {choices}.": "{var} debe ser uno de estos valores: {choices}.",
+    "{var} must be auto, off, a number of speakers or a range like 2-4.":
+        "{var} debe ser auto, off, un número de hablantes o un intervalo como 2-4.",
     "{var} must be at least {minimum}.": "{var} debe ser como mínimo {minimum}.",
     "{var} must be between {low} and {high}.": "{var} debe estar entre {low} y {high}.",
     "{var} cannot be negative.": "{var} no puede ser negativo.",

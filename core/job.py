@@ -32,6 +32,8 @@ from .config import Settings
 from .errors import AppError, TooLarge
 from .exports import to_vtt, write_exports
 from .i18n import Text
+from .speakers.attach import count_of, with_speakers
+from .speakers.attach import rename as rename_speaker
 from .transcribe.jobs import Job, running
 from .transcribe.pipeline import by_id, lookup
 from .transcribe.progress import Eta, LiveTranscript, Progress
@@ -143,10 +145,13 @@ def visitor_settings(base: Settings, user_key: str | None, **changes) -> Setting
     return base.replace(**changes)
 
 
-def job_settings(base: Settings, user_key: str | None, language: str | None, vocabulary: str | None) -> Settings:
-    """A visitor's settings for a transcription: the spoken language ("" for Auto) and the
-    vocabulary hint they gave, in place of the server's."""
-    return visitor_settings(base, user_key, language=language or None, prompt=(vocabulary or "").strip() or None)
+def job_settings(base: Settings, user_key: str | None, language: str | None, vocabulary: str | None,
+                 speakers: str | None = None) -> Settings:
+    """A visitor's settings for a transcription: the spoken language ("" for Auto), the
+    vocabulary hint and the speakers to find (auto, off, a count) they gave, in place of the server's."""
+    changes = {"diarization": speakers} if speakers else {}
+    return visitor_settings(base, user_key, language=language or None, prompt=(vocabulary or "").strip() or None,
+                            **changes)
 
 
 def work_folder(prefix: str) -> Path:
@@ -278,14 +283,26 @@ class Jobs:
         self.cache.added_media(media.path)
         return media
 
-    def reopen(self, transcript_id: str, media_name: str | None) -> Done | None:
-        """A transcript from the cache by its id, with the player's copy kept under `media_name`
-        if it is still there; None when the cache no longer has the transcript."""
+    def reopen(self, transcript_id: str, media_name: str | None, speakers: str | None = None) -> Done | None:
+        """A transcript from the cache by its id (with the speakers asked for), with the player's
+        copy kept under `media_name` if it is still there; None when the cache no longer has it."""
         transcript = by_id(transcript_id, self.base)
+        if transcript is not None and speakers and count_of(speakers) != count_of(self.base.diarization):
+            transcript = self.relabel(transcript, speakers)
         if transcript is None:
             return None
         path = self.cache.media(media_name) if media_name else None
         return Done(transcript, self.playable(path) if path is not None else None, cached=True)
+
+    def relabel(self, transcript: Transcript, speakers: str) -> Transcript:
+        """The transcript's speakers found again for another count ("auto", "3", "2-4", "off"),
+        from its cached voice prints: nothing is decoded or sent."""
+        return with_speakers(transcript, self.cache, speakers)
+
+    def rename(self, transcript: Transcript, speakers: str, label: str, name: str) -> Transcript:
+        """Speaker `label` named `name` everywhere, and kept with the transcript (a name that
+        another speaker has merges the two)."""
+        return rename_speaker(self.cache, transcript, speakers, label, name)
 
     def exports(self, transcript: Transcript, folder: Path) -> list[Path]:
         """The transcript in every export format, in a session's folder (txt, srt, vtt, json)."""

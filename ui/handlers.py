@@ -29,15 +29,16 @@ class PageHandlers:
         self.jobs, self.base, self.page = jobs, jobs.base, page
 
     def show(self, done: Done, current: Session | None, lang: str, history: list[dict] | None = None,
-             message: str | None = None) -> dict:
-        """The page for a transcript: player, paragraphs, downloads, and the chat ready."""
+             message: str | None = None, speakers: str | None = None) -> dict:
+        """The page for a transcript: player, paragraphs, speakers, downloads, and the chat ready."""
         p, t = self.page, done.transcript
         forget(current)
         folder = work_folder("session-")
         files = self.jobs.exports(t, folder)
         subtitles = self.jobs.captions(t) if done.media and done.media.kind == "video" else None
         return {
-            p.state: Session(t, folder, done.media),
+            p.state: Session(t, folder, done.media, speakers=speakers or self.base.diarization),
+            **dict(zip(p.speaker_parts, views.speaker_parts(t))),
             p.summary_view: "",
             p.status: status_html(message or summary_line(t, lang), "done"),
             p.loaded: loaded_line(t, lang),
@@ -55,20 +56,20 @@ class PageHandlers:
         """The message in the status line; the rest of the page stays as it was, and usable."""
         return {self.page.status: status_html(failure(error, lang), "error"), self.page.process: gr.update(interactive=True)}
 
-    def begin(self, file, recording, url, chosen, language_code, vocabulary_hint, api_key, current, remembered,
-              request: gr.Request):
+    def begin(self, file, recording, url, chosen, language_code, speakers, vocabulary_hint, api_key, current,
+              remembered, request: gr.Request):
         """Check the input and the cache at once, before waiting for a job slot: a recording that
         is already transcribed is shown without queueing behind other visitors' jobs."""
         lang = lang_of(request)
         try:
-            settings = job_settings(self.base, api_key, language_code, vocabulary_hint)
+            settings = job_settings(self.base, api_key, language_code, vocabulary_hint, speakers)
             work = self.jobs.prepare(Source.chosen(chosen, file, recording, url), settings)
         except Exception as e:
             return self.failed(e, lang)
         if isinstance(work, Done):
             message = f"{tr(lang, 'Loaded from the cache.')} {summary_line(work.transcript, lang)}"
-            return {**self.show(work, current, lang, message=message),
-                    self.page.recent: remember(remembered, work.transcript, work.media)}
+            return {**self.show(work, current, lang, message=message, speakers=settings.diarization),
+                    self.page.recent: remember(remembered, work.transcript, work.media, speakers=settings.diarization)}
         return {self.page.ticket: work, self.page.process: gr.update(interactive=False),
                 self.page.status: status_html(tr(lang, "Waiting for a free slot…"), "progress")}
 
@@ -79,14 +80,16 @@ class PageHandlers:
         lang = lang_of(request)
         try:
             async for event in self.jobs.run(ticket, session=getattr(request, "session_hash", None)):
-                yield self.on_event(event, current, remembered, lang)
+                yield self.on_event(event, current, remembered, lang, ticket.settings.diarization)
         except Exception as e:
             yield self.failed(e, lang)
 
-    def on_event(self, event: Event, current, remembered, lang: str) -> dict:
+    def on_event(self, event: Event, current, remembered, lang: str, speakers: str | None = None) -> dict:
         p = self.page
         if isinstance(event, Done):
-            return {**self.show(event, current, lang), p.recent: remember(remembered, event.transcript, event.media)}
+            speakers = speakers or self.base.diarization
+            return {**self.show(event, current, lang, speakers=speakers),
+                    p.recent: remember(remembered, event.transcript, event.media, speakers=speakers)}
         if isinstance(event, Failed):
             return self.failed(event.error, lang)
         if isinstance(event, Stage):
@@ -120,11 +123,39 @@ class PageHandlers:
         if not entries:
             return idle
         last = entries[-1]
-        done = self.jobs.reopen(last.id, last.media)
+        done = self.jobs.reopen(last.id, last.media, last.speakers)
         if done is None:  # gone from the cache (evicted, or another server)
             return {**idle, self.page.recent: [e.to_json() for e in entries[:-1]]}
-        return self.show(done, None, lang, history=list(last.chat),
+        return self.show(done, None, lang, history=list(last.chat), speakers=last.speakers or None,
                          message=tr(lang, "Your last recording is back: ask away, or choose another above."))
+
+    def respeak(self, speakers: str, current: Session | None, remembered):
+        """Another count of speakers for the recording shown: found again from its cached voice
+        prints (nothing is decoded or sent); the chat stays."""
+        if not current or not speakers or speakers == current.speakers:
+            return {}
+        t = self.jobs.relabel(current.transcript, speakers)
+        return {**self.relabelled(current, t, speakers),
+                self.page.recent: remember(remembered, t, current.media, speakers=speakers)}
+
+    def picked(self, label: str | None, current: Session | None):
+        """A speaker chosen for renaming: their name, ready to edit."""
+        return gr.update(value=current.transcript.meta.speakers.get(label, "") if current and label else "")
+
+    def renamed(self, label: str | None, name: str, current: Session | None):
+        """A speaker named everywhere: transcript, talking times, downloads, and what the chat sends."""
+        if not current or not label:
+            return {}
+        t = self.jobs.rename(current.transcript, current.speakers, label, name)
+        return self.relabelled(current, t, current.speakers, selected=label)
+
+    def relabelled(self, current: Session, t, speakers: str, selected: str | None = None) -> dict:
+        p = self.page
+        current.transcript, current.speakers = t, speakers
+        files = self.jobs.exports(t, current.folder)
+        return {p.state: current, p.transcript_view: render.transcript_html(t),
+                **dict(zip(p.speaker_parts, views.speaker_parts(t, selected))),
+                **{button: gr.update(value=str(f)) for button, f in zip(p.downloads, files)}}
 
     def cleared(self, current: Session | None, remembered):
         if not current:

@@ -10,6 +10,7 @@ LANGUAGES = [("Auto", ""), ("English", "en"), ("Español", "es"), ("Français", 
              ("Italiano", "it"), ("Português", "pt"), ("Nederlands", "nl"), ("Polski", "pl"),
              ("Русский", "ru"), ("中文", "zh"), ("日本語", "ja"), ("한국어", "ko"), ("العربية", "ar"),
              ("हिन्दी", "hi"), ("Türkçe", "tr")]
+SPEAKER_CHOICES = [("Auto", "auto"), *((str(n), str(n)) for n in range(1, 9)), ("Off", "off")]
 EXPORT_KINDS = ("txt", "srt", "vtt", "json")  # the order of `write_exports`, one button each
 
 I18N = gr.I18n(
@@ -32,6 +33,9 @@ I18N = gr.I18n(
         "summarize": "Summary and chapters when the transcript is ready",
         "summarize_info": "A few requests to the chat model (a cost on your key); off: chapters by time and keywords.",
         "summary": "Summary and chapters",
+        "speakers": "Speakers", "speakers_info": "How many people talk: Auto finds out; Off finds none.",
+        "speaker_pick": "Speaker (or click a name in the transcript)", "speaker_name": "Name",
+        "rename": "Rename",
     },
     es={
         "title": "# Habla con tu audio\nSube una grabación, obtén una transcripción con marcas de tiempo y "
@@ -53,6 +57,9 @@ I18N = gr.I18n(
         "summarize_info": "Unas pocas peticiones al modelo de chat (un coste en tu clave); sin ello: capítulos por "
                           "tiempo y palabras clave.",
         "summary": "Resumen y capítulos",
+        "speakers": "Hablantes", "speakers_info": "Cuántas personas hablan: Auto lo averigua; Off no busca ninguna.",
+        "speaker_pick": "Hablante (o haz clic en un nombre de la transcripción)", "speaker_name": "Nombre",
+        "rename": "Renombrar",
     },
 )
 

@@ -11,7 +11,8 @@ import gradio as gr
 from core.answer.chat import MAX_QUESTION_CHARS
 from core.config import Settings
 
-from .labels import EXAMPLE_QUESTIONS, EXPORT_KINDS, I18N, MEDIA_TYPES
+from .labels import EXAMPLE_QUESTIONS, EXPORT_KINDS, I18N, MEDIA_TYPES, SPEAKER_CHOICES
+from . import views
 from .state import forget
 from .status import language_choices
 
@@ -31,6 +32,7 @@ class Page:
     recording: gr.Audio
     link: gr.Textbox
     language: gr.Dropdown
+    speakers: gr.Dropdown  # how many speakers to find
     vocabulary: gr.Textbox
     user_key: gr.Textbox
     summarize: gr.Checkbox
@@ -41,6 +43,10 @@ class Page:
     player: gr.HTML
     summary_view: gr.Markdown
     transcript_view: gr.HTML
+    speakers_view: gr.HTML  # each speaker's talking time
+    speaker_pick: gr.Radio  # the speaker to rename
+    speaker_name: gr.Textbox
+    rename: gr.Button
     downloads: list[gr.DownloadButton]
     chatbot: gr.Chatbot
     question: gr.Textbox
@@ -48,10 +54,15 @@ class Page:
     api: "ApiComponents"
 
     @property
+    def speaker_parts(self) -> list:
+        """What a change of speakers (a count, a name) changes besides the transcript."""
+        return [self.speakers_view, self.speaker_pick, self.speaker_name, self.rename]
+
+    @property
     def shown(self) -> list:
         """Everything showing a recording changes."""
         return [self.state, self.status, self.loaded, self.player, self.summary_view, self.transcript_view,
-                *self.downloads, self.question, self.chatbot, self.process, self.results, self.input_panel, self.recent]
+                *self.speaker_parts, *self.downloads, self.question, self.chatbot, self.process, self.results, self.input_panel, self.recent]
 
 
 @dataclass
@@ -99,6 +110,8 @@ def _inputs(base: Settings) -> dict:
     with gr.Row():
         language = gr.Dropdown(language_choices(base), value="", label=I18N("language"), elem_id="language",
                                min_width=200)
+        speakers = gr.Dropdown(SPEAKER_CHOICES, value=views.speaker_choice(base.diarization),
+                               allow_custom_value=True, label=I18N("speakers"), info=I18N("speakers_info"), elem_id="speakers", min_width=120)
         vocabulary = gr.Textbox(label=I18N("vocabulary"), info=I18N("vocabulary_info"), max_length=800,
                                 elem_id="vocabulary", min_width=200)
     user_key = gr.Textbox(label=I18N("key"), info=I18N("key_info"), type="password", visible=not base.api_key,
@@ -106,7 +119,7 @@ def _inputs(base: Settings) -> dict:
     summarize = gr.Checkbox(base.summary != "off", label=I18N("summarize"), info=I18N("summarize_info"),
                             elem_id="summarize")
     return {"tabs": {"upload": upload_tab, "record": record_tab, "link": link_tab}, "upload": upload,
-            "recording": recording, "link": link, "language": language, "vocabulary": vocabulary,
+            "recording": recording, "link": link, "language": language, "speakers": speakers, "vocabulary": vocabulary,
             "user_key": user_key, "summarize": summarize}
 
 
@@ -116,11 +129,18 @@ def _recording_column() -> dict:
     with gr.Accordion(I18N("summary"), open=True, elem_id="summary-panel"):
         summary_view = gr.Markdown(elem_id="summary")
     transcript_view = gr.HTML(elem_id="transcript-panel")
+    speakers_view = gr.HTML(elem_id="speakers-view")
+    with gr.Row(elem_id="speaker-row", equal_height=True):
+        speaker_pick = gr.Radio([], label=I18N("speaker_pick"), elem_id="speaker-pick", visible=False, scale=3)
+        speaker_name = gr.Textbox(label=I18N("speaker_name"), max_length=60, elem_id="speaker-name", visible=False,
+                                  scale=2, min_width=140)
+        rename = gr.Button(I18N("rename"), size="sm", elem_id="rename", visible=False, scale=0, min_width=90)
     with gr.Row(elem_id="downloads"):
         downloads = [gr.DownloadButton(f".{kind}", size="sm", variant="secondary", min_width=60,
                                        elem_id=f"download-{kind}") for kind in EXPORT_KINDS]
     return {"loaded": loaded, "player": player, "summary_view": summary_view, "transcript_view": transcript_view,
-            "downloads": downloads}
+            "speakers_view": speakers_view, "speaker_pick": speaker_pick, "speaker_name": speaker_name,
+            "rename": rename, "downloads": downloads}
 
 
 def _chat_column() -> dict:

@@ -31,6 +31,7 @@ def build_app(base: Settings) -> gr.Blocks:
         demo.load(handlers.restore, [page.recent], page.shown, show_progress="hidden", **PRIVATE
                   ).then(**_summary_step(page, handlers))
         _wire_chat(page, handlers)
+        _wire_speakers(page, handlers)
     return demo
 
 
@@ -55,13 +56,27 @@ def _wire_processing(page: Page, h: PageHandlers, max_jobs: int) -> None:
     ticket, whose job then waits in Gradio's queue for one of MAX_CONCURRENT_JOBS slots (waiting
     visitors see their place; a waiting job holds no thread). `trigger_mode="once"`: a click while
     it runs starts nothing."""
-    inputs = [page.upload, page.recording, page.link, page.source, page.language, page.vocabulary, page.user_key,
-              page.state, page.recent]
+    inputs = [page.upload, page.recording, page.link, page.source, page.language, page.speakers, page.vocabulary,
+              page.user_key, page.state, page.recent]
     page.process.click(h.begin, inputs, [*page.shown, page.ticket], concurrency_limit=None, show_progress="hidden",
                        trigger_mode="once", **PRIVATE).then(**_summary_step(page, h))
     page.ticket.change(h.run, [page.ticket, page.state, page.recent], page.shown, concurrency_limit=max_jobs,
                        concurrency_id="transcribe", show_progress="minimal", show_progress_on=[page.status],
                        **PRIVATE).then(**_summary_step(page, h))
+
+
+def _wire_speakers(page: Page, h: PageHandlers) -> None:
+    """A count chosen after the transcript is made finds the speakers again from the cached voice
+    prints; a speaker picked (in the list, or by a click on their name in the transcript: see
+    `assets/player.js`) can be renamed."""
+    relabelled = [page.state, page.transcript_view, *page.speaker_parts, *page.downloads]
+    page.speakers.change(h.respeak, [page.speakers, page.state, page.recent], [*relabelled, page.recent],
+                         concurrency_limit=None, show_progress="hidden", **PRIVATE)
+    page.speaker_pick.change(h.picked, [page.speaker_pick, page.state], page.speaker_name, queue=False,
+                             show_progress="hidden", **PRIVATE)
+    for trigger in (page.rename.click, page.speaker_name.submit):
+        trigger(h.renamed, [page.speaker_pick, page.speaker_name, page.state], relabelled, concurrency_limit=None,
+                show_progress="hidden", **PRIVATE)
 
 
 def _wire_chat(page: Page, h: PageHandlers) -> None:

@@ -12,6 +12,7 @@ from core.answer import chat
 from core.audio.playback import Playback
 from core.job import remove_folder
 from core.render import unlink_citations
+from core.speakers.attach import count_of
 from core.transcript import Transcript
 
 RECENT_KEEP = 5  # recordings remembered in a visitor's browser (ids only, and their conversation)
@@ -30,6 +31,7 @@ class Session:
     media: Playback | None = None
     api_history: list[dict] = field(default_factory=list)
     summarized: bool = False
+    speakers: str = "auto"  # the speakers asked for: "auto", "off", a count
 
 
 def forget(session: Session | None) -> None:
@@ -45,9 +47,10 @@ class Recent:
     id: str
     media: str = ""
     chat: tuple[dict, ...] = ()
+    speakers: str = ""  # the speakers asked for ("auto", "3", "off"); "" for the server's setting
 
     def to_json(self) -> dict:
-        return {"id": self.id, "media": self.media, "chat": list(self.chat)}
+        return {"id": self.id, "media": self.media, "chat": list(self.chat), "speakers": self.speakers}
 
 
 def recent_entries(value) -> list[Recent]:
@@ -57,11 +60,14 @@ def recent_entries(value) -> list[Recent]:
         if isinstance(e, dict) and isinstance(e.get("id"), str) and _ID.fullmatch(e["id"]):
             turns = [m for m in e.get("chat") or [] if isinstance(m, dict) and m.get("role") in
                      ("user", "assistant") and isinstance(m.get("content"), str)]
-            entries.append(Recent(e["id"], str(e.get("media") or "")[:200], tuple(turns[-RECENT_CHAT_TURNS:])))
+            speakers = str(e.get("speakers") or "")[:8]
+            entries.append(Recent(e["id"], str(e.get("media") or "")[:200], tuple(turns[-RECENT_CHAT_TURNS:]),
+                                  speakers if count_of(speakers) or speakers == "off" else ""))
     return entries[-RECENT_KEEP:]
 
 
-def remember(value, transcript: Transcript, media: Playback | None, history=None) -> list[dict]:
+def remember(value, transcript: Transcript, media: Playback | None, history=None,
+             speakers: str | None = None) -> list[dict]:
     """The browser's list with this recording last (and its conversation, when given)."""
     entries = recent_entries(value)
     tid = transcript.meta.id
@@ -72,7 +78,8 @@ def remember(value, transcript: Transcript, media: Playback | None, history=None
     if history is not None:
         turns = tuple({"role": m["role"], "content": m["content"][:RECENT_CHAT_CHARS]}
                       for m in plain_history(history))[-RECENT_CHAT_TURNS:]
-    entry = Recent(tid, media.path.name if media else (old.media if old else ""), turns)
+    entry = Recent(tid, media.path.name if media else (old.media if old else ""), turns,
+                   speakers if speakers is not None else (old.speakers if old else ""))
     return [e.to_json() for e in entries if e.id != tid][-(RECENT_KEEP - 1):] + [entry.to_json()]
 
 

@@ -7,9 +7,12 @@ import html
 from pathlib import Path
 from urllib.parse import quote
 
+import gradio as gr
+
 from core import render
 from core.audio.playback import Playback
 from core.i18n import tr
+from core.speakers.attach import count_of
 from core.transcript import Transcript
 
 
@@ -46,3 +49,21 @@ def linked_history(turns: list[dict], t: Transcript) -> list[dict]:
 def models_notice(lines: list[str]) -> tuple[str, bool]:
     """The notice of models in use that shut down soon, and whether to show it."""
     return "\n\n".join(f"⚠️ {line}" for line in lines), bool(lines)
+
+
+def speaker_choice(setting: str) -> str:
+    """A DIARIZATION setting as the speakers menu shows it ("auto", "3", "2-4", "off")."""
+    count = count_of(setting)
+    return "off" if count is None else str(count)
+
+
+def speaker_parts(t: Transcript, selected: str | None = None) -> tuple:
+    """The speakers' talking times, and the renaming controls (shown when there are speakers)."""
+    speakers = t.meta.speakers
+    choices = [(name, label) for label, name in speakers.items()]
+    first = selected if selected in speakers else next(iter(speakers), None)
+    shown = bool(speakers)
+    return (render.speakers_html(t) if shown else "",
+            gr.update(choices=choices, value=first, visible=shown),
+            gr.update(value=speakers.get(first, "") if first else "", visible=shown),
+            gr.update(visible=shown))
