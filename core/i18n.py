@@ -468,6 +468,9 @@ ES: dict[str, str] = {
     "again with speakers turned on.":
         "Esta transcripción no tiene hablantes, así que no hay RTTM que escribir: elige otro formato o vuelve a "
         "transcribirla con los hablantes activados.",
+    "Who spoke, and for how long": "Quién habló y cuánto tiempo",
+    "{n} speaker": "{n} hablante",
+    "{n} speakers": "{n} hablantes",
 }
 
 CATALOGUES: dict[str, dict[str, str]] = {"es": ES}
