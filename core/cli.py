@@ -101,7 +101,7 @@ def _transcribe(path: str, settings: Settings, use_cache: bool = True) -> Transc
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
-    """Print the transcript (txt with [hh:mm:ss] marks, srt, vtt or json)."""
+    """Print the transcript (txt with [hh:mm:ss] marks, srt, vtt, json, or rttm's speaker turns)."""
     settings = _settings(args)
     models.prefetch(settings, chat=False)  # the chat model is not used here
     transcript = _transcribe(args.file, settings, use_cache=not args.no_cache)

@@ -78,3 +78,7 @@ class TooLarge(AppError):
 
 class Cancelled(AppError):
     """The job was stopped (Ctrl-C, a closed tab); what finished is cached."""
+
+
+class NoSpeakers(AppError):
+    """Asked for what only speakers give (an RTTM export) of a transcript without them."""

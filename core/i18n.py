@@ -465,6 +465,14 @@ ES: dict[str, str] = {
     "Process a recording first, then ask about it.": "Primero procesa una grabación; luego pregunta sobre ella.",
     "The same recording is being transcribed for someone else; waiting for it…":
         "La misma grabación se está transcribiendo para otra persona; esperando a que termine…",
+    # exports.py, render.py, ui/status.py: speakers
+    "This transcript has no speakers, so there is no RTTM to write: choose another format, or transcribe it "
+    "again with speakers turned on.":
+        "Esta transcripción no tiene hablantes, así que no hay RTTM que escribir: elige otro formato o vuelve a "
+        "transcribirla con los hablantes activados.",
+    "Who spoke, and for how long": "Quién habló y cuánto tiempo",
+    "{n} speaker": "{n} hablante",
+    "{n} speakers": "{n} hablantes",
 }
 
 CATALOGUES: dict[str, dict[str, str]] = {"es": ES}

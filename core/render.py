@@ -4,6 +4,11 @@ Both follow a contract with the page's script (assets/player.js): a link to `#t=
 the recording from there, a `.seg[data-t]` is a sentence that does the same when clicked, and the
 `p.para` whose `data-start`..`data-end` holds the playing time is marked `playing`.
 
+With speakers, a paragraph opens with its speaker's name, a `button.spk[data-spk=LABEL]` (for
+the page to rename them on a click), in one of SPEAKER_COLOURS colours (`c0`..`c7`, by the
+label's number; assets/player.css has them for light and dark themes); `speakers_html` lists
+who spoke and for how long with the same buttons.
+
 Citations are what the model is told to write (core.chat.SYSTEM_RULES): `[01:23]`, `[1:02:03]`,
 and in practice also ranges (`[01:02–01:40]`) and lists (`[01:02, 03:04]`). `link_citations`
 turns each moment into a markdown link and `unlink_citations` gives the exact text back, so the
@@ -17,7 +22,8 @@ import html
 import re
 from collections.abc import Sequence
 
-from .transcript import Transcript, format_timestamp, paragraphs
+from .i18n import Text
+from .transcript import Segment, Transcript, default_name, format_timestamp, paragraphs, speaker_stats
 
 # One moment: h:mm:ss, or m:ss / mm:ss (minutes may pass 59: a model may write [75:30]).
 TIME = r"(?:\d{1,2}:[0-5]\d:[0-5]\d|\d{1,3}:[0-5]\d)"
@@ -41,6 +47,8 @@ _MIDDLE = rf"{_SEP}(?:\[{ITEM}{_N}|{ITEM})"
 _LAST = rf"{_SEP}(?:\[{ITEM} *\\\]{_N}|{ITEM} *\\\])"
 _LINKED = re.compile(rf"(?<!\\)(?:{_ONLY}|{_FIRST}(?:{_MIDDLE})*{_LAST})")
 _LINK_PARTS = re.compile(r"\]\(#t=\d+(?:\.\d+)?\)|(?<!\\)\[")
+
+SPEAKER_COLOURS = 8  # the palette's size: assets/player.css styles `.spk.c0` to `.spk.c7`
 
 TOLERANCE = 1.0  # seconds past the recording's end a citation may still point (timestamps are cut, not rounded)
 
@@ -189,8 +197,9 @@ def citation_seconds(text: str, duration: float | None = None) -> list[int]:
 
 def transcript_html(t: Transcript | None, *, empty: str = "No transcript yet.") -> str:
     """The transcript for a `gr.HTML`: `<div id="transcript-doc">` with a `<p class="para">` per
-    paragraph (`data-start`, `data-end` in seconds), each opening with its time as a link to
-    `#t=START`, then its sentences as `<span class="seg" data-t="START">`. All text escaped."""
+    paragraph (`data-start`, `data-end` in seconds), each opening with its speaker when known
+    (`_speaker_button`), then its time as a link to `#t=START`, then its sentences as `<span
+    class="seg" data-t="START">`. All text escaped."""
     paras = paragraphs(t) if t is not None else []
     lang = t.language if t is not None and t.language and re.fullmatch(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*",
                                                                          t.language) else None
@@ -198,13 +207,48 @@ def transcript_html(t: Transcript | None, *, empty: str = "No transcript yet.") 
     if not paras:
         return f'{head}<p class="placeholder">{html.escape(empty)}</p></div>'
     hours = t.duration >= 3600 or paras[-1][-1].start >= 3600
-    out = [head]
-    for para in paras:
-        start, end = para[0].start, max(s.end for s in para)
-        segs = " ".join(f'<span class="seg" data-t="{_num(s.start)}">{html.escape(s.text.strip())}</span>'
-                        for s in para)
-        out.append(f'<p class="para" dir="auto" data-start="{_num(start)}" data-end="{_num(end)}">'
-                   f'<a class="ts" href="#t={_num(start)}">[{format_timestamp(start, hours=hours or None)}]</a> '
-                   f'{segs}</p>')
-    out.append("</div>")
-    return "\n".join(out)
+    return "\n".join([head, *(_paragraph_html(t, para, hours) for para in paras), "</div>"])
+
+
+def _paragraph_html(t: Transcript, para: list[Segment], hours: bool) -> str:
+    start, end = para[0].start, max(s.end for s in para)
+    segs = " ".join(f'<span class="seg" data-t="{_num(s.start)}">{html.escape(s.text.strip())}</span>'
+                    for s in para)
+    who = _speaker_button(t, para[0].speaker)
+    return (f'<p class="para" dir="auto" data-start="{_num(start)}" data-end="{_num(end)}">{who + " " if who else ""}'
+            f'<a class="ts" href="#t={_num(start)}">[{format_timestamp(start, hours=hours or None)}]</a> '
+            f'{segs}</p>')
+
+
+def speaker_colour(t: Transcript, label: str) -> int:
+    """The palette index of a speaker: by the label's number ("S1" -> 0, "S9" -> 0 again), so a
+    speaker keeps their colour as the transcript grows; another label, by its first appearance."""
+    m = re.fullmatch(r"S(\d+)", label)
+    index = int(m.group(1)) - 1 if m else list(t.speaker_names()).index(label)
+    return max(0, index) % SPEAKER_COLOURS
+
+
+def _speaker_button(t: Transcript, label: str | None) -> str:
+    """A speaker's name as `<button type="button" class="spk cN" data-spk="S1">Ana</button>`,
+    or "" without one. The name is user input: escaped, like the label."""
+    if label is None:
+        return ""
+    name = t.meta.speakers.get(label) or default_name(label)
+    return (f'<button type="button" class="spk c{speaker_colour(t, label)}" data-spk="{html.escape(label)}" '
+            f'dir="auto">{html.escape(name)}</button>')
+
+
+def speakers_html(t: Transcript | None, lang: str | None = "en") -> str:
+    """Who spoke and for how long: `<div class="speakers">` with a title, then one `<li>` per
+    speaker, most talking first (`speaker_stats`), their `button.spk` (as in the transcript),
+    their talking time (h:mm:ss past an hour) and share, and a bar of that share
+    (`--share`). "" for a transcript without speakers."""
+    stats = speaker_stats(t) if t is not None else []
+    if not stats:
+        return ""
+    hours = max(s.seconds for s in stats) >= 3600 or None
+    rows = "".join(f'<li>{_speaker_button(t, s.label)} <span class="talk-time">'
+                   f'{format_timestamp(round(s.seconds), hours=hours)}</span> <span class="share">{s.share:.0%}</span>'
+                   f'<span class="share-bar" style="--share: {s.share * 100:.1f}%"></span></li>' for s in stats)
+    title = html.escape(Text("Who spoke, and for how long").localized(lang))
+    return f'<div class="speakers"><p class="speakers-title">{title}</p><ul>{rows}</ul></div>'

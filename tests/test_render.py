@@ -6,7 +6,6 @@ import random
 import re
 import time
 from collections import Counter
-from html.parser import HTMLParser
 
 import pytest
 
@@ -17,6 +16,8 @@ from core.render import (
     unlink_citations,
 )
 from core.transcript import Segment, Transcript, format_timestamp, paragraphs
+
+from support import parse_html
 
 
 def talk(*segs: tuple[float, float, str], duration: float | None = None, **kw) -> Transcript:
@@ -98,26 +99,6 @@ def test_three_hours_are_grouped_fast():
 
 # --- transcript HTML -----------------------------------------------------------------------------
 
-class Collect(HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.tags: list[tuple[str, dict]] = []
-        self.text: list[str] = []
-
-    def handle_starttag(self, tag, attrs):
-        self.tags.append((tag, dict(attrs)))
-
-    def handle_data(self, data):
-        self.text.append(data)
-
-
-def parse(page: str) -> Collect:
-    c = Collect()
-    c.feed(page)
-    c.close()
-    return c
-
-
 def test_transcript_html_shape():
     t = talk((12.34, 15, "Hello there."), (15.5, 40.1, "General Kenobi."), (45, 50, "Later."))
     page = transcript_html(t)
@@ -141,7 +122,7 @@ def test_hostile_text_is_escaped():
     t = talk(*[(i * 3.0, i * 3.0 + 2, s) for i, s in enumerate(evil)], language='en" onclick="x')
     page = transcript_html(t)
     assert "<script" not in page and "<img" not in page and "<b>" not in page and "onclick" not in page
-    c = parse(page)
+    c = parse_html(page)
     assert {tag for tag, _ in c.tags} == {"div", "p", "a", "span"}
     assert "".join(c.text).count("<script>") == 1  # shown as text
     assert "Tom & Jerry's <b>" in "".join(c.text)

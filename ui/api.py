@@ -14,7 +14,7 @@ from core.exports import to_lines, to_txt
 from core.i18n import tr
 from core.job import Done, Failed, Jobs, Source, job_settings, remove_folder, visitor_settings, work_folder
 from core.transcribe.pipeline import by_id
-from core.transcript import Transcript
+from core.transcript import Transcript, speaker_stats
 
 from .state import Session, forget
 from .status import failure, lang_of, summary_line
@@ -37,7 +37,9 @@ class ApiHandlers:
     async def transcribe(self, file, url, language_code, vocabulary_hint, api_key, current: Session | None,
                          request: gr.Request):
         """Transcribe an uploaded file or a link: returns (status, transcript text, export files).
-        Then `/ask` answers about it in the same client session."""
+        The text has a "[hh:mm:ss] " line per sentence, "[hh:mm:ss] Name: " when its speaker is
+        known (the files then include an .rttm). Then `/ask` answers about it in the same client
+        session."""
         lang = lang_of(request)
         try:
             source = Source.chosen("upload" if file else "link", file, None, url)
@@ -97,7 +99,9 @@ class Tools:
 
         Returns:
             JSON: {"id": the recording's id for ask_about_recording and summary_of_recording,
-            "transcript": one line per sentence, "[mm:ss] text", "duration_seconds", "language"}
+            "transcript": one line per sentence, "[mm:ss] text" ("[mm:ss] Name: text" when the
+            speaker is known), "duration_seconds", "language"}; with speakers also "speakers":
+            [{"name", "seconds" spoken, "share" of the speech}], most talking first.
         """
         lang = lang_of(request)
         folder = work_folder("tool-")
@@ -110,9 +114,12 @@ class Tools:
             transcript = await _finished(self.jobs, source, settings, lang)
         finally:
             remove_folder(folder)
-        return json.dumps({"id": transcript.meta.id or "", "transcript": to_lines(transcript),
-                           "duration_seconds": round(transcript.duration, 2), "language": transcript.language},
-                          ensure_ascii=False)
+        result = {"id": transcript.meta.id or "", "transcript": to_lines(transcript),
+                  "duration_seconds": round(transcript.duration, 2), "language": transcript.language}
+        if stats := speaker_stats(transcript):
+            result["speakers"] = [{"name": s.name, "seconds": round(s.seconds, 2), "share": round(s.share, 3)}
+                                  for s in stats]
+        return json.dumps(result, ensure_ascii=False)
 
     def ask_about_recording(self, recording_id: str, question: str, request: gr.Request = None) -> str:
         """Answer a question about a transcribed recording, only from what was said in it.

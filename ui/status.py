@@ -90,9 +90,11 @@ def duration(seconds: float) -> str:
 
 
 def loaded_line(t: Transcript, lang: str, stale: bool = False) -> str:
-    """The recording shown: its name, length, segments and the language heard."""
+    """The recording shown: its name, length, segments, speakers (when known) and the language heard."""
     bits = [f"**{t.source or tr(lang, 'Recording')}**", format_timestamp(t.duration),
             count(lang, len(t.segments), "{n} segment", "{n} segments")]
+    if speakers := len(t.speaker_names()):
+        bits.append(count(lang, speakers, "{n} speaker", "{n} speakers"))
     if t.language:  # the language heard: "en" from some models, "english" from others
         bits.append(language_label(t.language, lang))
     line = " · ".join(bits)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from rank_bm25 import BM25Okapi
 
-from ..transcript import Segment, Transcript, format_timestamp
+from ..transcript import Segment, Transcript, format_timestamp, speaker_stats
 
 PASSAGE_SECONDS = 60.0  # segments are grouped into passages of about this length for retrieval
 
@@ -101,9 +101,55 @@ def escape_tags(text: str) -> str:
                   text, flags=re.IGNORECASE)
 
 
-def segment_line(seg: Segment, hours: bool) -> str:
-    """A segment as the transcript is sent: its start in brackets, then its text."""
-    return f"[{format_timestamp(seg.start, hours=hours)}] {escape_tags(seg.text)}"
+def segment_line(seg: Segment, hours: bool, speaker: str | None = None) -> str:
+    """A segment as the transcript is sent: its start in brackets, then its speaker's name and a
+    colon when it is known (`Transcript.speaker_of`), then its text. The name is user input: it
+    is escaped like the text, and kept on one line."""
+    said = escape_tags(seg.text)
+    if speaker:
+        said = f"{escape_tags(' '.join(speaker.split()))}: {said}"
+    return f"[{format_timestamp(seg.start, hours=hours)}] {said}"
+
+
+def passage_texts(transcript: Transcript, passages: list[list[Segment]]) -> list[str]:
+    """Each passage's lines as sent (`segment_line`, with the speakers' names)."""
+    hours = transcript.duration >= 3600
+    return ["\n".join(segment_line(s, hours, transcript.speaker_of(s)) for s in p) for p in passages]
+
+
+def lines_described(transcript: Transcript) -> str:
+    """How the transcript's lines are laid out, for the message that sends them."""
+    return "one line per segment with its start time" + (
+        " and, when known, its speaker's name" if transcript.has_speakers else "")
+
+
+def _talk_time(seconds: float) -> str:
+    """A talking time in words, never like a citation: "45 s", "12 min 5 s", "1 h 02 min"."""
+    total = int(round(seconds))
+    if total >= 3600:
+        return f"{total // 3600} h {total % 3600 // 60:02d} min"
+    return f"{total // 60} min {total % 60} s" if total >= 60 else f"{total} s"
+
+
+def speakers_table(transcript: Transcript) -> str:
+    """A line per speaker with their talking time and share of the speech (`speaker_stats`,
+    computed, so that "how long did each person speak?" is answered from numbers, not guessed),
+    after a newline; "" without speakers, so that their messages stay as they were."""
+    stats = speaker_stats(transcript)
+    if not stats:
+        return ""
+    rows = "\n".join(f"- {escape_tags(' '.join(s.name.split()))}: {_talk_time(s.seconds)} ({s.share:.0%})"
+                     for s in stats)
+    return f"\nThe speakers, with how long each spoke in all and their share of the speech:\n{rows}"
+
+
+def with_speaker_rule(rules: str, transcript: Transcript, rule: str) -> str:
+    """The rules, with `rule` added as the last numbered one when the transcript has speakers
+    (unchanged without them: the same request, the same cached answers)."""
+    if not transcript.has_speakers:
+        return rules
+    last = re.findall(r"^(\d+)\. ", rules, flags=re.MULTILINE)
+    return f"{rules}\n{int(last[-1]) + 1 if last else 1}. {rule}"
 
 
 @dataclass(frozen=True)
@@ -129,9 +175,8 @@ def group_passages(segments: list[Segment], seconds: float = PASSAGE_SECONDS) ->
 
 def select_context(transcript: Transcript, query: str, budget_tokens: int) -> Context:
     """The whole transcript if it fits the budget, else the best BM25 passages with neighbours."""
-    hours = transcript.duration >= 3600
     passages = group_passages([s for s in transcript.segments if s.text])
-    texts = ["\n".join(segment_line(s, hours) for s in p) for p in passages]
+    texts = passage_texts(transcript, passages)
     whole = "\n".join(texts)
     if estimate_tokens(whole) <= budget_tokens or not passages:
         return Context(whole, False, len(passages), len(passages))
