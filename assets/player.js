@@ -10,6 +10,9 @@
  *   .seg[data-t]                   a sentence of the transcript, starting at data-t seconds
  *   #transcript-doc p.para         a paragraph, data-start..data-end seconds; the playing one
  *                                  gets the class "playing"
+ *   button.spk[data-spk]           a speaker's name: a click picks that speaker in
+ *                                  #speaker-pick (its radio input of that value) and puts the
+ *                                  cursor in #speaker-name, to rename them
  *   window.talkSeek(seconds)       play from there (false when there is no player)
  */
 (function () {
@@ -49,6 +52,21 @@
     return node && node.nodeType === 1 ? node : node && node.parentElement;
   }
 
+  function pickSpeaker(label) {
+    var radios = document.querySelectorAll('#speaker-pick input[type="radio"]');
+    for (var i = 0; i < radios.length; i++) {
+      if (radios[i].value === label) {
+        if (!radios[i].checked) radios[i].click();
+        var box = document.querySelector("#speaker-name input, #speaker-name textarea");
+        if (box) {
+          box.scrollIntoView({ behavior: "smooth", block: "nearest" });
+          setTimeout(function () { box.focus(); box.select(); }, 150); // after the name is filled in
+        }
+        return;
+      }
+    }
+  }
+
   // Capture phase: before Gradio's own handlers, which open links in a new tab.
   document.addEventListener("click", function (ev) {
     if (ev.button !== 0) return;
@@ -60,6 +78,11 @@
       ev.stopPropagation();
       ev.stopImmediatePropagation();
       seek(parseFloat(link.getAttribute("href").slice(3)));
+      return;
+    }
+    var spk = el.closest("button.spk[data-spk]");
+    if (spk) {
+      pickSpeaker(spk.getAttribute("data-spk"));
       return;
     }
     var seg = el.closest(".seg[data-t]");

@@ -251,6 +251,7 @@ ES: dict[str, str] = {
         "La grabación es larga: se resumió en {parts} partes, que luego se combinaron.",
     # config.py
     "{var} must be one of {choices}.": "{var} debe ser uno de estos valores: {choices}.",
+    "This recording has no speaker called {name}.": "Esta grabación no tiene ningún hablante llamado {name}.",
     "{var} must be auto, off, a number of speakers or a range like 2-4.":
         "{var} debe ser auto, off, un número de hablantes o un intervalo como 2-4.",
     "{var} must be at least {minimum}.": "{var} debe ser como mínimo {minimum}.",

@@ -32,14 +32,14 @@ def _run(h: PageHandlers, ticket, remembered=None) -> list[dict]:
 
 
 def test_nothing_chosen_is_said_in_the_status_line(handlers):
-    out = handlers.begin(None, None, "", "upload", "", "", "", None, [], None)
+    out = handlers.begin(None, None, "", "upload", "", "auto", "", "", None, [], None)
     assert "Choose a file or record something first." in out[handlers.page.status]
     assert handlers.page.ticket not in out, "no job is queued"
 
 
 def test_a_new_recording_gets_a_ticket_then_its_events_fill_the_page(handlers, server, short_talk):
     h, page = handlers, handlers.page
-    out = h.begin(str(short_talk[0]), None, "", "upload", "", "", "", None, [], None)
+    out = h.begin(str(short_talk[0]), None, "", "upload", "", "auto", "", "", None, [], None)
     ticket = out[page.ticket]
     assert isinstance(ticket, Ticket) and "Waiting for a free slot" in out[page.status]
     updates = _run(h, ticket)
@@ -52,14 +52,14 @@ def test_a_new_recording_gets_a_ticket_then_its_events_fill_the_page(handlers, s
     [entry] = final[page.recent]
     assert entry["id"] == session.transcript.meta.id and entry["media"]
 
-    again = h.begin(str(short_talk[0]), None, "", "upload", "", "", "", session, final[page.recent], None)
+    again = h.begin(str(short_talk[0]), None, "", "upload", "", "auto", "", "", session, final[page.recent], None)
     assert page.ticket not in again and "Loaded from the cache." in again[page.status]
     assert not session.folder.exists(), "the exports of the recording shown before are gone"
 
 
 def test_a_reload_brings_the_last_recording_and_its_conversation_back(handlers, server, short_talk):
     h, page = handlers, handlers.page
-    final = _run(h, h.begin(str(short_talk[0]), None, "", "upload", "", "", "", None, [], None)[page.ticket])[-1]
+    final = _run(h, h.begin(str(short_talk[0]), None, "", "upload", "", "auto", "", "", None, [], None)[page.ticket])[-1]
     remembered = [{**final[page.recent][0], "chat": [{"role": "user", "content": "Where?"},
                                                        {"role": "assistant", "content": "To Lisbon [00:05]."}]}]
     back = h.restore(remembered, None)
@@ -72,7 +72,7 @@ def test_a_reload_brings_the_last_recording_and_its_conversation_back(handlers, 
 
 def test_a_question_streams_its_answer_into_the_conversation(handlers, server, short_talk):
     h, page = handlers, handlers.page
-    final = _run(h, h.begin(str(short_talk[0]), None, "", "upload", "", "", "", None, [], None)[page.ticket])[-1]
+    final = _run(h, h.begin(str(short_talk[0]), None, "", "upload", "", "auto", "", "", None, [], None)[page.ticket])[-1]
     updates = list(h.ask("Where will Maria travel?", [], final[page.state], "", final[page.recent], None))
     history, box, status, recent = updates[-1]
     assert box == "" and history[0]["content"] == "Where will Maria travel?"

@@ -157,3 +157,25 @@ class Tools:
             return summaries.as_text(summaries.summarize(transcript, self.base), lang)
         except Exception as e:
             raise gr.Error(failure(e, lang)) from None
+
+    def rename_speaker(self, recording_id: str, speaker: str, name: str, request: gr.Request = None) -> str:
+        """Give a speaker of a transcribed recording a name, used from then on in its transcript,
+        answers, summary and exports. Naming two speakers alike merges them into one.
+
+        Args:
+            recording_id: the id transcribe_recording returned.
+            speaker: the speaker as the transcript names them now ("Speaker 2", or a name given before).
+            name: the new name ("Ana"); empty to go back to "Speaker N".
+
+        Returns:
+            JSON: {"speakers": [{"name", "seconds" spoken, "share" of the speech}], most talking first}.
+        """
+        lang = lang_of(request)
+        transcript = self._recording(recording_id, lang)
+        wanted = (speaker or "").strip().casefold()
+        label = next((k for k, v in transcript.meta.speakers.items() if wanted in (k.casefold(), v.casefold())), None)
+        if label is None:
+            raise gr.Error(tr(lang, "This recording has no speaker called {name}.", name=(speaker or "")[:60]))
+        renamed = self.jobs.rename(transcript, self.base.diarization, label, name)
+        return json.dumps({"speakers": [{"name": s.name, "seconds": round(s.seconds, 2), "share": round(s.share, 3)}
+                                        for s in speaker_stats(renamed)]}, ensure_ascii=False)

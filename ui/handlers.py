@@ -44,7 +44,7 @@ class PageHandlers:
             p.loaded: loaded_line(t, lang),
             p.player: views.player(done.media, subtitles, lang),
             p.transcript_view: render.transcript_html(t),
-            **{button: gr.update(value=str(f)) for button, f in zip(p.downloads, files)},
+            **views.downloads(p.downloads, files),
             p.question: gr.update(interactive=True, placeholder=I18N("question_ready")),
             p.chatbot: views.linked_history(history or [], t),
             p.process: gr.update(interactive=True),
@@ -129,33 +129,36 @@ class PageHandlers:
         return self.show(done, None, lang, history=list(last.chat), speakers=last.speakers or None,
                          message=tr(lang, "Your last recording is back: ask away, or choose another above."))
 
-    def respeak(self, speakers: str, current: Session | None, remembered):
+    def respeak(self, speakers: str, current: Session | None, remembered, request: gr.Request):
         """Another count of speakers for the recording shown: found again from its cached voice
         prints (nothing is decoded or sent); the chat stays."""
         if not current or not speakers or speakers == current.speakers:
             return {}
         t = self.jobs.relabel(current.transcript, speakers)
-        return {**self.relabelled(current, t, speakers),
+        return {**self.relabelled(current, t, speakers, lang_of(request)),
                 self.page.recent: remember(remembered, t, current.media, speakers=speakers)}
 
     def picked(self, label: str | None, current: Session | None):
         """A speaker chosen for renaming: their name, ready to edit."""
         return gr.update(value=current.transcript.meta.speakers.get(label, "") if current and label else "")
 
-    def renamed(self, label: str | None, name: str, current: Session | None):
+    def renamed(self, label: str | None, name: str, current: Session | None, request: gr.Request):
         """A speaker named everywhere: transcript, talking times, downloads, and what the chat sends."""
         if not current or not label:
             return {}
         t = self.jobs.rename(current.transcript, current.speakers, label, name)
-        return self.relabelled(current, t, current.speakers, selected=label)
+        return self.relabelled(current, t, current.speakers, lang_of(request), selected=label)
 
-    def relabelled(self, current: Session, t, speakers: str, selected: str | None = None) -> dict:
+    def relabelled(self, current: Session, t, speakers: str, lang: str, selected: str | None = None) -> dict:
+        """The page after the speakers changed: transcript, talking times, summary, downloads (the chat stays)."""
         p = self.page
         current.transcript, current.speakers = t, speakers
         files = self.jobs.exports(t, current.folder)
+        summary = summaries.current(t)
         return {p.state: current, p.transcript_view: render.transcript_html(t),
+                p.summary_view: views.linked(summaries.as_markdown(summary, lang), t) if summary else gr.update(),
                 **dict(zip(p.speaker_parts, views.speaker_parts(t, selected))),
-                **{button: gr.update(value=str(f)) for button, f in zip(p.downloads, files)}}
+                **views.downloads(p.downloads, files)}
 
     def cleared(self, current: Session | None, remembered):
         if not current:
@@ -195,7 +198,7 @@ class PageHandlers:
                 else:
                     files = self.jobs.exports(t, current.folder)  # now with it
                     yield {p.summary_view: views.linked(summaries.as_markdown(piece, lang), t),
-                           **{button: gr.update(value=str(f)) for button, f in zip(p.downloads, files)}}
+                           **views.downloads(p.downloads, files)}
         except Exception as e:  # the transcript and the chat still work without it
             yield {p.summary_view: "", p.status: status_html(failure(e, lang), "error")}
 

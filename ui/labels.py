@@ -11,7 +11,7 @@ LANGUAGES = [("Auto", ""), ("English", "en"), ("Español", "es"), ("Français", 
              ("Русский", "ru"), ("中文", "zh"), ("日本語", "ja"), ("한국어", "ko"), ("العربية", "ar"),
              ("हिन्दी", "hi"), ("Türkçe", "tr")]
 SPEAKER_CHOICES = [("Auto", "auto"), *((str(n), str(n)) for n in range(1, 9)), ("Off", "off")]
-EXPORT_KINDS = ("txt", "srt", "vtt", "json")  # the order of `write_exports`, one button each
+EXPORT_KINDS = ("txt", "srt", "vtt", "json", "rttm")  # one button each; rttm only with speakers
 
 I18N = gr.I18n(
     en={

@@ -69,7 +69,7 @@ def _wire_speakers(page: Page, h: PageHandlers) -> None:
     """A count chosen after the transcript is made finds the speakers again from the cached voice
     prints; a speaker picked (in the list, or by a click on their name in the transcript: see
     `assets/player.js`) can be renamed."""
-    relabelled = [page.state, page.transcript_view, *page.speaker_parts, *page.downloads]
+    relabelled = [page.state, page.transcript_view, page.summary_view, *page.speaker_parts, *page.downloads]
     page.speakers.change(h.respeak, [page.speakers, page.state, page.recent], [*relabelled, page.recent],
                          concurrency_limit=None, show_progress="hidden", **PRIVATE)
     page.speaker_pick.change(h.picked, [page.speaker_pick, page.state], page.speaker_name, queue=False,
@@ -92,6 +92,7 @@ def _offer_tools(tools: Tools, max_jobs: int) -> None:
            concurrency_id="transcribe")
     gr.api(tools.ask_about_recording, api_name="ask_about_recording", concurrency_limit=None)
     gr.api(tools.summary_of_recording, api_name="summary_of_recording", concurrency_limit=None)
+    gr.api(tools.rename_speaker, api_name="rename_speaker", concurrency_limit=None)
 
 
 def _wire_api(page: Page, api: ApiHandlers, max_jobs: int) -> None:

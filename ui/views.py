@@ -15,6 +15,8 @@ from core.i18n import tr
 from core.speakers.attach import count_of
 from core.transcript import Transcript
 
+from .labels import EXPORT_KINDS
+
 
 def file_url(path: Path) -> str:
     """Served by Gradio from the media folder (`gr.set_static_paths`), relative to the page."""
@@ -67,3 +69,11 @@ def speaker_parts(t: Transcript, selected: str | None = None) -> tuple:
             gr.update(choices=choices, value=first, visible=shown),
             gr.update(value=speakers.get(first, "") if first else "", visible=shown),
             gr.update(visible=shown))
+
+
+def downloads(buttons: list, files: list[Path]) -> dict:
+    """Each download button with its export (`labels.EXPORT_KINDS` order), hidden when the
+    transcript has none of that kind (rttm without speakers)."""
+    by_kind = {f.suffix.lstrip("."): f for f in map(Path, files)}
+    return {button: gr.update(value=str(by_kind[kind]) if kind in by_kind else None, visible=kind in by_kind)
+            for button, kind in zip(buttons, EXPORT_KINDS)}
