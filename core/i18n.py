@@ -251,6 +251,9 @@ ES: dict[str, str] = {
         "La grabación es larga: se resumió en {parts} partes, que luego se combinaron.",
     # config.py
     "{var} must be one of {choices}.": "{var} debe ser uno de estos valores: {choices}.",
+    "Telling the speakers apart: {done} of {total}…": "Distinguiendo a los hablantes: {done} de {total}…",
+    "Speakers could not be told apart in this recording ({why}); the transcript has none.":
+        "No se pudo distinguir a los hablantes de esta grabación ({why}); la transcripción no los tiene.",
     "This recording has no speaker called {name}.": "Esta grabación no tiene ningún hablante llamado {name}.",
     "{var} must be auto, off, a number of speakers or a range like 2-4.":
         "{var} debe ser auto, off, un número de hablantes o un intervalo como 2-4.",

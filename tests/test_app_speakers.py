@@ -4,6 +4,7 @@ found from the cached prints, and the rename tool for AI agents."""
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -57,15 +58,19 @@ def test_speakers_are_shown_renamed_by_a_click_and_kept(page, dialog, artifacts)
     assert labels(page) == ["Speaker 1"]
 
 
-def test_the_rename_tool_names_a_speaker_for_every_later_answer(app, dialog):
-    from gradio_client import Client, handle_file
+def test_the_rename_tool_names_a_speaker_for_every_later_answer(app, media_dir):
+    from gradio_client import Client
 
+    # Another recording than the page test's: names are kept per recording, for whoever holds its id.
+    pcm = speech.silence(0.9) + b"".join(speech.speak_pcm(t, voice=v) + speech.silence(0.8) for v, t in LINES)
+    mp3 = speech.write(pcm, media_dir / "two people again.mp3")
     client = Client(app[0], verbose=False)
-    data_url = "data:audio/mpeg;base64," + __import__("base64").b64encode(dialog.read_bytes()).decode()
+    data_url = "data:audio/mpeg;base64," + base64.b64encode(mp3.read_bytes()).decode()
     made = json.loads(client.predict(data_url, "", "", api_name="/transcribe_recording"))
     assert "Speaker 2: We are over" in made["transcript"]
     renamed = json.loads(client.predict(made["id"], "Speaker 2", "Ana", api_name="/rename_speaker"))
     assert {s["name"] for s in renamed["speakers"]} == {"Speaker 1", "Ana"}
     with pytest.raises(Exception, match="no speaker called Nobody"):
         client.predict(made["id"], "Nobody", "X", api_name="/rename_speaker")
-    assert handle_file  # the client's own helper exists (the tools take data URLs, not uploads)
+    answer = client.predict(made["id"], "What did Ana say?", api_name="/ask_about_recording")
+    assert answer.strip()

@@ -193,8 +193,8 @@ def test_corrupt_cache_entries_are_ignored(settings, server, short_talk):
     path, spoken = short_talk
     transcribe_file(path, settings)
     entries = list((settings.cache_dir).rglob("*.json"))
-    assert {p.parent.name for p in entries} == {"chunks", "transcripts"}
-    for p in entries:  # a truncated write and a tampered entry
+    assert {p.parent.name for p in entries} == {"chunks", "transcripts", "voices"}  # voices: the speakers' prints
+    for p in entries:  # a truncated write and a tampered entry (the prints: truncated, heard again)
         data = json.loads(p.read_text())
         if p.parent.name == "transcripts":
             data["payload"]["segments"][0]["text"] = "tampered"

@@ -19,7 +19,8 @@ from typing import Callable, Iterable, Iterator
 
 from ..cache import Cache, make_key
 from ..errors import Cancelled
-from ..transcript import Transcript, default_name
+from ..i18n import Note, Text
+from ..transcript import Transcript, default_name, format_timestamp
 from . import cluster
 from .assign import assign, label_of
 from .cluster import Count
@@ -31,6 +32,8 @@ log = logging.getLogger(__name__)
 VOICES = "ovl-dvector-0.2.0/silero-0.2-500/0.8s-0.4s"
 MAX_NAME = 60
 FAILED_NOTE = "Speakers could not be told apart in this recording ({why}); the transcript has none."
+LISTENING = "Telling the speakers apart: {done} of {total}…"
+WAIT_POLL = 0.5  # seconds between progress reports while the transcript waits for its speakers
 
 
 def count_of(setting: str) -> Count | None:
@@ -69,15 +72,24 @@ class Listening:
     def __init__(self, blocks: Callable[[], Iterable[bytes]], stop: Callable[[], bool] = lambda: False):
         self._heard: Heard | None = None
         self._error: BaseException | None = None
+        self.seconds = 0.0  # of the recording heard so far
         self._thread = threading.Thread(target=self._run, args=(blocks, stop), daemon=True,
                                         name="speakers")
         self._thread.start()
 
     def _run(self, blocks: Callable[[], Iterable[bytes]], stop: Callable[[], bool]) -> None:
         try:
-            self._heard = listen(_checked(blocks(), stop))
+            self._heard = listen(_checked(blocks(), stop), on_progress=self._heard_up_to)
         except BaseException as e:  # handed to whoever waits for the result
             self._error = e
+
+    def _heard_up_to(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def wait(self, timeout: float | None) -> bool:
+        """Whether it is done, after waiting at most `timeout` seconds."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     def result(self) -> Heard:
         self._thread.join()
@@ -104,11 +116,15 @@ def keep(cache: Cache, transcript_id: str, heard: Heard) -> None:
 
 def attach(t: Transcript, heard: Heard | None, count: Count | None, names: dict[str, str]) -> Transcript:
     """`t` with a speaker on each segment and the names table; `t` without speakers when `count`
-    is None (off) or nothing was heard. Labels given the same name are one speaker (a merge)."""
+    is None (off), nothing was heard, or Auto hears one voice (a talk, a dictation: a name on
+    every line would say nothing; asking for 1 speaker, or naming them, labels it). Labels given
+    the same name are one speaker (a merge)."""
     plain = [replace(s, speaker=None) for s in t.segments]
     if count is None or heard is None or len(heard.times) == 0:
         return replace(t, segments=plain, meta=replace(t.meta, speakers={}))
     who = cluster.labels(heard, count)
+    if count.auto and int(who.max()) == 0 and not clean_name(names.get(label_of(0), "")):
+        return attach(t, None, count, names)  # one voice: nobody to tell apart, and nothing to say on every line
     segments = assign(plain, cluster.turns(heard, who))
     shown = {label_of(i): clean_name(names.get(label_of(i), "")) or default_name(label_of(i))
              for i in range(int(who.max()) + 1)}
@@ -161,11 +177,19 @@ class Beside:
                                        lambda: cancel.is_set() or self.stopped.is_set())
 
     def stop(self) -> None:
+        """Stop listening, and wait for the listener to let go of the model (a process that exits
+        while onnxruntime runs in a thread is aborted)."""
         self.stopped.set()
+        if self.listening:
+            self.listening.wait(None)
 
-    def finish(self, t: Transcript) -> Transcript:
-        """`t` with speakers; without them, and a note saying why, when finding them failed."""
+    def finish(self, t: Transcript, report: Callable[[str], None] = lambda message: None) -> Transcript:
+        """`t` with speakers; without them, and a note saying why, when finding them failed.
+        While the transcript waits for its speakers, `report` hears how far listening is."""
         try:
+            while self.listening and not self.listening.wait(WAIT_POLL):
+                report(Note(Text(LISTENING, done=format_timestamp(self.listening.seconds),
+                                 total=format_timestamp(t.duration))))
             heard = self.listening.result() if self.listening else None
             if heard is not None and t.meta.id == self.key:
                 keep(self.cache, self.key, heard)
@@ -174,5 +198,5 @@ class Beside:
             raise
         except Exception as e:  # noqa: BLE001 - whatever broke, the transcript is delivered
             log.warning("speakers not found: %s", type(e).__name__)
-            t.meta.notes.append(FAILED_NOTE.format(why=type(e).__name__))
+            t.meta.notes.append(Note(Text(FAILED_NOTE, why=type(e).__name__)))
             return t

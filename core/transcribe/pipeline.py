@@ -186,20 +186,22 @@ def transcribe_file(path: Path, settings: Settings, on_progress: Callable[[Progr
         return hit
 
     speakers = Beside(path, settings.diarization, cache, key, cancel, settings.max_duration_minutes * 60)
+    waiting_for = (lambda message: report(Progress("preparing", info.duration, info.duration, 0, None,
+                                                   message=message, sent=1)))
     try:
         if hit := cached():
-            return speakers.finish(hit)
+            return speakers.finish(hit, waiting_for)
         waiting = Progress("preparing", 0.0, info.duration, 0, None, message=WAITING_FOR_TWIN)
         with _claim(key, cancel, lambda: report(waiting)) if use_cache else nullcontext():
             if hit := cached():  # the job it waited for made it
-                return speakers.finish(hit)
+                return speakers.finish(hit, waiting_for)
             run = _Run(path, info, settings, backend, cache, use_cache, report, cancel)
             run.send()
             transcript = run.result(expected, notes)
             if use_cache and not transcript.meta.cut_at_limit:  # a higher limit later must not get the cut one
                 cache.put_transcript(key, transcript)
                 transcript.meta.id = key
-        return speakers.finish(transcript)
+        return speakers.finish(transcript, waiting_for)
     finally:
         speakers.stop()  # a failed or stopped job stops listening too
 
