@@ -113,10 +113,11 @@ def _reference() -> dict[str, list[tuple[float, float, str]]]:
 
 def test_the_meetings_speaker_counts_and_error_rate():
     """The nine AMI excerpts, scored with pyannote.metrics (collar 0.25 s, overlap scored), the
-    standard. The thresholds hold what was measured (bench/diarization.py: pooled DER 0.304, the
-    count of people who talk 2 s or more found within one on 8 of 9 files), with room for a
-    different CPU's rounding, so that a change that makes it worse fails here. They are not the
-    goal: the one-speaker baseline over the reference's own speech scores 0.253."""
+    standard. The thresholds hold what was measured (bench/diarization.py: pooled DER 0.292 since
+    speech is brought to one loudness before its prints, padded 100 ms and short pauses filled;
+    0.304 before; the count of people who talk 2 s or more found within one on 8 of 9 files), with
+    room for a different CPU's rounding, so that a change that makes it worse fails here. They are
+    not the goal: the one-speaker baseline over the reference's own speech scores 0.253."""
     pm = pytest.importorskip("pyannote.metrics.diarization")
     from pyannote.core import Annotation, Segment  # installed with pyannote.metrics
 
@@ -132,7 +133,7 @@ def test_the_meetings_speaker_counts_and_error_rate():
         metric(ref, hyp)
         talkers = sum(ref.label_duration(label) >= 2.0 for label in ref.labels())
         within_one += abs(len({spk for *_, spk in turns}) - talkers) <= 1
-    assert abs(metric) < 0.33
+    assert abs(metric) < 0.31
     assert within_one >= 8
 
 

@@ -26,6 +26,12 @@ MIN_SHARE = 0.04  # in Auto, a group under this share of the speech (and under M
 MIN_SECONDS = 3.0
 SMOOTH = 1  # windows each side a window's print is averaged with (same stretch of speech only)
 MAX_SPEAKERS = 20
+# A pause shorter than this between two turns belongs to them (joined if one speaker's, split halfway
+# if two): the meetings' annotators count such pauses as speech. Filling them on the turns, not in the
+# voice detection (min silence 1000 ms), keeps a change of speaker at a pause a break between two
+# stretches of speech. Measured (bench/diarization.py, VAD padding 100 ms): 0 s 0.301, 0.5 s 0.296,
+# 0.8 s 0.292, 1.0 s 0.296 pooled DER.
+JOIN_SECONDS = 0.8
 
 
 @dataclass(frozen=True)
@@ -147,7 +153,8 @@ def labels(heard: Heard, count: Count, threshold: float = THRESHOLD) -> np.ndarr
 
 def turns(heard: Heard, who: np.ndarray) -> list[tuple[float, float, int]]:
     """(start, end, speaker) turns: each window owns the time to halfway to its neighbours in its
-    stretch of speech, clipped to that stretch; touching turns of one speaker are joined."""
+    stretch of speech, clipped to that stretch; turns of one speaker closer than JOIN_SECONDS are
+    joined, and a shorter pause between two speakers is split halfway."""
     out: list[tuple[float, float, int]] = []
     for i, t in enumerate(heard.times):
         s = heard.span[i]
@@ -155,8 +162,13 @@ def turns(heard: Heard, who: np.ndarray) -> list[tuple[float, float, int]]:
         lo = a if i == 0 or heard.span[i - 1] != s else (heard.times[i - 1] + t) / 2
         hi = b if i == len(heard.times) - 1 or heard.span[i + 1] != s else (heard.times[i + 1] + t) / 2
         spk = int(who[i])
-        if out and out[-1][2] == spk and lo - out[-1][1] < 1e-6:
-            out[-1] = (out[-1][0], float(hi), spk)
-        elif hi > lo:
-            out.append((float(lo), float(hi), spk))
+        if hi <= lo:
+            continue
+        if out and lo - out[-1][1] < JOIN_SECONDS:
+            if out[-1][2] == spk:
+                out[-1] = (out[-1][0], float(hi), spk)
+                continue
+            mid = (out[-1][1] + lo) / 2
+            out[-1], lo = (out[-1][0], mid, out[-1][2]), mid
+        out.append((float(lo), float(hi), spk))
     return out

@@ -27,6 +27,13 @@ FRAME_SECONDS = HOP / SAMPLE_RATE
 MODEL = Path(__file__).parent / "models" / "embedder.int8.onnx"
 BATCH = 64  # windows a model call: bounded memory, and big enough to keep the CPU busy
 DIM = 256
+# Loudness (RMS, dBFS) every stretch of speech is brought to before its features are taken. The
+# encoder sees log mel power, so a quiet far-field voice is a shifted input, not just a softer one:
+# at -30 dBFS, same-speaker windows of the meeting excerpts outrank different-speaker ones in 83%
+# of pairs (AUC over single-speaker windows) against 72% as recorded (-35 to -51 dBFS), and pooled
+# DER (bench/diarization.py) is 0.292 against 0.307 (0.322 against 0.342 with the count given).
+# -20 dBFS separated as well but moved the similarities away from cluster.THRESHOLD (DER 0.316).
+LEVEL_DBFS = -30.0
 
 
 def _hz_to_mel(f: np.ndarray) -> np.ndarray:
@@ -63,6 +70,12 @@ def _window() -> np.ndarray:
     w = 0.54 - 0.46 * np.cos(2 * np.pi * n / WIN_LENGTH)
     left = (N_FFT - WIN_LENGTH) // 2
     return np.pad(w, (left, N_FFT - WIN_LENGTH - left)).astype(np.float32)
+
+
+def at_level(samples: np.ndarray) -> np.ndarray:
+    """`samples` scaled to an RMS of LEVEL_DBFS (silence is left as it is)."""
+    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)))) if len(samples) else 0.0
+    return samples if rms < 1e-6 else (samples * (10 ** (LEVEL_DBFS / 20) / rms)).astype(np.float32)
 
 
 def log_mel(samples: np.ndarray) -> np.ndarray:
