@@ -101,3 +101,28 @@ class Embedder:
     def embed_samples(cls, windows: list[np.ndarray]) -> np.ndarray:
         """Unit embeddings of pieces of audio (float, 16 kHz), each its own length."""
         return np.concatenate([cls.embed(fbank(w)[None]) for w in windows]) if windows else np.zeros((0, DIM), np.float32)
+
+
+WINDOW_SECONDS = 1.5  # CAM++ was trained on 2-3 s crops; 1.5 s is 3D-Speaker's diarization window
+STEP_SECONDS = 0.75
+MIN_SECONDS = 0.8  # a shorter stretch of speech is embedded with the audio around it, up to this
+
+
+def windows(samples: np.ndarray, start: int, end: int, window: float = WINDOW_SECONDS,
+            step: float = STEP_SECONDS) -> tuple[np.ndarray, np.ndarray]:
+    """Window middles (seconds into `samples`) and unit embeddings over samples [start, end), as
+    listen._windows gives them: windows of `window` every `step`, spread over the stretch; a
+    stretch shorter than one window is one window of its own length (MIN_SECONDS at least, centred)."""
+    win, hop = int(window * SAMPLE_RATE), int(step * SAMPLE_RATE)
+    if end - start < win:
+        mid, half = (start + end) // 2, max(end - start, int(MIN_SECONDS * SAMPLE_RATE)) // 2
+        a, b = max(0, mid - half), min(len(samples), mid + half)
+        emb = Embedder.embed(fbank(samples[a:b])[None]) if b - a >= WIN_LENGTH else np.zeros((0, DIM), np.float32)
+        return np.full(len(emb), (a + b) / 2 / SAMPLE_RATE), emb
+    n = 1 + ((end - start) - win) // hop
+    a = start + ((end - start) - ((n - 1) * hop + win)) // 2  # the leftover goes to both ends
+    feats = fbank(samples[a:a + (n - 1) * hop + win])
+    frames = 1 + (win - WIN_LENGTH) // HOP
+    cut = np.lib.stride_tricks.sliding_window_view(feats, (frames, N_MELS))[::hop // HOP, 0][:n]
+    emb = Embedder.embed(cut)
+    return (a + np.arange(len(emb)) * hop + win / 2) / SAMPLE_RATE, emb
