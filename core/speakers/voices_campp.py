@@ -8,7 +8,11 @@ Its input is the recipe it was trained on (Kaldi's fbank as torchaudio.complianc
 it), rebuilt here in numpy: samples in [-1, 1], no dither, frames of 25 ms every 10 ms with
 snip_edges, each frame's DC removed, pre-emphasis 0.97, Povey window, 512-point power spectrum,
 80 triangular mel bands (Kaldi's mel scale, 20 Hz to 8 kHz) on the first 256 FFT bins, natural
-log floored at float32 epsilon; then each window's mean per band subtracted.
+log floored at float32 epsilon; then each window's mean per band subtracted. Checked against
+kaldi-native-fbank 1.22.4 (same options, dither 0): at most 9e-5 apart on a 2 s test signal.
+
+bench/embeddings.py measures it against the d-vector; bench/diarization.py --encoder campp runs
+the app's pipeline with `windows` below in place of listen._windows.
 """
 
 from __future__ import annotations
