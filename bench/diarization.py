@@ -5,9 +5,9 @@ and per file, against the trivial baseline that labels all the reference's speec
 Also the speaker-count error: people who talk for 2 s or more, against speakers found.
 
     python bench/diarization.py            # the table, with the settings in force
-    python bench/diarization.py --sweep    # a grid of thresholds and VAD settings
-    python bench/diarization.py --encoder campp [--window 1.5 --step 0.75 --threshold 0.3] [--sweep]
-                                           # the same with CAM++ (core/speakers/voices_campp.py)
+    python bench/diarization.py --sweep    # a grid of clustering thresholds
+    python bench/diarization.py --oracle-speech   # the reference's speech instead of voice detection
+    python bench/diarization.py --window 1.5 --step 0.75 --smooth 1 --threshold 0.45
 """
 
 from __future__ import annotations
@@ -23,14 +23,10 @@ from pyannote.core import Annotation, Segment  # noqa: E402
 from pyannote.metrics.diarization import DiarizationErrorRate  # noqa: E402
 
 from core.audio.decode import pcm_blocks  # noqa: E402
-from core.speakers import cluster, listen  # noqa: E402
+from core.speakers import cluster, listen, voices  # noqa: E402
 
 MEETINGS = Path(__file__).resolve().parent.parent.parent / "shared" / "speech" / "meetings"
 TALKER_SECONDS = 2.0  # a person "talks" in a file when they speak this long in all
-# CAM++'s cosines are lower (different people ~0.1, one person ~0.5: bench/embeddings.py). On the
-# meetings 0.35-0.45 do best (--sweep); two espeak voices (tests/test_speakers.py's dialog) are 0.4
-# apart and need 0.45 to be told apart, so 0.45.
-CAMPP_THRESHOLD = 0.45
 
 
 def reference() -> dict[str, Annotation]:
@@ -82,7 +78,7 @@ def oracle_heard(name: str, ref: Annotation) -> listen.Heard:
     samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0
     spans, times, embs, owner = [], [], [], []
     for seg in ref.get_timeline().support():
-        t, e = listen._windows(samples, int(seg.start * listen.SAMPLE_RATE), int(seg.end * listen.SAMPLE_RATE))
+        t, e = listen.windows(samples, int(seg.start * listen.SAMPLE_RATE), int(seg.end * listen.SAMPLE_RATE))
         if len(t):
             times.append(t)
             embs.append(e)
@@ -98,27 +94,22 @@ last_metric = None  # the pooled metric of the last score(): its parts
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sweep", action="store_true")
-    ap.add_argument("--encoder", choices=("dvector", "campp"), default="dvector")
-    ap.add_argument("--window", type=float, default=None, help="campp: window seconds")
-    ap.add_argument("--step", type=float, default=None, help="campp: step seconds")
+    ap.add_argument("--window", type=float, default=None, help="seconds of audio a voice print hears")
+    ap.add_argument("--step", type=float, default=None, help="seconds between voice prints")
     ap.add_argument("--threshold", type=float, default=None)
     ap.add_argument("--oracle-speech", action="store_true",
                     help="the reference's speech regions instead of voice detection: only who-is-who is scored")
     ap.add_argument("--smooth", type=int, default=None, help="windows each side averaged (cluster.SMOOTH)")
     args = ap.parse_args()
-    thresholds = (-0.1, 0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4)
+    thresholds = (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6)
     if args.smooth is not None:
         cluster.SMOOTH = args.smooth
-    if args.encoder == "campp":
+    if args.window or args.step:
         from functools import partial
 
-        from core.speakers import voices_campp
-        window = args.window or voices_campp.WINDOW_SECONDS
-        step = args.step or voices_campp.STEP_SECONDS
-        listen._windows = partial(voices_campp.windows, window=window, step=step)
+        window, step = args.window or voices.WINDOW_SECONDS, args.step or voices.STEP_SECONDS
+        listen.windows = partial(voices.windows, window=window, step=step)
         listen.STEP_SECONDS = cluster.STEP_SECONDS = step
-        cluster.THRESHOLD = CAMPP_THRESHOLD
-        thresholds = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
     if args.threshold is not None:
         cluster.THRESHOLD = args.threshold
     refs = reference()
@@ -137,7 +128,7 @@ def main() -> None:
         return
     pooled, rows = score(heard, refs, threshold=cluster.THRESHOLD)
     auto_metric = last_metric
-    print(f"encoder {args.encoder}, threshold {cluster.THRESHOLD}, smooth {cluster.SMOOTH}, "
+    print(f"threshold {cluster.THRESHOLD}, smooth {cluster.SMOOTH}, "
           f"step {listen.STEP_SECONDS} s{', speech from the reference' if args.oracle_speech else ''}\n")
     known, _ = score(heard, refs, count_for=lambda r: cluster.Count(talkers(r), talkers(r)),
                      threshold=cluster.THRESHOLD)

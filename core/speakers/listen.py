@@ -1,4 +1,4 @@
-"""Listening to a recording once: where someone speaks, and a voice print every 0.4 s of it.
+"""Listening to a recording once: where someone speaks, and a voice print every 0.75 s of it.
 
 What is heard (`Heard`) is all that clustering needs, so it is cached: asking for another number
 of speakers clusters again without decoding anything. The audio is read block by block as it is
@@ -15,7 +15,7 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from .voices import FRAME_SECONDS, SAMPLE_RATE, STRIDE_FRAMES, WINDOW_FRAMES, Embedder, at_level, log_mel
+from .voices import DIM, SAMPLE_RATE, STEP_SECONDS, WINDOW_SECONDS, windows
 
 BLOCK_SECONDS = 60.0
 # Silero's speech probability. Its default (0.5) missed 61 s of the 168 s spoken in the meeting
@@ -28,20 +28,19 @@ VAD_MIN_SILENCE_MS = 500  # shorter pauses stay inside a stretch of speech (300:
 # 0 missed 11.4 s and heard 3.2 s of no one (pyannote DetectionErrorRate, collar 0.25); 100 ms misses
 # 9.8 s and hears 4.0 s; 200 ms 8.5 s and 5.1 s. Longer pauses are filled in cluster.turns.
 VAD_PAD_MS = 100
-WINDOW_SECONDS = WINDOW_FRAMES * FRAME_SECONDS  # 0.8
-STEP_SECONDS = STRIDE_FRAMES * FRAME_SECONDS  # 0.4
+__all__ = ["Heard", "listen", "STEP_SECONDS", "WINDOW_SECONDS"]
 
 
 @dataclass
 class Heard:
     """Speech spans (seconds) and the voice prints found in them: `times[i]` is the middle of
-    window i, `emb[i]` its unit d-vector, `span[i]` the index of the speech span it is in."""
+    window i, `emb[i]` its unit CAM++ embedding, `span[i]` the index of the speech span it is in."""
 
     duration: float
     speech: np.ndarray  # (spans, 2) float: start, end
     times: np.ndarray  # (windows,) float
     span: np.ndarray  # (windows,) int
-    emb: np.ndarray  # (windows, 256) float16
+    emb: np.ndarray  # (windows, DIM) float16
 
     def to_bytes(self) -> bytes:
         out = io.BytesIO()
@@ -67,24 +66,6 @@ def _speech(samples: np.ndarray) -> list[tuple[int, int]]:
     return [(t["start"], t["end"]) for t in get_speech_timestamps(samples, options)]
 
 
-def _windows(samples: np.ndarray, start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
-    """Window middles (seconds into `samples`) and d-vectors over samples [start, end): windows
-    every STEP_SECONDS; a span shorter than one window gets one window centred on it."""
-    win = int(WINDOW_SECONDS * SAMPLE_RATE)
-    hop = int(STEP_SECONDS * SAMPLE_RATE)
-    if end - start < win:
-        mid = (start + end) // 2
-        start, end = max(0, mid - win // 2), min(len(samples), max(0, mid - win // 2) + win)
-    n = 1 + max(0, (end - start) - win) // hop
-    last = start + (n - 1) * hop + win  # spread the windows over the span: the leftover goes to both ends
-    shift = max(0, (end - last) // 2)
-    a = start + shift
-    piece = samples[a:a + (n - 1) * hop + win + (512 - 160)]
-    emb = Embedder.embed(log_mel(at_level(piece)))[:n]
-    times = (a + np.arange(len(emb)) * hop + win / 2) / SAMPLE_RATE
-    return times, emb
-
-
 def _blocks(pcm: Iterable[bytes]) -> Iterator[np.ndarray]:
     """float32 samples in blocks of about BLOCK_SECONDS."""
     want = int(BLOCK_SECONDS * SAMPLE_RATE) * 2
@@ -108,7 +89,7 @@ def listen(pcm: Iterable[bytes], on_progress: Callable[[float], None] | None = N
     offset = 0  # samples before `carry`
 
     def take(samples: np.ndarray, at: int, a: int, b: int) -> None:
-        t, e = _windows(samples, a, b)
+        t, e = windows(samples, a, b)
         times.append(t + at / SAMPLE_RATE)
         embs.append(e)
         owner.append(np.full(len(t), len(spans)))
@@ -130,4 +111,4 @@ def listen(pcm: Iterable[bytes], on_progress: Callable[[float], None] | None = N
     duration = (offset + len(carry)) / SAMPLE_RATE
     cat = (lambda xs, shape, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(shape, dt))
     return Heard(duration, np.array(spans, dtype=float).reshape(-1, 2), cat(times, (0,), float),
-                 cat(owner, (0,), int), cat(embs, (0, 256), np.float16))
+                 cat(owner, (0,), int), cat(embs, (0, DIM), np.float16))

