@@ -48,7 +48,8 @@ def test_a_new_recording_gets_a_ticket_then_its_events_fill_the_page(handlers, s
     assert isinstance(session, Session) and "Lisbon" in session.transcript.text
     assert "Transcribed" in final[page.status] and final[page.results]["visible"] is True
     assert any(page.transcript_view in u and page.state not in u for u in updates), "text shown while it grows"
-    assert all(Path(d["value"]).is_file() for d in (final[b] for b in page.downloads))
+    shown = [final[b] for b in page.downloads if final[b]["visible"]]
+    assert len(shown) == 4 and all(Path(d["value"]).is_file() for d in shown), "rttm: only with speakers"
     [entry] = final[page.recent]
     assert entry["id"] == session.transcript.meta.id and entry["media"]
 

@@ -111,6 +111,7 @@ def _reference() -> dict[str, list[tuple[float, float, str]]]:
     return refs
 
 
+@pytest.mark.slow  # nine files heard: 7 s
 def test_the_meetings_speaker_counts_and_error_rate():
     """The nine AMI excerpts, scored with pyannote.metrics (collar 0.25 s, overlap scored), the
     standard. The thresholds hold what was measured (bench/diarization.py: pooled DER 0.288 with
