@@ -1,8 +1,10 @@
 """Speaker turns onto transcript segments: who said each segment, and where one segment holds two.
 
 A segment goes to the speaker who talks longest inside it (overlapping speech goes to the dominant
-voice). A segment that holds a change of speaker, each side speaking at least MIN_SIDE seconds,
-is split at the sentence end nearest the change; with no word times, a sentence's time is
+voice). Turns may overlap (a second voice over the first, cluster.second_turns): they are looked up
+by how far the turns so far reach, not by where the previous one starts, and a turn inside an
+earlier one (a second voice) is never a change of speaker. A segment that holds a change of
+speaker, each side speaking at least MIN_SIDE seconds, is split at the sentence end nearest the change; with no word times, a sentence's time is
 estimated from its share of the segment's characters (people keep a steady pace within a few
 seconds). A segment where no voice was heard takes the speaker nearest in time.
 """
@@ -10,7 +12,7 @@ seconds). A segment where no voice was heard takes the speaker nearest in time.
 from __future__ import annotations
 
 import re
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 
 from ..transcript import Segment
 
@@ -23,10 +25,19 @@ def label_of(index: int) -> str:
     return f"S{index + 1}"
 
 
-def _talk(turns: list[Turn], starts: list[float], a: float, b: float) -> dict[int, float]:
+def _reach(turns: list[Turn]) -> list[float]:
+    """reach[i]: the latest end among turns[:i + 1] (turns sorted by start; non-decreasing)."""
+    out, far = [], float("-inf")
+    for t in turns:
+        far = max(far, t[1])
+        out.append(far)
+    return out
+
+
+def _talk(turns: list[Turn], reach: list[float], a: float, b: float) -> dict[int, float]:
     """Seconds each speaker talks within [a, b]."""
     out: dict[int, float] = {}
-    i = max(0, bisect_left(starts, a) - 1)
+    i = bisect_right(reach, a)  # the first turn that may still be going at a
     while i < len(turns) and turns[i][0] < b:
         lo, hi, spk = turns[i]
         if (both := min(hi, b) - max(lo, a)) > 0:
@@ -41,13 +52,15 @@ def _nearest(turns: list[Turn], starts: list[float], t: float) -> int:
     return min(near, key=lambda x: max(x[0] - t, t - x[1], 0.0))[2]
 
 
-def _change(turns: list[Turn], starts: list[float], seg: Segment, first: int) -> float | None:
+def _change(turns: list[Turn], reach: list[float], seg: Segment, first: int) -> float | None:
     """Where, inside `seg`, the first speaker gives way to another that then talks MIN_SIDE."""
-    i = max(0, bisect_left(starts, seg.start) - 1)
-    for lo, hi, spk in turns[i:]:
+    i = bisect_right(reach, seg.start)
+    for j in range(i, len(turns)):
+        lo, hi, spk = turns[j]
         if lo >= seg.end:
             break
-        if spk != first and lo > seg.start + MIN_SIDE and min(hi, seg.end) - lo >= MIN_SIDE:
+        inside = j > 0 and reach[j - 1] >= hi  # a second voice over an earlier turn
+        if spk != first and not inside and lo > seg.start + MIN_SIDE and min(hi, seg.end) - lo >= MIN_SIDE:
             return lo
     return None
 
@@ -67,15 +80,16 @@ def assign(segments: list[Segment], turns: list[Turn]) -> list[Segment]:
     """The segments with a speaker label each (split where one holds a change of speaker)."""
     if not turns:
         return list(segments)
-    starts = [t[0] for t in turns]
+    turns = sorted(turns)
+    starts, reach = [t[0] for t in turns], _reach(turns)
     out: list[Segment] = []
     todo = list(reversed(segments))
     while todo:
         seg = todo.pop()
-        talk = _talk(turns, starts, seg.start, seg.end)
+        talk = _talk(turns, reach, seg.start, seg.end)
         first = max(talk, key=talk.get) if talk else _nearest(turns, starts, (seg.start + seg.end) / 2)
-        opening = _talk(turns, starts, seg.start, seg.start + MIN_SIDE)
-        at = _change(turns, starts, seg, max(opening, key=opening.get) if opening else first) if len(talk) > 1 else None
+        opening = _talk(turns, reach, seg.start, seg.start + MIN_SIDE)
+        at = _change(turns, reach, seg, max(opening, key=opening.get) if opening else first) if len(talk) > 1 else None
         if at is not None and (parts := _split(seg, at)):
             todo.extend(reversed(parts))  # each part is looked at again: it may hold another change
             continue

@@ -28,8 +28,8 @@ from .listen import Heard, listen
 
 log = logging.getLogger(__name__)
 
-# What the cached voice prints depend on: the encoder, the voice detection and the windows.
-VOICES = "campplus-3dspeaker-zh-en-common/silero-0.2-500-pad100/1.5s-0.75s"
+# What the cached voice prints depend on: the encoder, the voice detection (and overlap, local speakers) and the windows.
+VOICES = "campplus-3dspeaker-zh-en-common/pyannote-seg3-5s-0.4-500-pad100-overlap0.3-local1.5/1.5s-0.75s"
 MAX_NAME = 60
 FAILED_NOTE = "Speakers could not be told apart in this recording ({why}); the transcript has none."
 LISTENING = "Telling the speakers apart: {done} of {total}…"

@@ -32,6 +32,9 @@ MAX_SPEAKERS = 20
 # stretches of speech. Measured (bench/diarization.py, VAD padding 100 ms): 0 s 0.301, 0.5 s 0.296,
 # 0.8 s 0.292, 1.0 s 0.296 pooled DER.
 JOIN_SECONDS = 0.8
+# Where the segmentation model hears two voices at once, the second is sought among the speakers
+# who talk within this many seconds of it (pyannote's local speakers live in 10 s windows).
+NEAR_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,8 @@ def labels(heard: Heard, count: Count, threshold: float = THRESHOLD) -> np.ndarr
     n = len(heard.times)
     if n == 0:
         return np.zeros(0, int)
+    if count.auto and heard.voices > 1:  # people the segmentation model heard apart in one window
+        count = Count(min(heard.voices, MAX_SPEAKERS), MAX_SPEAKERS)
     x = smoothed(heard)
     pick = np.unique(np.linspace(0, n - 1, min(n, MAX_CLUSTERED)).round().astype(int))
     ids = cut(len(pick), merges(x[pick]), count, threshold)
@@ -152,6 +157,49 @@ def labels(heard: Heard, count: Count, threshold: float = THRESHOLD) -> np.ndarr
 
 
 def turns(heard: Heard, who: np.ndarray) -> list[tuple[float, float, int]]:
+    """(start, end, speaker) turns, sorted by start: one speaker at a time (`single_turns`), and
+    over them a second speaker wherever two voices were heard at once (`second_turns`)."""
+    one = single_turns(heard, who)
+    return sorted(one + second_turns(heard, who, one))
+
+
+def _talk(turns: list[tuple[float, float, int]], a: float, b: float) -> dict[int, float]:
+    """Seconds each speaker talks in [a, b]."""
+    out: dict[int, float] = {}
+    for lo, hi, spk in turns:
+        if (both := min(hi, b) - max(lo, a)) > 0:
+            out[spk] = out.get(spk, 0.0) + both
+    return out
+
+
+def second_turns(heard: Heard, who: np.ndarray, one: list[tuple[float, float, int]]) -> list[tuple[float, float, int]]:
+    """A turn for the second voice of each stretch of two voices (`heard.overlap`): of the speakers
+    who talk within NEAR_SECONDS of it, other than the one talking there, the one whose voice is
+    nearest the prints of the stretch (the mixture sounds like both). None if no one else is near."""
+    if len(heard.overlap) == 0 or len(who) == 0:
+        return []
+    x = smoothed(heard)
+    c = _centroids(x, who, int(who.max()) + 1)
+    starts = np.array([t[0] for t in one])
+    ends = np.array([t[1] for t in one])  # sorted too: these turns do not overlap
+    out = []
+    for a, b in heard.overlap.tolist():
+        around = one[int(np.searchsorted(ends, a - NEAR_SECONDS)):int(np.searchsorted(starts, b + NEAR_SECONDS))]
+        near = _talk(around, a - NEAR_SECONDS, b + NEAR_SECONDS)
+        here = _talk(around, a, b)
+        first = max(here, key=here.get) if here else None
+        others = [spk for spk in near if spk != first]
+        if first is None or not others:
+            continue
+        inside = (heard.times >= a - STEP_SECONDS) & (heard.times <= b + STEP_SECONDS)
+        if not inside.any():
+            inside = np.abs(heard.times - (a + b) / 2) == np.abs(heard.times - (a + b) / 2).min()
+        v = x[inside].mean(axis=0)
+        out.append((float(a), float(b), max(others, key=lambda spk: float(c[spk] @ v))))
+    return out
+
+
+def single_turns(heard: Heard, who: np.ndarray) -> list[tuple[float, float, int]]:
     """(start, end, speaker) turns: each window owns the time to halfway to its neighbours in its
     stretch of speech, clipped to that stretch; turns of one speaker closer than JOIN_SECONDS are
     joined, and a shorter pause between two speakers is split halfway."""

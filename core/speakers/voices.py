@@ -70,12 +70,16 @@ def fbank(samples: np.ndarray) -> np.ndarray:
     return np.log(np.maximum(power @ mel_basis().T, np.finfo(np.float32).eps)).astype(np.float32)
 
 
-class Embedder:
-    """The ONNX CAM++, loaded once a process; safe to call from several threads."""
+class OnnxModel:
+    """An ONNX model (`model_path()`), loaded once a process on first use; safe to call from several threads."""
 
     _lock = threading.Lock()
     _session = None
     threads = 1
+
+    @classmethod
+    def model_path(cls) -> Path:
+        return MODEL  # looked up when loading, so that a test can point it elsewhere
 
     @classmethod
     def session(cls):
@@ -86,8 +90,12 @@ class Embedder:
                 options = ort.SessionOptions()
                 options.intra_op_num_threads = cls.threads
                 options.inter_op_num_threads = 1
-                cls._session = ort.InferenceSession(str(MODEL), options, providers=["CPUExecutionProvider"])
+                cls._session = ort.InferenceSession(str(cls.model_path()), options, providers=["CPUExecutionProvider"])
             return cls._session
+
+
+class Embedder(OnnxModel):
+    """The ONNX CAM++."""
 
     @classmethod
     def embed(cls, feats: np.ndarray) -> np.ndarray:
