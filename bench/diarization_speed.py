@@ -7,7 +7,7 @@ as FLAC. Each measurement runs in a child process of its own, so its peak RSS is
 - the local transcription of the 10-minute file with DIARIZATION=off and with auto (speakers
   are found beside it, on the same two cores): the ratio is what a user waits more.
 
-    python bench/diarization_speed.py [--minutes 10 60 180] [--model PATH_OR_SIZE]
+    python bench/diarization_speed.py [--minutes 10 60 180] [--model PATH_OR_SIZE] [--listen-only]
 """
 
 from __future__ import annotations
@@ -85,6 +85,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--minutes", type=float, nargs="*", default=[10, 60, 180])
     ap.add_argument("--model", default="base", help="local Whisper model for the transcription comparison")
+    ap.add_argument("--listen-only", action="store_true", help="leave out the transcription comparison")
     ap.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "diarization-bench")
     args = ap.parse_args()
     args.data.mkdir(parents=True, exist_ok=True)
@@ -96,6 +97,8 @@ def main() -> None:
         total = r["listen"] + r["cluster"]
         print(f"| {minutes:g} min | {r['listen']:.1f} s | {r['cluster']:.2f} s | {minutes * 60 / total:.0f}x | "
               f"{r['cpu'] * 60 / minutes:.0f} | {r['rss_mb']:.0f} MB | {r['speakers']} |", flush=True)
+    if args.listen_only:
+        return
     path = conversation(min(args.minutes), args.data)
     with tempfile.TemporaryDirectory() as cache:
         runs = {d: child(TRANSCRIBE.format(root=str(ROOT), path=str(path), model=args.model, diarization=d,

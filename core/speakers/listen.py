@@ -1,10 +1,12 @@
-"""Listening to a recording once: where someone speaks, and a voice print every 0.75 s of it.
+"""Listening to a recording once: where someone speaks, where two do, and a voice print every
+0.75 s of speech.
 
 What is heard (`Heard`) is all that clustering needs, so it is cached: asking for another number
 of speakers clusters again without decoding anything. The audio is read block by block as it is
-decoded (a 3-hour recording never sits in memory); voice detection is Silero (shipped with
-faster-whisper), run on blocks of BLOCK_SECONDS whose unfinished last stretch of speech is
-carried into the next block so that no speech is cut at a block's edge.
+decoded (a 3-hour recording never sits in memory). Voice detection is pyannote's segmentation
+model (`segment.py`; Silero, shipped with faster-whisper, can stand in: VOICE_DETECTION), run on
+blocks of BLOCK_SECONDS whose unfinished last stretch of speech is carried into the next block so
+that no speech is cut at a block's edge.
 """
 
 from __future__ import annotations
