@@ -39,6 +39,8 @@ def test_speakers_are_shown_renamed_by_a_click_and_kept(page, dialog, artifacts)
     page.locator("#transcript-doc button.spk", has_text="Speaker 2").first.click()
     name = page.locator("#speaker-name input, #speaker-name textarea").first
     page.wait_for_function("() => document.querySelector('#speaker-pick input[value=\"S2\"]')?.checked")
+    page.wait_for_function("() => document.querySelector('#speaker-name input, #speaker-name textarea')"
+                           "?.value == 'Speaker 2'")  # the pick's answer has filled the box: type after it
     name.fill("Ana")
     page.locator("#rename").click()
     page.wait_for_function("() => [...document.querySelectorAll('#transcript-doc button.spk')]"
