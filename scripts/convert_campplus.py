@@ -94,8 +94,8 @@ class Graph:
         return self.op("Relu", [x])
 
 
-def build(sd: dict, relu_out: bool = False) -> onnx.ModelProto:
-    g = Graph(sd)
+def _head(g: "Graph") -> str:
+    """The FCM head: 2-D residual convolutions over (frequency, time), then the first TDNN layer."""
     x = g.op("Unsqueeze", [g.op("Transpose", ["fbank"], perm=[0, 2, 1]), g.const(np.array([1], np.int64))])
 
     # FCM head: 2-D residual convolutions over (frequency, time); frequency /8
@@ -113,9 +113,12 @@ def build(sd: dict, relu_out: bool = False) -> onnx.ModelProto:
     x = g.op("Reshape", [x, g.const(np.array([0, 320, -1], np.int64))])  # (B, 32, 10, T) -> (B, 32*10, T)
 
     # TDNN: kernel 5, stride 2: time /2
-    x = g.relu(g.conv(x, "xvector.tdnn.linear", "xvector.tdnn.nonlinear.batchnorm",
-                      kernel_shape=[5], strides=[2], pads=[2, 2]))
+    return g.relu(g.conv(x, "xvector.tdnn.linear", "xvector.tdnn.nonlinear.batchnorm",
+                         kernel_shape=[5], strides=[2], pads=[2, 2]))
 
+
+def _blocks(g: "Graph", x: str) -> tuple[str, str]:
+    """The three densely connected CAM blocks and their transits; also the frame count `t`."""
     # segment-averaging matrix P (T, T): P[i, j] = 1/len(seg) when frames i and j share a segment of 100
     t = g.op("Gather", [g.op("Shape", [x]), g.const(np.array(2, np.int64))])
     idx = g.op("Div", [g.op("Range", [g.const(np.array(0, np.int64)), t, g.const(np.array(1, np.int64))]),
@@ -138,7 +141,12 @@ def build(sd: dict, relu_out: bool = False) -> onnx.ModelProto:
             x = g.op("Concat", [x, g.op("Mul", [y, m])], axis=1)
         p = f"xvector.transit{b}"
         x = g.conv(g.relu(g.bn(x, p + ".nonlinear.batchnorm")), p + ".linear", kernel_shape=[1])
-    x = g.relu(g.bn(x, "xvector.out_nonlinear.batchnorm"))
+    return g.relu(g.bn(x, "xvector.out_nonlinear.batchnorm")), t
+
+
+def build(sd: dict, relu_out: bool = False) -> onnx.ModelProto:
+    g = Graph(sd)
+    x, t = _blocks(g, _head(g))
 
     # statistics pooling: mean and unbiased standard deviation over time
     mean = g.op("ReduceMean", [x], axes=[2], keepdims=1)
