@@ -70,6 +70,7 @@ def test_two_espeak_voices_alternating_are_two_speakers_and_every_change_is_foun
         assert abs(start - join) < 0.5 and spk == i % 2
 
 
+@pytest.mark.slow  # the fast tier keeps one of each kind: features, voices in turn, a transcription
 def test_real_voices_one_after_another(tmp_path):
     """Two real people (TIMIT's and CMU ARCTIC's), each twice, in turn: four turns, two speakers,
     each change of voice found within half a second."""
@@ -82,6 +83,7 @@ def test_real_voices_one_after_another(tmp_path):
     assert all(abs(start - join) < 0.5 for (start, _, _), join in zip(turns, joins))
 
 
+@pytest.mark.slow  # the fast tier keeps one of each kind: features, voices in turn, a transcription
 def test_a_known_count_is_found_and_auto_finds_it_too(tmp_path):
     pcm = b"".join(speech.speak_pcm(f"This is voice {v} saying its sentence number {i}.", voice=v)
                    + speech.silence(0.5) for i in range(3) for v in ("en", "en+f3", "de"))
@@ -194,6 +196,7 @@ def test_speakers_come_with_the_transcript_and_stay_with_its_cache(dialog, setti
     assert len(server.requests()) == sent  # nothing sent again
 
 
+@pytest.mark.slow  # the fast tier keeps one of each kind: features, voices in turn, a transcription
 def test_a_rename_applies_everywhere_and_survives_the_cache(dialog, settings, server):
     from core.cache import Cache
     from core.exports import to_srt, to_txt
@@ -212,6 +215,7 @@ def test_a_rename_applies_everywhere_and_survives_the_cache(dialog, settings, se
     assert back.meta.speakers == {"S1": "Speaker 1", "S2": "Speaker 2"}
 
 
+@pytest.mark.slow  # the fast tier keeps one of each kind: features, voices in turn, a transcription
 def test_another_count_is_found_from_the_cached_prints(dialog, settings, server):
     from core.cache import Cache
 
@@ -222,6 +226,7 @@ def test_another_count_is_found_from_the_cached_prints(dialog, settings, server)
     assert len(server.requests()) == sent
 
 
+@pytest.mark.slow  # the fast tier keeps one of each kind: features, voices in turn, a transcription
 def test_a_question_by_name_sends_the_names(dialog, settings, server):
     from core.cache import Cache
 
@@ -232,12 +237,14 @@ def test_a_question_by_name_sends_the_names(dialog, settings, server):
     assert "Ana: " in sent and "Speaker 1: " in sent
 
 
+@pytest.mark.slow  # the fast tier keeps one of each kind: features, voices in turn, a transcription
 def test_speakers_off_costs_nothing(dialog, settings):
     t = transcribe_file(dialog, settings.replace(diarization="off"))
     assert t.meta.speakers == {} and all(s.speaker is None for s in t.segments)
     assert not (settings.cache_dir / "voices").exists()
 
 
+@pytest.mark.slow  # the fast tier keeps one of each kind: features, voices in turn, a transcription
 def test_a_diarization_failure_still_delivers_the_transcript(dialog, settings, monkeypatch, tmp_path):
     """A damaged install (the encoder's file unreadable): the transcript comes, without speakers,
     and a note says why."""

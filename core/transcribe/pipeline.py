@@ -175,26 +175,29 @@ def transcribe_file(path: Path, settings: Settings, on_progress: Callable[[Progr
     cache = _cache(settings)
     key = transcript_key(file_digest(path), backend, settings)
 
+    speakers = Beside(path, settings.diarization, cache, key, cancel, settings.max_duration_minutes * 60)
+    waiting_for = (lambda message: report(Progress("preparing", info.duration, info.duration, 0, None,
+                                                   message=message, sent=1)))
+
     def cached() -> Transcript | None:
+        """The cached transcript with its speakers, said to be done once it has them."""
         hit = cache.get_transcript(key, source=path.name) if use_cache else None
         if hit is not None:
             if hit.meta.damaged:  # the cache keeps the fact, not the note naming someone's file
                 hit.meta.notes.append(_damage_note(path.name, hit.duration, expected))
             hit.meta.id = key
+            hit = speakers.finish(hit, waiting_for)
             n = len(hit.segments)
             report(Progress("done", hit.duration, hit.duration, n, n, tuple(hit.segments), cached=True))
         return hit
 
-    speakers = Beside(path, settings.diarization, cache, key, cancel, settings.max_duration_minutes * 60)
-    waiting_for = (lambda message: report(Progress("preparing", info.duration, info.duration, 0, None,
-                                                   message=message, sent=1)))
     try:
         if hit := cached():
-            return speakers.finish(hit, waiting_for)
+            return hit
         waiting = Progress("preparing", 0.0, info.duration, 0, None, message=WAITING_FOR_TWIN)
         with _claim(key, cancel, lambda: report(waiting)) if use_cache else nullcontext():
             if hit := cached():  # the job it waited for made it
-                return speakers.finish(hit, waiting_for)
+                return hit
             run = _Run(path, info, settings, backend, cache, use_cache, report, cancel)
             run.send()
             transcript = run.result(expected, notes)
