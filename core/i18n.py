@@ -266,6 +266,8 @@ ES: dict[str, str] = {
     # fetch.py
     "Only http:// and https:// links can be fetched.": "Solo se pueden descargar enlaces http:// y https://.",
     "That link has no host name.": "Ese enlace no tiene nombre de host.",
+    "That link is not a valid web address; check it and paste it again.":
+        "Ese enlace no es una dirección web válida; revísalo y pégalo de nuevo.",
     "Links with a user name or password are not fetched.":
         "No se descargan enlaces con nombre de usuario o contraseña.",
     "That link points to a private or internal address, which this server does not fetch.":

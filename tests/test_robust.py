@@ -70,6 +70,24 @@ def test_internal_hosts_are_refused_without_connecting(host, settings, tmp_path,
         fetch.download(f"http://{host}/latest/meta-data", tmp_path, settings)
 
 
+MALFORMED_LINKS = ["http://0177.0.0.1/", "http://[::1", "http://[::1]:99999/", "http://999.1.1.1/a.mp3",
+                   "http://[v1.x]/", "http://host:abc/a.mp3", "http://xn--/", "http://a..b/a.mp3",
+                   "http://" + "a" * 300 + ".com/a.mp3"]
+
+
+@pytest.mark.parametrize("url", MALFORMED_LINKS)
+@pytest.mark.parametrize("allow_private", [False, True])
+def test_malformed_links_get_a_sentence_not_a_traceback(url, allow_private, settings, tmp_path, caplog):
+    """Links urllib or httpx cannot parse (an octal IPv4 address, an unclosed IPv6 bracket, a port
+    past 65535, a host IDNA cannot encode) are refused in words, with ALLOW_PRIVATE_URLS too."""
+    with caplog.at_level(logging.DEBUG), pytest.raises(UrlRefused) as err:
+        fetch.download(url, tmp_path, settings.replace(allow_private_urls=allow_private))
+    assert str(err.value) == fetch.MALFORMED
+    assert err.value.localized("es") == "Ese enlace no es una dirección web válida; revísalo y pégalo de nuevo."
+    assert not [r for r in caplog.records if r.exc_info], "no traceback in the log"
+    assert list(tmp_path.iterdir()) == []
+
+
 PUBLIC = "8.8.8.8"  # what the patched resolver answers; no test ever connects to it
 
 
