@@ -266,6 +266,14 @@ ES: dict[str, str] = {
     # fetch.py
     "Only http:// and https:// links can be fetched.": "Solo se pueden descargar enlaces http:// y https://.",
     "That link has no host name.": "Ese enlace no tiene nombre de host.",
+    "{name} seems damaged or cut short: the transcript covers the {covered} of {expected} that could be decoded.":
+        "{name} parece dañado o cortado: la transcripción cubre los {covered} de {expected} que se pudieron decodificar.",
+    "{name} seems damaged or cut short: the transcript covers the {covered} that could be decoded.":
+        "{name} parece dañado o cortado: la transcripción cubre los {covered} que se pudieron decodificar.",
+    "{name} goes on past the {limit:g} min limit (MAX_DURATION_MINUTES), though its header says {header}: only the "
+    "first {kept} were transcribed.":
+        "{name} sigue más allá del límite de {limit:g} min (MAX_DURATION_MINUTES), aunque su cabecera dice {header}: "
+        "solo se transcribieron los primeros {kept}.",
     "That link is not a valid web address; check it and paste it again.":
         "Ese enlace no es una dirección web válida; revísalo y pégalo de nuevo.",
     "Links with a user name or password are not fetched.":
