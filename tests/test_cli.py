@@ -115,3 +115,19 @@ def test_a_cut_transcript_says_so_and_does_not_exit_0(server_env, long_talk, tmp
         assert r.stdout.strip(), "the output is there all the same"
     whole = run("transcribe", str(path))
     assert whole.returncode == 0 and "limit" not in whole.stderr, whole.stderr
+
+
+def test_a_password_in_the_server_address_is_masked(short_talk):
+    """The owner still learns where the server is and which setting names it; never its password."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    r = run("-v", "transcribe", str(short_talk[0]), env_extra={
+        "OPENAI_API_KEY": "x-test", "OPENAI_BASE_URL": f"http://admin:hunter2@127.0.0.1:{port}/v1",
+        "MAX_RETRIES": "1", "DIARIZATION": "off"})
+    assert r.returncode == 1, r.stderr
+    error = r.stderr.strip().splitlines()[-1]
+    assert error.startswith("error: ") and f"could not connect to the server at ***@127.0.0.1:{port}" in error
+    assert "OPENAI_BASE_URL" in error and "hunter2" not in r.stderr + r.stdout, r.stderr

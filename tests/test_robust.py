@@ -261,3 +261,55 @@ def test_the_key_never_reaches_logs_caches_or_messages(settings, server, short_t
     texts += [p.read_text(errors="replace") for p in settings.cache_dir.rglob("*") if p.is_file()]
     for text in texts:
         assert TEST_KEY not in text and "0123456789abcdefghij" not in text
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (the server is down)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def visitor_words(error: Exception) -> list[str]:
+    """What a web visitor is shown for `error`: the page's status line and the API's `gr.Error`."""
+    from ui.status import failure
+
+    return [failure(error, lang) for lang in ("en", "es")]
+
+
+def test_a_password_in_the_server_address_reaches_nobody(settings, short_talk, caplog):
+    """OPENAI_BASE_URL=http://admin:hunter2@127.0.0.1:PORT with the server down: the owner (the CLI's
+    message) is told the host, masked, and the setting; a visitor neither; the log has no password."""
+    caplog.set_level(logging.DEBUG)
+    port = closed_port()
+    down = settings.replace(base_url=f"http://admin:hunter2@127.0.0.1:{port}/v1", max_retries=1,
+                            retry_base_delay=0.01, cache_dir=settings.cache_dir / "down")
+    with pytest.raises(AppError) as err:
+        transcribe_file(short_talk[0], down)
+    owner = str(err.value)
+    assert f"the server at ***@127.0.0.1:{port}" in owner and "OPENAI_BASE_URL" in owner, owner
+    for shown in visitor_words(err.value):
+        assert "could not be reached" in shown or "no se pudo contactar" in shown, shown
+        for internal in ("127.0.0.1", str(port), "hunter2", "admin", "OPENAI_", "***"):
+            assert internal not in shown, (internal, shown)
+    assert "hunter2" not in caplog.text and "admin:" not in caplog.text
+
+
+def test_a_visitor_is_not_told_to_check_a_setting(settings, server, short_talk):
+    """The server's key refused (401): the owner is told to check OPENAI_API_KEY, a visitor only
+    what they can do; the same for an answer that cannot reach its server."""
+    from core.answer import chat
+    from core.transcript import Segment, Transcript
+
+    with pytest.raises(AppError) as err:
+        transcribe_file(short_talk[0], settings.replace(api_key="wrong-key"))
+    assert "Check OPENAI_API_KEY" in str(err.value)
+    for shown in visitor_words(err.value):
+        assert "401" in shown and "OPENAI_" not in shown and str(server.httpd.server_address[1]) not in shown, shown
+    t = Transcript([Segment(0, 4, "The budget is approved.")], 4.0, "en", "whisper-1", "talk.mp3")
+    unreachable = settings.replace(chat_base_url=f"http://user:pw@127.0.0.1:{closed_port()}/v1", max_retries=0)
+    with pytest.raises(AppError) as err:
+        "".join(chat.ask(t, "What was approved?", [], unreachable).stream)
+    assert "***@127.0.0.1" in str(err.value) and "user:pw" not in str(err.value)
+    for shown in visitor_words(err.value):
+        assert "127.0.0.1" not in shown and "_BASE_URL" not in shown, shown

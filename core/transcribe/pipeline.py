@@ -440,10 +440,11 @@ class _Run:
             raise self.fatal[0]
         if self.failures and not self.cancel.is_set():
             error = self.failures[0][1]
-            raise TranscriptionFailed(
-                "{error} (Gave up after {attempts} attempts; {saved} finished part(s) are saved, so running again "
-                "sends only what is missing.)", error=error.text, attempts=self.settings.max_retries + 1,
-                saved=self.saved)
+            gave_up = Text("{error} (Gave up after {attempts} attempts; {saved} finished part(s) are saved, so "
+                           "running again sends only what is missing.)", attempts=self.settings.max_retries + 1,
+                           saved=self.saved)
+            raise TranscriptionFailed(gave_up, error=error.text,
+                                      visitor=Text(gave_up.template, **{**gave_up.params, "error": error.for_visitor}))
         if self.cancel.is_set() and (self.failures or self.total is None or self.saved < len(self.parts)):
             raise Cancelled("Stopped. {saved} finished part(s) are saved, so running again sends only what is "
                             "missing.", saved=self.saved)
