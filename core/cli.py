@@ -22,6 +22,11 @@ from .transcribe.progress import Progress
 from .exports import EXPORTERS
 from .transcript import Transcript, format_timestamp
 
+# Exit codes: 0 done, 1 an error (one `error:` line), 130 stopped (Ctrl-C). CUT: the output is
+# there but covers only the first MAX_DURATION_MINUTES of a recording that goes on past them, so
+# a script that checks for 0 never takes a cut transcript for the whole one.
+EXIT_CUT = 3
+
 
 def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env(transcribe_model=args.model, language=args.language, prompt=args.prompt,
@@ -35,6 +40,7 @@ class _Bar:
     def __init__(self, name: str):
         self.name = name
         self.bar = None
+        self.said: set[str] = set()  # messages already written, so a note is not written twice
 
     def __call__(self, p: Progress) -> None:
         from tqdm import tqdm
@@ -42,7 +48,8 @@ class _Bar:
         if p.cached and p.stage == "done":
             return
         if p.message:
-            tqdm.write(p.message, file=sys.stderr)
+            self.said.add(str(p.message))
+            tqdm.write(str(p.message), file=sys.stderr)
             return
         if self.bar is None and p.seconds_total:
             self.bar = tqdm(total=round(p.seconds_total), unit="s", desc=self.name, file=sys.stderr,
@@ -91,13 +98,24 @@ def _warn_about_models(settings: Settings, *, chat: bool = True) -> None:
 
 
 def _transcribe(path: str, settings: Settings, use_cache: bool = True) -> Transcript:
+    """The transcript, then each of its notes not yet said on stderr (a cut at the limit, damaged
+    audio, speech left out...): the page shows them, and the CLI must not hide them."""
     bar = _Bar(Path(path).name[:30])
     cancel = threading.Event()
     try:
         with _stop_on_interrupt(cancel):
-            return transcribe_file(Path(path), settings, bar, use_cache=use_cache, cancel=cancel)
+            transcript = transcribe_file(Path(path), settings, bar, use_cache=use_cache, cancel=cancel)
     finally:
         bar.close()
+    for note in map(str, transcript.meta.notes):
+        if note not in bar.said:
+            print(f"warning: {note}", file=sys.stderr)
+    return transcript
+
+
+def _exit_code(transcript: Transcript) -> int:
+    """0, or EXIT_CUT when the transcript stops at MAX_DURATION_MINUTES before the recording does."""
+    return EXIT_CUT if transcript.meta.cut_at_limit else 0
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
@@ -112,7 +130,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
         sys.stdout.flush()  # the transcript first, then any warning after it
     _warn_about_models(settings, chat=False)
-    return 0
+    return _exit_code(transcript)
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -135,7 +153,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         if reply.notice:  # after the answer: one made in parts knows it all only then
             print(f"({reply.notice})", file=sys.stderr)
         history += [{"role": "user", "content": question}, {"role": "assistant", "content": "".join(answer)}]
-    return 0
+    return _exit_code(transcript)
 
 
 def _parts_read(done: int, total: int) -> None:
@@ -156,7 +174,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     if notice := result.notice_in("en"):
         print(f"({notice})", file=sys.stderr)
-    return 0
+    return _exit_code(transcript)
 
 
 def _read_questions():

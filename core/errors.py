@@ -19,11 +19,14 @@ from .i18n import Text
 
 # Anything shaped like an OpenAI key ("sk-...", "sk-proj-...") or a bearer token.
 _SECRET = re.compile(r"(sk-[A-Za-z0-9_\-*]{6,}|Bearer\s+[A-Za-z0-9_\-.*]+)")
+# The user name and password of a URL ("http://admin:hunter2@host"), up to the host.
+_URL_CREDENTIALS = re.compile(r"(?<=//)[^/@\s]+@")
 
 
 def redact(text: str) -> str:
-    """Remove anything that looks like an API key from a text before it is shown or logged."""
-    return _SECRET.sub("[redacted]", text)
+    """Remove anything that looks like an API key, and the credentials of any URL, from a text
+    before it is shown or logged."""
+    return _URL_CREDENTIALS.sub("***@", _SECRET.sub("[redacted]", text))
 
 
 class AppError(Exception):
@@ -31,15 +34,25 @@ class AppError(Exception):
 
     `message` is an English template filled with `params` (or a `Text`); `str(error)` is the
     English message, `error.localized(lang)` the message in another language. Both are redacted.
+
+    `str()` is for whoever runs the program (the CLI, the log): it may name a server, a setting to
+    change. `visitor`, when given, says the same to a visitor of the page, who can change neither,
+    without them (filled with the same `params`); `for_visitor` is the one a visitor is shown.
     """
 
-    def __init__(self, message: str | Text, /, **params: object):
+    def __init__(self, message: str | Text, /, *, visitor: Text | None = None, **params: object):
         if isinstance(message, Text):
             text = Text(message.template, **{**message.params, **params}) if params else message
         else:
             text = Text(message, **params)
         super().__init__(redact(str(text)))
         self.text = text
+        self.visitor = Text(visitor.template, **{**params, **visitor.params}) if visitor is not None else None
+
+    @property
+    def for_visitor(self) -> Text:
+        """The message a web visitor is shown: `visitor` if there is one, else the message itself."""
+        return self.visitor if self.visitor is not None else self.text
 
     def localized(self, lang: str | None) -> str:
         """The message in `lang` ("en", "es"; English for any other)."""

@@ -210,6 +210,32 @@ ES: dict[str, str] = {
         "{what}: {where} envió una respuesta que no se pudo leer. Comprueba que OPENAI_BASE_URL "
         "apunte a un servidor compatible con OpenAI.",
     "{what}: unexpected error ({error}).": "{what}: error inesperado ({error}).",
+    # service/errors.py: what a web visitor is told (no server, no setting)
+    "{what}: the service did not answer in time. Try again later.":
+        "{what}: el servicio no respondió a tiempo. Vuelve a intentarlo más tarde.",
+    "{what}: the service could not be reached. Try again later.":
+        "{what}: no se pudo contactar con el servicio. Vuelve a intentarlo más tarde.",
+    "{what}: the service refused the API key (401). If you pasted a key, check it; otherwise try again later.":
+        "{what}: el servicio rechazó la clave de API (401). Si pegaste una clave, revísala; si no, vuelve a "
+        "intentarlo más tarde.",
+    "{what}: the service is busy (429). Wait a minute and try again.":
+        "{what}: el servicio está ocupado (429). Espera un minuto y vuelve a intentarlo.",
+    "{model} has been shut down by its service, and this server still uses it. Try again later.":
+        "{model} ha sido retirado por su servicio, y este servidor aún lo usa. Vuelve a intentarlo más tarde.",
+    "{what}: the service does not know the model '{model}' this server uses. Try again later.":
+        "{what}: el servicio no conoce el modelo '{model}' que usa este servidor. Vuelve a intentarlo más tarde.",
+    "{what}: the service refused the upload as too large (413).":
+        "{what}: el servicio rechazó el archivo por ser demasiado grande (413).",
+    "{what}: the service had an error ({status}). It is usually temporary: try again in a minute.":
+        "{what}: el servicio tuvo un error ({status}). Suele ser algo temporal: vuelve a intentarlo dentro de "
+        "un minuto.",
+    "{what}: the service refused the request ({status}).": "{what}: el servicio rechazó la petición ({status}).",
+    "{what}: the service sent a response that could not be read. Try again later.":
+        "{what}: el servicio envió una respuesta que no se pudo leer. Vuelve a intentarlo más tarde.",
+    "{what}: the service this server uses cannot answer questions (404).":
+        "{what}: el servicio que usa este servidor no puede responder preguntas (404).",
+    "{what}: the service this server uses cannot transcribe (404).":
+        "{what}: el servicio que usa este servidor no puede transcribir (404).",
     "{what}: {where} has no chat endpoint (404 on /chat/completions). Set CHAT_BASE_URL to a server "
     "that answers questions (Ollama, llama.cpp, vLLM, OpenAI), or CHAT_MODEL=none to get the "
     "transcript's best passages instead.":
@@ -266,6 +292,16 @@ ES: dict[str, str] = {
     # fetch.py
     "Only http:// and https:// links can be fetched.": "Solo se pueden descargar enlaces http:// y https://.",
     "That link has no host name.": "Ese enlace no tiene nombre de host.",
+    "{name} seems damaged or cut short: the transcript covers the {covered} of {expected} that could be decoded.":
+        "{name} parece dañado o cortado: la transcripción cubre los {covered} de {expected} que se pudieron decodificar.",
+    "{name} seems damaged or cut short: the transcript covers the {covered} that could be decoded.":
+        "{name} parece dañado o cortado: la transcripción cubre los {covered} que se pudieron decodificar.",
+    "{name} goes on past the {limit:g} min limit (MAX_DURATION_MINUTES), though its header says {header}: only the "
+    "first {kept} were transcribed.":
+        "{name} sigue más allá del límite de {limit:g} min (MAX_DURATION_MINUTES), aunque su cabecera dice {header}: "
+        "solo se transcribieron los primeros {kept}.",
+    "That link is not a valid web address; check it and paste it again.":
+        "Ese enlace no es una dirección web válida; revísalo y pégalo de nuevo.",
     "Links with a user name or password are not fetched.":
         "No se descargan enlaces con nombre de usuario o contraseña.",
     "That link points to a private or internal address, which this server does not fetch.":

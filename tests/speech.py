@@ -73,3 +73,21 @@ def recording(out: Path, sentences=SENTENCES, pause: float = 1.2, lead: float = 
     pcm += silence(tail)
     write(bytes(pcm), out)
     return spoken
+
+
+MP3_SAMPLES_PER_FRAME = 576  # MPEG-2 Layer III, which 16 kHz MP3s are
+
+
+def lying_mp3(source: Path, out: Path, claimed: float) -> Path:
+    """`source` as a 16 kHz MP3 whose Info (Xing) header counts frames for `claimed` seconds only:
+    the header says less than the audio decodes to (the attack on MAX_DURATION_MINUTES)."""
+    import struct
+
+    subprocess.run([ffmpeg(), "-nostdin", "-loglevel", "error", "-y", "-i", str(source), "-ac", "1", "-ar",
+                    str(RATE), "-b:a", "32k", str(out)], check=True)
+    data = bytearray(out.read_bytes())
+    tag = data.find(b"Info")  # a constant-bitrate file's header: flags, frames, bytes, ...
+    assert tag > 0 and data[tag + 7] & 1, "no frame count in the header"
+    data[tag + 8:tag + 12] = struct.pack(">I", int(claimed * RATE / MP3_SAMPLES_PER_FRAME))
+    out.write_bytes(data)
+    return out

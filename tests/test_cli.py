@@ -98,3 +98,36 @@ def test_an_unexpected_error_is_one_line(short_talk, tmp_path):
     assert r.returncode == 1 and r.stdout == ""
     assert r.stderr.count("\n") == 1 and r.stderr.startswith("error: ") and "internal error" in r.stderr, r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_a_cut_transcript_says_so_and_does_not_exit_0(server_env, long_talk, tmp_path):
+    """45 s of speech in an MP3 whose header says 10 s, with a 30 s limit: the transcript is cut at
+    the limit, each command says so on stderr (one line) and exits 3, not 0."""
+    import speech
+
+    path = speech.lying_mp3(long_talk[0], tmp_path / "meeting.mp3", claimed=10)
+    limit = {"MAX_DURATION_MINUTES": "0.5", "CHAT_MODEL": "none"}
+    for args in [("transcribe", str(path)), ("ask", str(path), "Who travels?"), ("summary", str(path))]:
+        r = run(*args, env_extra=limit)
+        assert r.returncode == 3, (args, r.returncode, r.stderr)
+        notes = [line for line in r.stderr.splitlines() if "past the 0.5 min limit" in line]
+        assert len(notes) == 1 and notes[0].startswith("warning: meeting.mp3 goes on"), r.stderr
+        assert r.stdout.strip(), "the output is there all the same"
+    whole = run("transcribe", str(path))
+    assert whole.returncode == 0 and "limit" not in whole.stderr, whole.stderr
+
+
+def test_a_password_in_the_server_address_is_masked(short_talk):
+    """The owner still learns where the server is and which setting names it; never its password."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    r = run("-v", "transcribe", str(short_talk[0]), env_extra={
+        "OPENAI_API_KEY": "x-test", "OPENAI_BASE_URL": f"http://admin:hunter2@127.0.0.1:{port}/v1",
+        "MAX_RETRIES": "1", "DIARIZATION": "off"})
+    assert r.returncode == 1, r.stderr
+    error = r.stderr.strip().splitlines()[-1]
+    assert error.startswith("error: ") and f"could not connect to the server at ***@127.0.0.1:{port}" in error
+    assert "OPENAI_BASE_URL" in error and "hunter2" not in r.stderr + r.stdout, r.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from pathlib import Path
 
 import gradio as gr
@@ -113,3 +114,15 @@ def test_a_tool_data_url_is_checked_before_it_is_written(tmp_path):
         Source.from_tool("data:audio/wav;base64," + "A" * (2 * 2**20), tmp_path, 1)
     assert Source.from_tool(" https://example.org/a.mp3 ", tmp_path, 1).url == "https://example.org/a.mp3"
     assert json.dumps(str(Source.from_tool("data:audio/wav;base64,AAAA", tmp_path, 1).path)).endswith('recording"')
+
+
+@pytest.mark.parametrize("url", ["http://0177.0.0.1/", "http://[::1"])
+def test_a_malformed_link_says_so_in_the_status_line(handlers, url, caplog):
+    """The page's path for a link: the ordinary sentence, the button usable, no traceback logged."""
+    h, page = handlers, handlers.page
+    out = h.begin(None, None, url, "link", "", "auto", "", "", None, [], None)
+    with caplog.at_level(logging.DEBUG):
+        final = _run(h, out[page.ticket])[-1]
+    assert "That link is not a valid web address" in final[page.status], final[page.status]
+    assert final[page.process]["interactive"] is True
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]

@@ -269,13 +269,7 @@ def test_the_pipeline_sends_nothing_past_the_limit_and_says_so(settings, server,
     """45 s of speech in an MP3 whose header says 10 s, with a 30 s limit: the header passes the
     check, but nothing past 30 s is sent, the transcript says why it stops, and it is not cached
     (a higher limit later must not get the cut one)."""
-    path = tmp_path / "meeting.mp3"
-    ffmpeg("-i", str(long_talk[0]), "-ac", "1", "-ar", "16000", "-b:a", "32k", str(path))
-    data = bytearray(path.read_bytes())
-    tag = data.find(b"Info")
-    assert tag > 0 and data[tag + 7] & 1
-    data[tag + 8:tag + 12] = struct.pack(">I", int(10 * 16_000 / 576))
-    path.write_bytes(data)
+    path = speech.lying_mp3(long_talk[0], tmp_path / "meeting.mp3", claimed=10)
     assert decode.probe(path).duration < 11
     s = settings.replace(max_duration_minutes=0.5)
     t = transcribe_file(path, s)
@@ -283,3 +277,24 @@ def test_the_pipeline_sends_nothing_past_the_limit_and_says_so(settings, server,
     assert t.duration <= 30.0 and "budget" in t.text and "museum" not in t.text
     assert any("past the 0.5 min limit (MAX_DURATION_MINUTES)" in n for n in t.meta.notes), t.meta
     assert not list((s.cache_dir / "transcripts").glob("*.json")), "the cut transcript is not cached"
+
+
+@pytest.mark.slow
+def test_an_agent_is_told_the_transcript_was_cut(settings, server, long_talk, tmp_path):
+    """The same lying MP3 sent to the MCP tool as a data URL: its result carries the note of the
+    cut, in the agent's language, and says it was cut."""
+    import asyncio
+    import base64
+    import json
+
+    from core.job import Jobs
+    from ui.api import Tools
+
+    path = speech.lying_mp3(long_talk[0], tmp_path / "meeting.mp3", claimed=10)
+    media = "data:audio/mpeg;base64," + base64.b64encode(path.read_bytes()).decode()
+    tools = Tools(Jobs(settings.replace(max_duration_minutes=0.5)))
+    result = json.loads(asyncio.run(tools.transcribe_recording(media)))
+    assert result["cut_at_limit"] is True and result["duration_seconds"] <= 30.0
+    assert len(result["notes"]) == 1 and "past the 0.5 min limit" in result["notes"][0], result["notes"]
+    whole = json.loads(asyncio.run(Tools(Jobs(settings)).transcribe_recording(media)))
+    assert whole["notes"] == [] and whole["cut_at_limit"] is False

@@ -70,6 +70,24 @@ def test_internal_hosts_are_refused_without_connecting(host, settings, tmp_path,
         fetch.download(f"http://{host}/latest/meta-data", tmp_path, settings)
 
 
+MALFORMED_LINKS = ["http://0177.0.0.1/", "http://[::1", "http://[::1]:99999/", "http://999.1.1.1/a.mp3",
+                   "http://[v1.x]/", "http://host:abc/a.mp3", "http://xn--/", "http://a..b/a.mp3",
+                   "http://" + "a" * 300 + ".com/a.mp3"]
+
+
+@pytest.mark.parametrize("url", MALFORMED_LINKS)
+@pytest.mark.parametrize("allow_private", [False, True])
+def test_malformed_links_get_a_sentence_not_a_traceback(url, allow_private, settings, tmp_path, caplog):
+    """Links urllib or httpx cannot parse (an octal IPv4 address, an unclosed IPv6 bracket, a port
+    past 65535, a host IDNA cannot encode) are refused in words, with ALLOW_PRIVATE_URLS too."""
+    with caplog.at_level(logging.DEBUG), pytest.raises(UrlRefused) as err:
+        fetch.download(url, tmp_path, settings.replace(allow_private_urls=allow_private))
+    assert str(err.value) == fetch.MALFORMED
+    assert err.value.localized("es") == "Ese enlace no es una dirección web válida; revísalo y pégalo de nuevo."
+    assert not [r for r in caplog.records if r.exc_info], "no traceback in the log"
+    assert list(tmp_path.iterdir()) == []
+
+
 PUBLIC = "8.8.8.8"  # what the patched resolver answers; no test ever connects to it
 
 
@@ -243,3 +261,55 @@ def test_the_key_never_reaches_logs_caches_or_messages(settings, server, short_t
     texts += [p.read_text(errors="replace") for p in settings.cache_dir.rglob("*") if p.is_file()]
     for text in texts:
         assert TEST_KEY not in text and "0123456789abcdefghij" not in text
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (the server is down)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def visitor_words(error: Exception) -> list[str]:
+    """What a web visitor is shown for `error`: the page's status line and the API's `gr.Error`."""
+    from ui.status import failure
+
+    return [failure(error, lang) for lang in ("en", "es")]
+
+
+def test_a_password_in_the_server_address_reaches_nobody(settings, short_talk, caplog):
+    """OPENAI_BASE_URL=http://admin:hunter2@127.0.0.1:PORT with the server down: the owner (the CLI's
+    message) is told the host, masked, and the setting; a visitor neither; the log has no password."""
+    caplog.set_level(logging.DEBUG)
+    port = closed_port()
+    down = settings.replace(base_url=f"http://admin:hunter2@127.0.0.1:{port}/v1", max_retries=1,
+                            retry_base_delay=0.01, cache_dir=settings.cache_dir / "down")
+    with pytest.raises(AppError) as err:
+        transcribe_file(short_talk[0], down)
+    owner = str(err.value)
+    assert f"the server at ***@127.0.0.1:{port}" in owner and "OPENAI_BASE_URL" in owner, owner
+    for shown in visitor_words(err.value):
+        assert "could not be reached" in shown or "no se pudo contactar" in shown, shown
+        for internal in ("127.0.0.1", str(port), "hunter2", "admin", "OPENAI_", "***"):
+            assert internal not in shown, (internal, shown)
+    assert "hunter2" not in caplog.text and "admin:" not in caplog.text
+
+
+def test_a_visitor_is_not_told_to_check_a_setting(settings, server, short_talk):
+    """The server's key refused (401): the owner is told to check OPENAI_API_KEY, a visitor only
+    what they can do; the same for an answer that cannot reach its server."""
+    from core.answer import chat
+    from core.transcript import Segment, Transcript
+
+    with pytest.raises(AppError) as err:
+        transcribe_file(short_talk[0], settings.replace(api_key="wrong-key"))
+    assert "Check OPENAI_API_KEY" in str(err.value)
+    for shown in visitor_words(err.value):
+        assert "401" in shown and "OPENAI_" not in shown and str(server.httpd.server_address[1]) not in shown, shown
+    t = Transcript([Segment(0, 4, "The budget is approved.")], 4.0, "en", "whisper-1", "talk.mp3")
+    unreachable = settings.replace(chat_base_url=f"http://user:pw@127.0.0.1:{closed_port()}/v1", max_retries=0)
+    with pytest.raises(AppError) as err:
+        "".join(chat.ask(t, "What was approved?", [], unreachable).stream)
+    assert "***@127.0.0.1" in str(err.value) and "user:pw" not in str(err.value)
+    for shown in visitor_words(err.value):
+        assert "127.0.0.1" not in shown and "_BASE_URL" not in shown, shown

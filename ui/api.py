@@ -11,7 +11,7 @@ import gradio as gr
 from core.answer import chat
 from core.answer import summary as summaries
 from core.exports import to_lines, to_txt
-from core.i18n import tr
+from core.i18n import localized, tr
 from core.job import Done, Failed, Jobs, Source, job_settings, remove_folder, visitor_settings, work_folder
 from core.transcribe.pipeline import by_id
 from core.transcript import Transcript, speaker_stats
@@ -100,8 +100,11 @@ class Tools:
         Returns:
             JSON: {"id": the recording's id for ask_about_recording and summary_of_recording,
             "transcript": one line per sentence, "[mm:ss] text" ("[mm:ss] Name: text" when the
-            speaker is known), "duration_seconds", "language"}; with speakers also "speakers":
-            [{"name", "seconds" spoken, "share" of the speech}], most talking first.
+            speaker is known), "duration_seconds", "language", "notes": what the transcript
+            leaves out or could not hear well, one sentence each (empty when nothing), and
+            "cut_at_limit": true when the recording goes on past the server's length limit and only
+            its beginning was transcribed}; with speakers also "speakers": [{"name", "seconds"
+            spoken, "share" of the speech}], most talking first.
         """
         lang = lang_of(request)
         folder = work_folder("tool-")
@@ -115,7 +118,9 @@ class Tools:
         finally:
             remove_folder(folder)
         result = {"id": transcript.meta.id or "", "transcript": to_lines(transcript),
-                  "duration_seconds": round(transcript.duration, 2), "language": transcript.language}
+                  "duration_seconds": round(transcript.duration, 2), "language": transcript.language,
+                  "notes": [localized(n, lang) for n in transcript.meta.notes],
+                  "cut_at_limit": transcript.meta.cut_at_limit}
         if stats := speaker_stats(transcript):
             result["speakers"] = [{"name": s.name, "seconds": round(s.seconds, 2), "share": round(s.share, 3)}
                                   for s in stats]

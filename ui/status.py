@@ -38,10 +38,8 @@ def failure(error: Exception, lang: str) -> str:
     """A message for the visitor, whatever went wrong; our own bugs are logged, not shown."""
     if isinstance(error, MissingApiKey):
         return tr(lang, "This server has no OpenAI API key: paste yours in the key field to use it for your requests.")
-    if isinstance(error, AppError) and getattr(error, "visitor", None) is not None:
-        return redact(error.visitor.localized(lang))  # what a visitor can do, not a setting to change
-    if isinstance(error, AppError):
-        return error.localized(lang)
+    if isinstance(error, AppError):  # what a visitor can do: no server, setting or password named
+        return redact(error.for_visitor.localized(lang))
     log.error("unexpected error: %s", redact(repr(error)), exc_info=error)
     return tr(lang, "Something went wrong on the server while doing that (an internal error). Please try again; "
                     "if it happens again, try another file or come back later.")

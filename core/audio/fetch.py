@@ -46,15 +46,31 @@ class UrlRefused(AppError):
     """A URL the app will not fetch, or could not."""
 
 
+# For a link that is not a well-formed address: an unclosed IPv6 bracket, a port that is no
+# number, an IPv4 address in octal ("0177.0.0.1"), a host name IDNA cannot encode...
+MALFORMED = "That link is not a valid web address; check it and paste it again."
+
+
 def check_url(url: str) -> str:
+    """`url` stripped, if it is a well-formed http(s) link to a host without credentials; else
+    `UrlRefused` saying why. Parsed the way the download will parse it (urllib and httpx), so a
+    link that either cannot read is refused here, in words, instead of failing later."""
     url = (url or "").strip()
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        host, _ = parts.hostname, parts.port  # reading the port checks it
+    except ValueError:
+        raise UrlRefused(MALFORMED) from None
     if parts.scheme.lower() not in ("http", "https"):
         raise UrlRefused("Only http:// and https:// links can be fetched.")
-    if not parts.hostname:
+    if not host:
         raise UrlRefused("That link has no host name.")
     if parts.username or parts.password:
         raise UrlRefused("Links with a user name or password are not fetched.")
+    try:
+        httpx.URL(url).host  # the host is decoded (IDNA) only when read
+    except (httpx.InvalidURL, ValueError):  # what urllib lets through: "0177.0.0.1", "[v1.x]"
+        raise UrlRefused(MALFORMED) from None
     return url
 
 
@@ -72,6 +88,8 @@ def resolve(host: str, port: int, allow_private: bool) -> list[str]:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror:
         raise UrlRefused("The host {host} could not be found.", host=host) from None
+    except (UnicodeError, ValueError, OverflowError):  # a label IDNA cannot encode ("a..b"), a port past 65535
+        raise UrlRefused(MALFORMED) from None
     addresses = list(dict.fromkeys(info[4][0] for info in infos))
     for address in addresses:
         check_address(address, allow_private)
@@ -155,6 +173,8 @@ def download(url: str, folder: Path, settings: Settings, *, _headers: dict | Non
                 raise UrlRefused("That link redirects too many times.")
     except httpx.TimeoutException:
         raise UrlRefused("The link took too long to answer.") from None
+    except httpx.InvalidURL:  # a redirect is checked by `check_url`: this is for what it may miss
+        raise UrlRefused(MALFORMED) from None
     except httpx.HTTPError as e:
         raise UrlRefused("The link could not be fetched ({error}).", error=type(e).__name__) from None
     return _page_audio(url, folder, settings)

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import openai
 
 from ..config import Settings
-from ..errors import MissingApiKey
+from ..errors import MissingApiKey, redact
 from ..i18n import Text
 
 MAX_RETRY_AFTER = 120.0  # seconds; a longer Retry-After is not waited for
@@ -48,12 +48,20 @@ def service_name(settings: Settings, *, chat: bool = False) -> str:
     return str(service_text(settings, chat))
 
 
+def server_address(base_url: str) -> str:
+    """Where a server is, for its owner: "127.0.0.1:8000", with any user name and password in
+    the URL masked ("***@127.0.0.1:8000"), so they reach no message and no log."""
+    parts = urlsplit(base_url)
+    host = parts.netloc.rpartition("@")[2] or redact(base_url)
+    return f"***@{host}" if "@" in parts.netloc else host
+
+
 def service_text(settings: Settings, chat: bool) -> Text:
     """`service_name`, to translate."""
     base_url, _ = endpoint(settings, chat)
     if not base_url:
         return Text("the OpenAI API")
-    return Text("the server at {host}", host=urlsplit(base_url).netloc or base_url)
+    return Text("the server at {host}", host=server_address(base_url))
 
 
 def service_text_first(settings: Settings, chat: bool) -> Text:
@@ -61,7 +69,7 @@ def service_text_first(settings: Settings, chat: bool) -> Text:
     base_url, _ = endpoint(settings, chat)
     if not base_url:
         return Text("The OpenAI API")
-    return Text("The server at {host}", host=urlsplit(base_url).netloc or base_url)
+    return Text("The server at {host}", host=server_address(base_url))
 
 
 def by_whom(settings: Settings, chat: bool) -> Text:

@@ -24,6 +24,13 @@ class BadResponse(Exception):
 
 MESSAGE_CHARS = 300  # of a server's own error message shown to the user; the rest is noise
 
+NO_CHAT_ENDPOINT = ("{what}: {where} has no chat endpoint (404 on /chat/completions). Set CHAT_BASE_URL to a server "
+                    "that answers questions (Ollama, llama.cpp, vLLM, OpenAI), or CHAT_MODEL=none to get the "
+                    "transcript's best passages instead.")
+NO_TRANSCRIPTION_ENDPOINT = ("{what}: {where} has no transcription endpoint (404 on /audio/transcriptions). Set "
+                             "OPENAI_BASE_URL to a server that transcribes, or TRANSCRIBE_BACKEND=local to "
+                             "transcribe on this machine.")
+
 
 def _find(body: object, keys: tuple[str, ...]) -> str:
     """The first value under one of `keys` in an error body, whatever its nesting: OpenAI's
@@ -81,14 +88,53 @@ def retired_message(settings: Settings, model: str, *, chat: bool) -> Text:
                 fix=fix)
 
 
+# What a web visitor is told instead of the owner's message (by its template, filled with the same
+# values): no server address, no setting to change, nothing a visitor cannot act on. The messages
+# not listed name nothing internal and are shown as they are.
+SERVICE_UNREACHABLE = "{what}: the service could not be reached. Try again later."
+VISITOR_WORDS = {
+    "{what}: {where} did not answer within {timeout:g} s (REQUEST_TIMEOUT).":
+        "{what}: the service did not answer in time. Try again later.",
+    "{what}: could not connect to {where}. Check your network connection and OPENAI_BASE_URL.": SERVICE_UNREACHABLE,
+    "{what}: {where} refused the API key (401). Check OPENAI_API_KEY.":
+        "{what}: the service refused the API key (401). If you pasted a key, check it; otherwise try again later.",
+    "{what}: {where} is rate limiting requests (429). Wait a minute, or lower TRANSCRIBE_CONCURRENCY.":
+        "{what}: the service is busy (429). Wait a minute and try again.",
+    "{model} has been shut down {by_whom}; {fix}.":
+        "{model} has been shut down by its service, and this server still uses it. Try again later.",
+    "{what}: {where} does not know the model '{model}'. Set {var} to a model it serves.":
+        "{what}: the service does not know the model '{model}' this server uses. Try again later.",
+    "{what}: {where} refused the upload as too large (413). Lower MAX_UPLOAD_MB.":
+        "{what}: the service refused the upload as too large (413).",
+    "{what}: {where} had an error ({status}). It is usually temporary: try again in a minute.":
+        "{what}: the service had an error ({status}). It is usually temporary: try again in a minute.",
+    "{what}: {where} refused the request ({status}): {detail}.": "{what}: the service refused the request ({status}).",
+    "{what}: {where} refused the request ({status}).": "{what}: the service refused the request ({status}).",
+    "{what}: {where} sent a response that could not be read. Check that OPENAI_BASE_URL points to an "
+    "OpenAI-compatible server.": "{what}: the service sent a response that could not be read. Try again later.",
+    NO_CHAT_ENDPOINT: "{what}: the service this server uses cannot answer questions (404).",
+    NO_TRANSCRIPTION_ENDPOINT: "{what}: the service this server uses cannot transcribe (404).",
+}
+
+
 def explain(exc: Exception, settings: Settings, *, model: str, what: str | Text, chat: bool = False
             ) -> ServiceError:
-    """A `ServiceError` for an exception of the openai client; `retryable` says if trying again may help.
+    """A `ServiceError` for an exception of the openai client; `retryable` says if trying again may
+    help. Its message names the server and the setting to change, for the owner (the CLI, the
+    log); its `visitor` says it without them, for the page (`VISITOR_WORDS`).
 
     `what` starts the message ("Answering"): a `Text`, so that it is translated with the rest."""
-    where = service_text(settings, chat)
     if isinstance(exc, ServiceError):
         return exc
+    error = _for_owner(exc, settings, model=model, what=what, chat=chat)
+    if (words := VISITOR_WORDS.get(error.text.template)) is not None:
+        error.visitor = Text(words, **error.text.params)
+    return error
+
+
+def _for_owner(exc: Exception, settings: Settings, *, model: str, what: str | Text, chat: bool) -> ServiceError:
+    """`explain`'s message, with the server and the setting to change."""
+    where = service_text(settings, chat)
     if isinstance(exc, openai.APITimeoutError):
         return ServiceError("{what}: {where} did not answer within {timeout:g} s (REQUEST_TIMEOUT).",
                             what=what, where=where, timeout=settings.request_timeout, retryable=True)
@@ -140,10 +186,4 @@ def explain(exc: Exception, settings: Settings, *, model: str, what: str | Text,
 def _no_endpoint(what: str | Text, where: Text, chat: bool) -> Text:
     """A 404 that is not about a model: the server lacks the endpoint (a transcription-only
     Whisper server asked for answers, a chat-only server asked for transcripts)."""
-    if chat:
-        return Text("{what}: {where} has no chat endpoint (404 on /chat/completions). Set CHAT_BASE_URL to "
-                    "a server that answers questions (Ollama, llama.cpp, vLLM, OpenAI), or CHAT_MODEL=none "
-                    "to get the transcript's best passages instead.", what=what, where=where)
-    return Text("{what}: {where} has no transcription endpoint (404 on /audio/transcriptions). Set "
-                "OPENAI_BASE_URL to a server that transcribes, or TRANSCRIBE_BACKEND=local to transcribe "
-                "on this machine.", what=what, where=where)
+    return Text(NO_CHAT_ENDPOINT if chat else NO_TRANSCRIPTION_ENDPOINT, what=what, where=where)

@@ -31,6 +31,7 @@ from ..errors import (
     TranscriptionFailed,
     UnsupportedMedia,
 )
+from ..i18n import Note, Text
 from ..service.retirement import model_in_force
 from ..speakers.attach import Beside, with_speakers
 from ..service.catalogue import PRICE_PER_MINUTE, model_has_timestamps
@@ -150,9 +151,20 @@ def _cache(settings: Settings) -> Cache:
     return Cache(settings.cache_dir, max_bytes=int(settings.cache_max_mb * 2**20))
 
 
-def _damage_note(name: str, duration: float, expected: float | None) -> str:
-    return (f"{name} seems damaged or cut short: the transcript covers the {format_timestamp(duration)} "
-            f"that could be decoded{f' of {format_timestamp(expected)}' if expected else ''}.")
+def _damage_note(name: str, duration: float, expected: float | None) -> Note:
+    if expected:
+        return Note(Text("{name} seems damaged or cut short: the transcript covers the {covered} of {expected} that "
+                         "could be decoded.", name=name, covered=format_timestamp(duration),
+                         expected=format_timestamp(expected)))
+    return Note(Text("{name} seems damaged or cut short: the transcript covers the {covered} that could be decoded.",
+                     name=name, covered=format_timestamp(duration)))
+
+
+def _cut_note(name: str, limit_minutes: float, expected: float | None, kept: float) -> Note:
+    """The note of a recording decoded past MAX_DURATION_MINUTES, though its header said less."""
+    return Note(Text("{name} goes on past the {limit:g} min limit (MAX_DURATION_MINUTES), though its header says "
+                     "{header}: only the first {kept} were transcribed.", name=name, limit=limit_minutes,
+                     header=format_timestamp(expected or 0, hours=True), kept=format_timestamp(kept, hours=True)))
 
 
 def transcribe_file(path: Path, settings: Settings, on_progress: Callable[[Progress], None] | None = None,
@@ -431,10 +443,11 @@ class _Run:
             raise self.fatal[0]
         if self.failures and not self.cancel.is_set():
             error = self.failures[0][1]
-            raise TranscriptionFailed(
-                "{error} (Gave up after {attempts} attempts; {saved} finished part(s) are saved, so running again "
-                "sends only what is missing.)", error=error.text, attempts=self.settings.max_retries + 1,
-                saved=self.saved)
+            gave_up = Text("{error} (Gave up after {attempts} attempts; {saved} finished part(s) are saved, so "
+                           "running again sends only what is missing.)", attempts=self.settings.max_retries + 1,
+                           saved=self.saved)
+            raise TranscriptionFailed(gave_up, error=error.text,
+                                      visitor=Text(gave_up.template, **{**gave_up.params, "error": error.for_visitor}))
         if self.cancel.is_set() and (self.failures or self.total is None or self.saved < len(self.parts)):
             raise Cancelled("Stopped. {saved} finished part(s) are saved, so running again sends only what is "
                             "missing.", saved=self.saved)
@@ -444,9 +457,7 @@ class _Run:
         if damaged:
             notes.append(_damage_note(name, duration, expected))
         if self.limited:
-            notes.append(f"{name} goes on past the {self.settings.max_duration_minutes:g} min limit "
-                         f"(MAX_DURATION_MINUTES), though its header says {format_timestamp(expected, hours=True)}: "
-                         f"only the first {format_timestamp(self.limited[0], hours=True)} were transcribed.")
+            notes.append(_cut_note(name, self.settings.max_duration_minutes, expected, self.limited[0]))
         segments = stitch(self.parts)
         if not segments and self.damage:
             raise UnsupportedMedia("{name} seems damaged: ffmpeg could not decode it cleanly ({detail}), and no "

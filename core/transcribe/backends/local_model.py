@@ -60,12 +60,8 @@ _join_lock = threading.Lock()
 
 class LocalModelError(AppError):
     """The local model cannot do what was asked. `str()` tells whoever runs the app what to change
-    (a setting, a package: the CLI shows it); `visitor` says it to a visitor of the page, who can
-    change neither, in words of what they can do."""
-
-    def __init__(self, message: str, /, *, visitor: Text, **params: object):
-        super().__init__(message, **params)
-        self.visitor = Text(visitor.template, **{**params, **visitor.params})
+    (a setting, a package: the CLI shows it); `visitor` (always given) says it to a visitor of the
+    page, who can change neither, in words of what they can do."""
 
 
 # For a visitor, whatever is wrong with the server's model set-up.
