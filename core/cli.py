@@ -17,7 +17,8 @@ from .service import models
 from .answer import summary
 from .config import Settings
 from .errors import AppError, Cancelled
-from .transcribe.pipeline import plan, transcribe_file
+from .transcribe.pipeline import transcribe_file
+from .transcribe.plan import plan
 from .transcribe.progress import Progress
 from .exports import EXPORTERS
 from .transcript import Transcript, format_timestamp

@@ -16,7 +16,8 @@ import pytest
 from core.errors import AppError, Cancelled, TranscriptionFailed
 from core.transcribe.jobs import CONSUMER_TIMEOUT, Job, running
 from core.transcribe.backends.openai_api import OpenAIBackend
-from core.transcribe.pipeline import plan, transcribe_file
+from core.transcribe.pipeline import transcribe_file
+from core.transcribe.plan import plan
 from core.transcribe.progress import Progress
 
 ROOT = Path(__file__).parent.parent

@@ -15,7 +15,8 @@ import speech
 from core.audio import decode, encode
 from core.transcribe.backends.openai_api import OpenAIBackend
 from core.transcribe.cutting import FIRST_CHUNK_SECONDS
-from core.transcribe.pipeline import plan, transcribe_file
+from core.transcribe.pipeline import transcribe_file
+from core.transcribe.plan import plan
 
 
 @pytest.mark.slow
