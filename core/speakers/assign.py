@@ -34,8 +34,10 @@ def _reach(turns: list[Turn]) -> list[float]:
     return out
 
 
-def _talk(turns: list[Turn], reach: list[float], a: float, b: float) -> dict[int, float]:
-    """Seconds each speaker talks within [a, b]."""
+def talk(turns: list[Turn], a: float, b: float, reach: list[float] | None = None) -> dict[int, float]:
+    """Seconds each speaker talks within [a, b], of `turns` sorted by start (`reach`: their
+    `_reach`, when many spans are looked up in the same turns)."""
+    reach = _reach(turns) if reach is None else reach
     out: dict[int, float] = {}
     i = bisect_right(reach, a)  # the first turn that may still be going at a
     while i < len(turns) and turns[i][0] < b:
@@ -86,10 +88,10 @@ def assign(segments: list[Segment], turns: list[Turn]) -> list[Segment]:
     todo = list(reversed(segments))
     while todo:
         seg = todo.pop()
-        talk = _talk(turns, reach, seg.start, seg.end)
-        first = max(talk, key=talk.get) if talk else _nearest(turns, starts, (seg.start + seg.end) / 2)
-        opening = _talk(turns, reach, seg.start, seg.start + MIN_SIDE)
-        at = _change(turns, reach, seg, max(opening, key=opening.get) if opening else first) if len(talk) > 1 else None
+        inside = talk(turns, seg.start, seg.end, reach)
+        first = max(inside, key=inside.get) if inside else _nearest(turns, starts, (seg.start + seg.end) / 2)
+        opening = talk(turns, seg.start, seg.start + MIN_SIDE, reach)
+        at = _change(turns, reach, seg, max(opening, key=opening.get) if opening else first) if len(inside) > 1 else None
         if at is not None and (parts := _split(seg, at)):
             todo.extend(reversed(parts))  # each part is looked at again: it may hold another change
             continue

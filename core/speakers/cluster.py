@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .assign import talk
 from .listen import STEP_SECONDS, Heard
 
 MAX_CLUSTERED = 600
@@ -85,7 +86,6 @@ def merges(x: np.ndarray) -> list[tuple[int, int, float]]:
     sim = x @ x.T
     np.fill_diagonal(sim, -np.inf)
     size = np.ones(n)
-    alive = np.ones(n, bool)
     out = []
     for _ in range(n - 1):
         flat = int(np.argmax(sim))
@@ -96,7 +96,6 @@ def merges(x: np.ndarray) -> list[tuple[int, int, float]]:
         sim[a, a] = -np.inf
         sim[b], sim[:, b] = -np.inf, -np.inf
         size[a] += size[b]
-        alive[b] = False
         out.append((a, b, s))
     return out
 
@@ -163,15 +162,6 @@ def turns(heard: Heard, who: np.ndarray) -> list[tuple[float, float, int]]:
     return sorted(one + second_turns(heard, who, one))
 
 
-def _talk(turns: list[tuple[float, float, int]], a: float, b: float) -> dict[int, float]:
-    """Seconds each speaker talks in [a, b]."""
-    out: dict[int, float] = {}
-    for lo, hi, spk in turns:
-        if (both := min(hi, b) - max(lo, a)) > 0:
-            out[spk] = out.get(spk, 0.0) + both
-    return out
-
-
 def second_turns(heard: Heard, who: np.ndarray, one: list[tuple[float, float, int]]) -> list[tuple[float, float, int]]:
     """A turn for the second voice of each stretch of two voices (`heard.overlap`): of the speakers
     who talk within NEAR_SECONDS of it, other than the one talking there, the one whose voice is
@@ -185,8 +175,8 @@ def second_turns(heard: Heard, who: np.ndarray, one: list[tuple[float, float, in
     out = []
     for a, b in heard.overlap.tolist():
         around = one[int(np.searchsorted(ends, a - NEAR_SECONDS)):int(np.searchsorted(starts, b + NEAR_SECONDS))]
-        near = _talk(around, a - NEAR_SECONDS, b + NEAR_SECONDS)
-        here = _talk(around, a, b)
+        near = talk(around, a - NEAR_SECONDS, b + NEAR_SECONDS)
+        here = talk(around, a, b)
         first = max(here, key=here.get) if here else None
         others = [spk for spk in near if spk != first]
         if first is None or not others:
