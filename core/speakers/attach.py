@@ -172,7 +172,8 @@ class Beside:
         self.setting, self.count, self.cache, self.key = setting, count_of(setting), cache, key
         self.listening: Listening | None = None
         self.stopped = threading.Event()
-        if self.count is not None and heard_for(cache, key) is None:
+        self.cached = heard_for(cache, key) if self.count is not None else None  # read once, used in finish
+        if self.count is not None and self.cached is None:
             self.listening = Listening(lambda: pcm_blocks(path, max_seconds, None, None),
                                        lambda: cancel.is_set() or self.stopped.is_set())
 
@@ -190,8 +191,10 @@ class Beside:
             while self.listening and not self.listening.wait(WAIT_POLL):
                 report(Note(Text(LISTENING, done=format_timestamp(self.listening.seconds),
                                  total=format_timestamp(t.duration))))
-            heard = self.listening.result() if self.listening else None
-            if heard is not None and t.meta.id == self.key:
+            if self.listening is None:
+                return with_speakers(t, self.cache, self.setting, self.cached)
+            heard = self.listening.result()
+            if t.meta.id == self.key:
                 keep(self.cache, self.key, heard)
             return with_speakers(t, self.cache, self.setting, heard)
         except Cancelled:
