@@ -43,7 +43,8 @@ log = logging.getLogger(__name__)
 CACHE_VERSION = 1  # bump when the meaning of a cached entry changes
 HASH_BLOCK = 1 << 20  # bytes read at a time when hashing a file
 
-KINDS = ("chunks", "transcripts", "media", "summaries", "aliases")  # the cache's folders; nothing else under the root is touched
+# The cache's folders under the size cap; nothing else under the root is touched.
+KINDS = ("chunks", "transcripts", "media", "summaries", "aliases")
 TMP_PREFIX = ".tmp-"  # a write in progress, renamed into place when complete
 DEFAULT_MAX_BYTES = int(Settings.cache_max_mb * 2**20)  # the cap for callers that do not say
 EVICT_TO = 0.9  # of the cap: evicting a little more than needed spares a scan on the next writes
@@ -263,7 +264,7 @@ class Cache:
         """Bytes the cache takes on disk now (counts the files)."""
         return sum(f.size for f in self._files())
 
-    # Media the browser plays (written by `core.playback`, named by content): counted under the
+    # Media the browser plays (written by `core.playback`, under keyed names): counted under the
     # same cap and evicted by the same rule, least recently used first.
 
     @property
