@@ -13,18 +13,19 @@ from core.config import Settings
 from core.errors import AppError
 from core.service import models
 from ui.labels import I18N
-from ui.page import build_app
+from ui.page import build_app, media_routes
 
 ASSETS = Path(__file__).parent / "assets"
 
 
 def launch_options(settings: Settings) -> dict:
     """What `launch()` needs besides the address: the page's language, its player script and
-    style, and the upload limit."""
+    style, the upload limit, and the route the players' files are served from."""
     script = (ASSETS / "player.js").read_text(encoding="utf-8")
     return {"i18n": I18N, "theme": gr.themes.Soft(), "head": f"<script>{script}</script>",
             "css": "\n".join((ASSETS / name).read_text(encoding="utf-8") for name in ("player.css", "app.css")),
-            "max_file_size": int(settings.max_file_mb * 1024 * 1024)}  # refused before it reaches the disk
+            "max_file_size": int(settings.max_file_mb * 1024 * 1024),  # refused before it reaches the disk
+            "app_kwargs": {"routes": media_routes(settings)}}
 
 
 def quiet_loggers() -> None:

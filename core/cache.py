@@ -27,7 +27,7 @@ import hashlib
 import json
 import logging
 import os
-import secrets
+import re
 import tempfile
 import threading
 import time
@@ -43,7 +43,8 @@ log = logging.getLogger(__name__)
 CACHE_VERSION = 1  # bump when the meaning of a cached entry changes
 HASH_BLOCK = 1 << 20  # bytes read at a time when hashing a file
 
-KINDS = ("chunks", "transcripts", "media", "summaries")  # the cache's folders; nothing else under the root is touched
+# The cache's folders under the size cap; nothing else under the root is touched.
+KINDS = ("chunks", "transcripts", "media", "summaries", "aliases")
 TMP_PREFIX = ".tmp-"  # a write in progress, renamed into place when complete
 DEFAULT_MAX_BYTES = int(Settings.cache_max_mb * 2**20)  # the cap for callers that do not say
 EVICT_TO = 0.9  # of the cap: evicting a little more than needed spares a scan on the next writes
@@ -263,7 +264,7 @@ class Cache:
         """Bytes the cache takes on disk now (counts the files)."""
         return sum(f.size for f in self._files())
 
-    # Media the browser plays (written by `core.playback`, named by content): counted under the
+    # Media the browser plays (written by `core.playback`, under keyed names): counted under the
     # same cap and evicted by the same rule, least recently used first.
 
     @property
@@ -358,24 +359,17 @@ class Cache:
     def put_summary(self, key: str, payload: dict) -> None:
         self._write("summaries", key, payload)
 
+    # Public ids (`core.seal`): the way from the id a visitor or agent holds to the cache key
 
-def kept_secret(root: Path, name: str = "browser-secret") -> str:
-    """A random secret kept in the cache folder, made on first use: what the page encrypts the
-    visitors' browser storage with, so that a restart still reads what their browsers hold (a
-    new one per start would lose it). Without a writable folder, one for this process."""
-    path = Path(root) / name
-    try:
-        if secret := path.read_text().strip():
-            return secret
-    except OSError:
-        pass
-    secret = secrets.token_urlsafe(32)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TMP_PREFIX)
-        with open(fd, "w") as f:
-            f.write(secret)
-        Path(tmp).replace(path)
-    except OSError:
-        log.warning("could not keep the browser-state secret: visitors' recent recordings last until a restart")
-    return secret
+    def get_alias(self, public_id: str) -> str | None:
+        """The cache key a public id was recorded for (marked used, like the entry it leads to);
+        None for anything that is not a recorded id."""
+        if not isinstance(public_id, str) or not re.fullmatch(r"[0-9a-f]{16,64}", public_id):
+            return None
+        payload = self._read("aliases", public_id)
+        return payload if isinstance(payload, str) else None
+
+    def put_alias(self, public_id: str, key: str) -> None:
+        """Record the way back from `public_id` to `key` (written once, read many times)."""
+        if self.get_alias(public_id) != key:
+            self._write("aliases", public_id, key)

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hmac
 import logging
 import shutil
 import tempfile
 import threading
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import AsyncIterator, Union
 
@@ -27,11 +28,12 @@ import anyio
 
 from .audio import playback
 from .audio.fetch import download
-from .cache import Cache
+from .cache import Cache, file_digest
 from .config import Settings
 from .errors import AppError, TooLarge
 from .exports import to_vtt, write_exports
 from .i18n import Text
+from .seal import ServerKey, is_keyed, is_served_name
 from .speakers.attach import count_of, with_speakers
 from .speakers.attach import rename as rename_speaker
 from .transcribe.jobs import Job, running
@@ -172,6 +174,7 @@ class Jobs:
         self.base = base
         self.cache = Cache(base.cache_dir, max_bytes=int(base.cache_max_mb * 2**20))
         self.cache.media_folder.mkdir(parents=True, exist_ok=True)
+        self.key = ServerKey.kept(base.cache_dir)  # seals browser values, names served files, makes public ids
         self._by_session: dict[str, Job] = {}  # the running transcription of each browser session
 
     def prepare(self, source: Source, settings: Settings, *, player_copy: bool = True) -> Done | Ticket:
@@ -273,7 +276,8 @@ class Jobs:
         """The browser's copy of a recording, in the cache's media folder; None if it cannot be
         made: the transcript is still worth having without a player."""
         try:
-            media = playback.prepare(Path(path), self.cache.media_folder, cancel=cancel)
+            name = self.key.name("media", file_digest(Path(path)))
+            media = playback.prepare(Path(path), self.cache.media_folder, name=name, cancel=cancel)
         except AppError as e:
             log.info("no player for %s: %s", Path(path).name, e)
             return None
@@ -283,15 +287,36 @@ class Jobs:
         self.cache.added_media(media.path)
         return media
 
-    def reopen(self, transcript_id: str, media_name: str | None, speakers: str | None = None) -> Done | None:
-        """A transcript from the cache by its id (with the speakers asked for), with the player's
-        copy kept under `media_name` if it is still there; None when the cache no longer has it."""
-        transcript = by_id(transcript_id, self.base)
+    def public_id(self, transcript: Transcript) -> str:
+        """The id a visitor or an agent is given for a cached transcript: a keyed hash of its
+        cache key (`core.seal`), which nobody can compute from the file; recorded in the cache so
+        that `recording` finds the transcript again. "" for a transcript that is not cached."""
+        if not transcript.meta.id:
+            return ""
+        public = self.key.public_id(transcript.meta.id)
+        self.cache.put_alias(public, transcript.meta.id)
+        return public
+
+    def recording(self, public_id: str) -> Transcript | None:
+        """The cached transcript a public id was given for; None for anything else: a guess, a
+        cache key, an id of another server, a transcript no longer in the cache."""
+        if not is_keyed(public_id):
+            return None
+        internal = self.cache.get_alias(public_id)
+        if internal is None or not hmac.compare_digest(self.key.public_id(internal), public_id):
+            return None  # an alias this server did not record
+        return by_id(internal, self.base)
+
+    def reopen(self, public_id: str, media_name: str | None, speakers: str | None = None) -> Done | None:
+        """A transcript from the cache by its public id (with the speakers asked for), with the
+        player's copy kept under `media_name` if it is still there; None when the cache no longer
+        has it."""
+        transcript = self.recording(public_id)
         if transcript is not None and speakers and count_of(speakers) != count_of(self.base.diarization):
             transcript = self.relabel(transcript, speakers)
         if transcript is None:
             return None
-        path = self.cache.media(media_name) if media_name else None
+        path = self.cache.media(media_name) if media_name and is_served_name(media_name) else None
         return Done(transcript, self.playable(path) if path is not None else None, cached=True)
 
     def relabel(self, transcript: Transcript, speakers: str) -> Transcript:
@@ -305,12 +330,16 @@ class Jobs:
         return rename_speaker(self.cache, transcript, speakers, label, name)
 
     def exports(self, transcript: Transcript, folder: Path) -> list[Path]:
-        """The transcript in every export format, in a session's folder (txt, srt, vtt, json)."""
-        return write_exports(transcript, folder, transcript.source)
+        """The transcript in every export format, in a session's folder (txt, srt, vtt, json);
+        the JSON holds its public id, not its cache key."""
+        shown = replace(transcript, meta=replace(transcript.meta, id=self.public_id(transcript) or None))
+        return write_exports(shown, folder, transcript.source)
 
     def captions(self, transcript: Transcript) -> Path:
-        """The transcript as WebVTT beside the player's copy (a video's captions)."""
-        target = self.cache.media_folder / f"{transcript.meta.id or uuid.uuid4().hex}.vtt"
+        """The transcript as WebVTT beside the player's copy (a video's captions), under a keyed
+        name: nobody can find a recording's captions from its file or its id."""
+        stem = self.key.name("captions", transcript.meta.id) if transcript.meta.id else uuid.uuid4().hex
+        target = self.cache.media_folder / f"{stem}.vtt"
         self.cache.media_folder.mkdir(parents=True, exist_ok=True)
         target.write_text(to_vtt(transcript), encoding="utf-8")
         self.cache.added_media(target)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import gradio as gr
@@ -14,13 +15,13 @@ import pytest
 from core.job import Done, Failed, Jobs, Progressed, Source, Stage, Ticket, visitor_settings
 from ui.handlers import PageHandlers
 from ui.layout import lay_out
-from ui.state import Session
+from ui.state import Recent, Session, recent_entries, sealed
 
 
 @pytest.fixture
 def handlers(settings) -> PageHandlers:
     with gr.Blocks():
-        page = lay_out(settings, "a-test-secret")
+        page = lay_out(settings)
     return PageHandlers(Jobs(settings), page)
 
 
@@ -51,8 +52,8 @@ def test_a_new_recording_gets_a_ticket_then_its_events_fill_the_page(handlers, s
     assert any(page.transcript_view in u and page.state not in u for u in updates), "text shown while it grows"
     shown = [final[b] for b in page.downloads if final[b]["visible"]]
     assert len(shown) == 4 and all(Path(d["value"]).is_file() for d in shown), "rttm: only with speakers"
-    [entry] = final[page.recent]
-    assert entry["id"] == session.transcript.meta.id and entry["media"]
+    [entry] = recent_entries(h.jobs, final[page.recent])
+    assert entry.id == h.jobs.public_id(session.transcript) != session.transcript.meta.id and entry.media
 
     again = h.begin(str(short_talk[0]), None, "", "upload", "", "auto", "", "", session, final[page.recent], None)
     assert page.ticket not in again and "Loaded from the cache." in again[page.status]
@@ -62,14 +63,45 @@ def test_a_new_recording_gets_a_ticket_then_its_events_fill_the_page(handlers, s
 def test_a_reload_brings_the_last_recording_and_its_conversation_back(handlers, server, short_talk):
     h, page = handlers, handlers.page
     final = _run(h, h.begin(str(short_talk[0]), None, "", "upload", "", "auto", "", "", None, [], None)[page.ticket])[-1]
-    remembered = [{**final[page.recent][0], "chat": [{"role": "user", "content": "Where?"},
-                                                       {"role": "assistant", "content": "To Lisbon [00:05]."}]}]
+    [entry] = recent_entries(h.jobs, final[page.recent])
+    remembered = sealed(h.jobs, [replace(entry, chat=({"role": "user", "content": "Where?"},
+                                                      {"role": "assistant", "content": "To Lisbon [00:05]."}))])
     back = h.restore(remembered, None)
     assert "Your last recording is back" in back[page.status]
     assert back[page.state].transcript.text == final[page.state].transcript.text
     assert "#t=" in back[page.chatbot][1]["content"], "the citation is a link again"
-    gone = h.restore([{"id": "0" * 64}], None)
-    assert gone[page.recent] == [] and "Choose a recording" in gone[page.status]
+    gone = h.restore(sealed(h.jobs, [Recent("0" * 32)]), None)
+    assert recent_entries(h.jobs, gone[page.recent]) == [] and "Choose a recording" in gone[page.status]
+
+
+def test_a_browser_value_that_the_server_did_not_seal_brings_nothing_back(handlers, server, short_talk, tmp_path):
+    """Forged (the plain list earlier versions kept, which anyone can now write: Gradio's key is
+    public), edited, sealed by another server, or naming the recording by its cache key: the page
+    starts empty, with no error, and the browser's value is replaced. The genuine value works."""
+    from core.seal import ServerKey
+
+    from core.cache import Cache, file_digest
+    from core.transcribe.backends import get_backend
+    from core.transcribe.keys import transcript_key
+    from core.transcript import Segment, Transcript
+
+    h, page = handlers, handlers.page
+    key = transcript_key(file_digest(short_talk[0]), get_backend(h.base), h.base)
+    Cache(h.base.cache_dir).put_transcript(key, Transcript([Segment(0.0, 4.0, "Maria travels to Lisbon.")], 9.0))
+    transcript = h.jobs.prepare(Source(path=short_talk[0]), h.base, player_copy=False).transcript
+    good = h.on_event(Done(transcript, None), None, [], "en")[page.recent]
+    [entry] = recent_entries(h.jobs, good)
+    plain = [{**entry.to_json(), "chat": [{"role": "user", "content": "Forged?"}]}]
+    middle = len(good) // 2
+    edited = good[:middle] + ("A" if good[middle] != "A" else "B") + good[middle + 1:]
+    foreign = ServerKey.kept(tmp_path / "elsewhere").seal(plain, "recent")
+    internal = transcript.meta.id
+    for value in (plain, [{**entry.to_json(), "id": internal}], edited, foreign, "", None, 42, "x" * 5000,
+                  sealed(h.jobs, [replace(entry, id=internal[:32])])):
+        out = h.restore(value, None)
+        assert page.state not in out and "Choose a recording" in out[page.status], value
+        assert recent_entries(h.jobs, out[page.recent]) == []
+    assert page.state in h.restore(good, None), "the value the server sealed still brings it back"
 
 
 def test_a_question_streams_its_answer_into_the_conversation(handlers, server, short_talk):
@@ -79,7 +111,7 @@ def test_a_question_streams_its_answer_into_the_conversation(handlers, server, s
     history, box, status, recent = updates[-1]
     assert box == "" and history[0]["content"] == "Where will Maria travel?"
     assert history[1]["role"] == "assistant" and history[1]["content"]
-    assert recent[-1]["chat"][0]["content"] == "Where will Maria travel?"
+    assert recent_entries(h.jobs, recent)[-1].chat[0]["content"] == "Where will Maria travel?"
     _, kept, error, _ = list(h.ask("Anything?", [], None, "", [], None))[-1]
     assert kept == "Anything?" and "Process a recording first" in error
 

@@ -20,7 +20,7 @@ def mcp_app(fake_server, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("mcp")
     proc, url = start_app({"OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": fake_server.base_url,
                            "ALLOW_PRIVATE_URLS": "true"}, tmp, args=("--mcp",))  # the media server is local
-    yield url
+    yield url, tmp
     proc.terminate()
     proc.wait(timeout=20)
 
@@ -44,8 +44,14 @@ def text_of(result) -> str:
     return "".join(c.text for c in result.content if c.type == "text")
 
 
-def test_an_agent_transcribes_a_link_and_asks_about_it(mcp_app, short_talk, tmp_path):
+def test_an_agent_transcribes_a_link_and_asks_about_it(mcp_app, fake_server, short_talk, tmp_path):
+    """The id an agent is given works for every tool; the recording's cache key, which anyone with
+    the file can compute offline, and a guess are refused with the ordinary sentence."""
+    from core.config import Settings
+    from core.transcribe.pipeline import lookup
     from mediaserver import MediaServer
+
+    url, app_tmp = mcp_app
 
     shutil.copy(short_talk[0], tmp_path / "meeting.mp3")
     media = MediaServer(tmp_path)
@@ -56,19 +62,26 @@ def test_an_agent_transcribes_a_link_and_asks_about_it(mcp_app, short_talk, tmp_
                 "transcribe_recording", {"media": media.url("/files/meeting.mp3")})))
             answer = text_of(await session.call_tool(
                 "ask_about_recording", {"recording_id": transcribed["id"], "question": "Who will travel to Lisbon?"}))
-            unknown = await session.call_tool("ask_about_recording", {"recording_id": "0" * 64, "question": "Hi?"})
+            internal = lookup(tmp_path / "meeting.mp3", Settings(api_key=TEST_KEY, base_url=fake_server.base_url,
+                                                                 cache_dir=app_tmp / "cache")).meta.id
+            refused = [await session.call_tool(tool, {"recording_id": guess, **extra})
+                       for guess in ("0" * 64, "0" * 32, internal, internal[:32])
+                       for tool, extra in (("ask_about_recording", {"question": "Hi?"}),
+                                           ("summary_of_recording", {}))]
             summary = text_of(await session.call_tool("summary_of_recording", {"recording_id": transcribed["id"]}))
-            return tools, transcribed, answer, unknown, summary
+            return tools, transcribed, answer, refused, summary, internal
 
-        tools, transcribed, answer, unknown, summary = call(mcp_app, steps)
+        tools, transcribed, answer, refused, summary, internal = call(url, steps)
     finally:
         media.stop()
     assert {"transcribe_recording", "ask_about_recording", "summary_of_recording"} <= set(tools)
     assert not {"transcribe", "ask"} & set(tools), "the session endpoints are not offered to agents"
     described = tools["transcribe_recording"]
     assert "id" in described.description and "media" in described.inputSchema["properties"]
-    assert len(transcribed["id"]) == 64 and transcribed["duration_seconds"] > 5
+    assert len(transcribed["id"]) == 32 and transcribed["id"] not in internal and transcribed["duration_seconds"] > 5
     assert transcribed["transcript"].splitlines()[0].startswith("[00:00] The budget")
     assert "Maria" in answer and "[00:05]" in answer
-    assert unknown.isError and "transcribe it first" in "".join(c.text for c in unknown.content)
+    for unknown in refused:
+        assert unknown.isError and "No recording has that id here: transcribe it first." in "".join(
+            c.text for c in unknown.content)
     assert "Chapters" in summary and "[00:00]" in summary, summary

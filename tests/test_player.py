@@ -4,9 +4,16 @@ language, a phone's screen, and a reload or a server restart that loses nothing.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import os
+import re
 import subprocess
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -27,6 +34,26 @@ def player_app(fake_server, tmp_path_factory):
     yield app
     app["proc"].terminate()
     app["proc"].wait(timeout=20)
+
+
+def cache_key(player_app, path: Path) -> str:
+    """The id the app's cache knows a recording's transcript by: anyone can compute it offline
+    from the file and the settings."""
+    from core.config import Settings
+    from core.transcribe.pipeline import lookup
+
+    settings = Settings(api_key=TEST_KEY, base_url=player_app["env"]["OPENAI_BASE_URL"],
+                        cache_dir=player_app["tmp"] / "cache")
+    return lookup(path, settings).meta.id
+
+
+def assert_unguessable(url: str, player_app, path: Path) -> None:
+    """A URL of the player's files: a keyed name under media/, no path of the server's disk, no
+    sha256 of the file, no transcript id."""
+    from core.cache import file_digest
+
+    assert re.fullmatch(r"media/[0-9a-f]{32}(\.\w+){1,2}", url), url
+    assert file_digest(path) not in url and cache_key(player_app, path)[:32] not in url
 
 
 @pytest.fixture(scope="module")
@@ -132,6 +159,9 @@ def test_video_plays_with_the_transcript_as_subtitles(chromium, player_app, medi
     process(page, video)
     wait_ready(page)
     assert page.locator("#player video track[kind=subtitles]").count() == 1
+    urls = page.evaluate(f"() => [{PLAYER}.getAttribute('src'), {PLAYER}.querySelector('track').getAttribute('src')]")
+    for url in urls:
+        assert_unguessable(url, player_app, video)
     page.wait_for_function(f"() => {PLAYER}.textTracks[0]?.cues?.length > 0")
     cues = page.evaluate(f"() => [...{PLAYER}.textTracks[0].cues].map(c => [c.startTime, c.endTime, c.text])")
     starts = [float(s) for s in page.locator("#transcript-doc .seg").evaluate_all(
@@ -277,19 +307,26 @@ def test_a_three_hour_recording_is_ready_at_once(chromium, player_app, media_dir
     page.context.close()
 
 
-def test_only_the_media_folder_is_served(player_app):
-    """The players' files are served by name; nothing else of the cache folder is reachable."""
-    import urllib.error
-    import urllib.parse
-    import urllib.request
+def refused(url: str) -> int:
+    with pytest.raises(urllib.error.HTTPError) as error:
+        urllib.request.urlopen(url, timeout=10)
+    return error.value.code
 
+
+def test_only_the_media_folder_is_served(player_app):
+    """The players' files are served by keyed name; nothing else of the cache folder is reachable,
+    and neither is the media folder by Gradio's path route."""
     cache = player_app["tmp"] / "cache"
-    assert (cache / "browser-secret").is_file()
-    for path in (cache / "media" / ".." / "browser-secret", cache / "browser-secret", cache / "transcripts"):
-        url = player_app["url"] + "gradio_api/file=" + urllib.parse.quote(str(path))
-        with pytest.raises(urllib.error.HTTPError) as refused:
-            urllib.request.urlopen(url, timeout=10)
-        assert refused.value.code in (403, 404), (path, refused.value.code)
+    assert (cache / "server-secret").is_file()
+    (cache / "media").mkdir(parents=True, exist_ok=True)
+    (cache / "media" / ("ab" * 16 + ".mp3")).write_bytes(b"ID3")  # a keyed name: served
+    with urllib.request.urlopen(player_app["url"] + "media/" + "ab" * 16 + ".mp3", timeout=10) as served:
+        assert served.read() == b"ID3"
+    for path in (cache / "media" / ".." / "server-secret", cache / "server-secret", cache / "transcripts",
+                 cache / "media" / ("ab" * 16 + ".mp3")):
+        assert refused(player_app["url"] + "gradio_api/file=" + urllib.parse.quote(str(path))) in (403, 404), path
+    for name in ("..%2Fserver-secret", "server-secret", "%2E%2E/server-secret", "ab" * 16, "AB" * 16 + ".mp3"):
+        assert refused(player_app["url"] + "media/" + name) == 404, name
 
 
 def test_a_reload_or_a_restart_brings_back_the_transcript_and_the_chat(chromium, player_app, short_talk):
@@ -316,3 +353,99 @@ def test_a_reload_or_a_restart_brings_back_the_transcript_and_the_chat(chromium,
     send(page, "Why?")  # the conversation goes on from what came back
     page.wait_for_function("() => document.querySelectorAll('#chatbot .message.bot').length == 2")
     page.context.close()
+
+
+# Gradio's BrowserState in the browser: AES (crypto-js, OpenSSL's salted format) under the SHA-256
+# of the `secret` that /config hands every visitor. What anyone can undo, and forge.
+
+def _evp_key_iv(passphrase: bytes, salt: bytes) -> tuple[bytes, bytes]:
+    derived, block = b"", b""
+    while len(derived) < 48:
+        block = hashlib.md5(block + passphrase + salt).digest()
+        derived += block
+    return derived[:32], derived[32:48]
+
+
+def gradio_unwrap(stored: str, secret: str) -> str:
+    from cryptography.hazmat.primitives import padding
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    raw = base64.b64decode(stored.split(":")[1])
+    assert raw[:8] == b"Salted__"
+    key, iv = _evp_key_iv(hashlib.sha256(secret.encode()).hexdigest().encode(), raw[8:16])
+    decryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).decryptor()
+    unpadder = padding.PKCS7(128).unpadder()
+    return (unpadder.update(decryptor.update(raw[16:]) + decryptor.finalize()) + unpadder.finalize()).decode()
+
+
+def gradio_wrap(plain: str, secret: str) -> str:
+    from cryptography.hazmat.primitives import padding
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    salt = os.urandom(8)
+    key, iv = _evp_key_iv(hashlib.sha256(secret.encode()).hexdigest().encode(), salt)
+    padder = padding.PKCS7(128).padder()
+    encryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+    data = encryptor.update(padder.update(plain.encode()) + padder.finalize()) + encryptor.finalize()
+    return base64.b64encode(os.urandom(16)).decode() + ":" + base64.b64encode(b"Salted__" + salt + data).decode()
+
+
+def test_the_key_is_in_no_response_and_the_browser_holds_only_what_the_server_sealed(chromium, player_app,
+                                                                                    short_talk, artifacts):
+    """Everything a visitor gets (the page, /config, /gradio_api/info, every script, every answer)
+    lacks the server's key; with what /config gives, the browser's value unwraps to an opaque
+    string, not the questions; the player's URL holds no path, no sha256 of the file and no
+    transcript id; a value forged or edited as before brings nothing back, and no error."""
+    from core.cache import file_digest
+    from ui.layout import RECENT_KEY
+
+    url, cache = player_app["url"], player_app["tmp"] / "cache"
+    ctx = chromium.new_context(locale="en-US", viewport={"width": 1300, "height": 950})
+    page = ctx.new_page()
+    page.set_default_timeout(60_000)
+    responses = []
+    page.on("response", lambda r: responses.append(r))
+    page.goto(url, wait_until="load")
+    process(page, short_talk[0])
+    wait_ready(page)
+    send(page, "Who will travel to Lisbon?")
+    page.locator("#chatbot .message.bot a[href^='#t=']").first.wait_for()
+    page.wait_for_timeout(500)  # the browser keeps its copy when the answer is complete
+    stored = page.evaluate("k => localStorage.getItem(k)", RECENT_KEY)
+    src = page.evaluate(f"() => {PLAYER}.getAttribute('src')")
+
+    key = (cache / "server-secret").read_text().strip()
+    bodies = {r.url: r.body() for r in responses if r.status == 200 and "text/event-stream" not in
+              (r.headers.get("content-type") or "")}
+    for path in ("", "config", "gradio_api/info"):
+        with urllib.request.urlopen(url + path, timeout=10) as r:
+            bodies[url + path] = r.read()
+    assert len(bodies) > 10 and any(".js" in u for u in bodies), list(bodies)
+    config = json.loads(bodies[url + "config"])
+    [state] = [c["props"] for c in config["components"] if c.get("type") == "browserstate"]
+    internal = cache_key(player_app, short_talk[0])
+    digest = file_digest(short_talk[0])
+    for where, body in bodies.items():
+        for secret in (key, str(cache), digest, internal):
+            assert secret.encode() not in body and secret not in where, (where, secret)
+
+    unwrapped = json.loads(gradio_unwrap(stored, state["secret"]))  # what any visitor can do
+    assert isinstance(unwrapped, str) and "Lisbon" not in unwrapped
+    assert b"Lisbon" not in base64.urlsafe_b64decode(unwrapped + "==") and internal not in unwrapped
+    assert_unguessable(src, player_app, short_talk[0])
+
+    forged = [{"id": internal, "media": f"{digest}.mp3", "chat": [{"role": "user", "content": "Forged"}]}]
+    middle = len(unwrapped) // 2
+    edited = unwrapped[:middle] + ("A" if unwrapped[middle] != "A" else "B") + unwrapped[middle + 1:]
+    for value in (forged, edited):
+        visitor = chromium.new_context(locale="en-US")
+        visitor.add_init_script(f"localStorage.setItem({json.dumps(RECENT_KEY)}, "
+                                f"{json.dumps(gradio_wrap(json.dumps(value), state['secret']))})")
+        other = visitor.new_page()
+        other.goto(url, wait_until="load")
+        other.locator("#status .status-info").wait_for()
+        assert "Choose a recording" in other.locator("#status").inner_text()
+        assert not other.locator("#transcript-doc").count() and not other.locator("#status .status-error").count()
+        other.screenshot(path=str(artifacts / "forged-browser-value.png"))
+        visitor.close()
+    ctx.close()

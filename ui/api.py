@@ -13,7 +13,6 @@ from core.answer import summary as summaries
 from core.exports import to_lines, to_txt
 from core.i18n import localized, tr
 from core.job import Done, Failed, Jobs, Source, job_settings, remove_folder, visitor_settings, work_folder
-from core.transcribe.pipeline import by_id
 from core.transcript import Transcript, speaker_stats
 
 from .state import Session, forget
@@ -82,7 +81,9 @@ class Tools:
         self.jobs, self.base = jobs, jobs.base
 
     def _recording(self, recording_id: str, lang: str) -> Transcript:
-        transcript = by_id((recording_id or "").strip(), self.base)
+        """The transcript of an id `transcribe_recording` gave (`Jobs.recording`): a capability
+        nobody can compute from the file; any other id gets the same sentence."""
+        transcript = self.jobs.recording(recording_id.strip() if isinstance(recording_id, str) else "")
         if transcript is None:
             raise gr.Error(tr(lang, "No recording has that id here: transcribe it first."))
         return transcript
@@ -117,7 +118,7 @@ class Tools:
             transcript = await _finished(self.jobs, source, settings, lang)
         finally:
             remove_folder(folder)
-        result = {"id": transcript.meta.id or "", "transcript": to_lines(transcript),
+        result = {"id": self.jobs.public_id(transcript), "transcript": to_lines(transcript),
                   "duration_seconds": round(transcript.duration, 2), "language": transcript.language,
                   "notes": [localized(n, lang) for n in transcript.meta.notes],
                   "cut_at_limit": transcript.meta.cut_at_limit}

@@ -20,7 +20,7 @@ from core.service import models
 from . import views
 from .labels import I18N
 from .layout import Page
-from .state import Session, forget, plain_history, recent_entries, remember
+from .state import Session, forget, plain_history, recent_entries, remember, sealed
 from .status import describe, failure, lang_of, language_choices, loaded_line, status_html, summary_line
 
 
@@ -69,7 +69,8 @@ class PageHandlers:
         if isinstance(work, Done):
             message = f"{tr(lang, 'Loaded from the cache.')} {summary_line(work.transcript, lang)}"
             return {**self.show(work, current, lang, message=message, speakers=settings.diarization),
-                    self.page.recent: remember(remembered, work.transcript, work.media, speakers=settings.diarization)}
+                    self.page.recent: remember(self.jobs, remembered, work.transcript, work.media,
+                                               speakers=settings.diarization)}
         return {self.page.ticket: work, self.page.process: gr.update(interactive=False),
                 self.page.status: status_html(tr(lang, "Waiting for a free slot…"), "progress")}
 
@@ -89,7 +90,7 @@ class PageHandlers:
         if isinstance(event, Done):
             speakers = speakers or self.base.diarization
             return {**self.show(event, current, lang, speakers=speakers),
-                    p.recent: remember(remembered, event.transcript, event.media, speakers=speakers)}
+                    p.recent: remember(self.jobs, remembered, event.transcript, event.media, speakers=speakers)}
         if isinstance(event, Failed):
             return self.failed(event.error, lang)
         if isinstance(event, Stage):
@@ -116,16 +117,17 @@ class PageHandlers:
 
     def restore(self, remembered, request: gr.Request):
         """A reload (or a server restart): the visitor's last recording and conversation, from
-        the ids in their own browser and the server's cache."""
+        the sealed ids in their own browser and the server's cache. What their browser holds that
+        does not unseal (forged, edited, from an older version) is replaced by an empty list."""
         lang = lang_of(request)
         idle = {self.page.status: status_html(tr(lang, "Choose a recording and press Process."), "info")}
-        entries = recent_entries(remembered)
+        entries = recent_entries(self.jobs, remembered)
         if not entries:
-            return idle
+            return {**idle, self.page.recent: sealed(self.jobs, [])}
         last = entries[-1]
         done = self.jobs.reopen(last.id, last.media, last.speakers)
         if done is None:  # gone from the cache (evicted, or another server)
-            return {**idle, self.page.recent: [e.to_json() for e in entries[:-1]]}
+            return {**idle, self.page.recent: sealed(self.jobs, entries[:-1])}
         return self.show(done, None, lang, history=list(last.chat), speakers=last.speakers or None,
                          message=tr(lang, "Your last recording is back: ask away, or choose another above."))
 
@@ -136,7 +138,7 @@ class PageHandlers:
             return {}
         t = self.jobs.relabel(current.transcript, speakers)
         return {**self.relabelled(current, t, speakers, lang_of(request)),
-                self.page.recent: remember(remembered, t, current.media, speakers=speakers)}
+                self.page.recent: remember(self.jobs, remembered, t, current.media, speakers=speakers)}
 
     def picked(self, label: str | None, current: Session | None):
         """A speaker chosen for renaming: their name, ready to edit."""
@@ -163,7 +165,7 @@ class PageHandlers:
     def cleared(self, current: Session | None, remembered):
         if not current:
             return gr.update()
-        return remember(remembered, current.transcript, current.media, [])
+        return remember(self.jobs, remembered, current.transcript, current.media, [])
 
     def language_menu(self, key, chosen):
         """A pasted key brings the API, and with it every language (an English-only local model has two)."""
@@ -224,7 +226,7 @@ class PageHandlers:
                 yield history + turn, "", shown, gr.update()
             if notice := answer.notice_in(lang):
                 turn[1]["content"] = views.linked(f"{text}\n\n*{notice}*", t)
-            yield history + turn, "", shown, remember(remembered, t, current.media, history + turn)
+            yield history + turn, "", shown, remember(self.jobs, remembered, t, current.media, history + turn)
         except Exception as e:
             yield history, question_text, status_html(failure(e, lang), "error"), gr.update()
 

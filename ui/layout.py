@@ -17,6 +17,11 @@ from .state import forget
 from .status import language_choices
 
 RECENT_KEY = "talk-to-your-audio-recent"  # the browser's storage key for the visitor's recent recordings
+# What Gradio's BrowserState "encrypts" with in the browser. Gradio sends it to every visitor (the
+# page's /config), so it protects nothing and is no secret: the value it wraps is already sealed
+# by the server (`state.sealed`, with a key that never leaves the server). Fixed, so that after a
+# restart the browser still unwraps what it holds.
+BROWSER_WRAPPING = "not-a-secret: the value is sealed by the server"
 
 
 @dataclass
@@ -78,9 +83,9 @@ class ApiComponents:
     files: gr.File
 
 
-def lay_out(base: Settings, secret: str) -> Page:
+def lay_out(base: Settings) -> Page:
     state = gr.State(None, delete_callback=forget)  # the tab's exports go with it
-    recent = gr.BrowserState([], storage_key=RECENT_KEY, secret=secret)
+    recent = gr.BrowserState("", storage_key=RECENT_KEY, secret=BROWSER_WRAPPING)
     source, ticket = gr.State("upload"), gr.State(None)
     gr.Markdown(I18N("title"))
     notice = gr.Markdown(visible=False, elem_id="models-notice")  # filled on load

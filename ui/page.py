@@ -3,24 +3,31 @@ components, in which queue. The handlers are in `handlers` (the page) and `api` 
 
 from __future__ import annotations
 
-import gradio as gr
+import mimetypes
 
-from core.cache import kept_secret
+import gradio as gr
+from starlette.requests import Request
+from starlette.responses import FileResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from core.audio.playback import MIME
+from core.cache import Cache
 from core.config import Settings
 from core.job import Jobs
+from core.seal import is_served_name
 
 from .api import ApiHandlers, Tools
 from .handlers import PageHandlers
 from .layout import Page, lay_out
+from .views import MEDIA_ROUTE
 
 PRIVATE = {"api_visibility": "private"}  # the page's own events: not offered to API clients
 
 
 def build_app(base: Settings) -> gr.Blocks:
     jobs = Jobs(base)
-    gr.set_static_paths([str(jobs.cache.media_folder)])  # the players' copies and captions, by content name
     with gr.Blocks(title="Talk to your Audio", delete_cache=(900, 3600)) as demo:
-        page = lay_out(base, kept_secret(base.cache_dir))
+        page = lay_out(base)
         handlers = PageHandlers(jobs, page)
         _offer_tools(Tools(jobs), base.max_jobs)
         _wire_input(page, handlers)
@@ -104,3 +111,22 @@ def _wire_api(page: Page, api: ApiHandlers, max_jobs: int) -> None:
                        api_visibility="undocumented", concurrency_limit=max_jobs, concurrency_id="transcribe")
     a.ask.click(api.ask, [a.question, page.user_key, page.state], [page.state, a.answer], api_name="ask",
                 api_visibility="undocumented", concurrency_limit=None)
+
+
+def media_routes(base: Settings) -> list[Route]:
+    """The route of the players' copies and captions (`launch(app_kwargs={"routes": ...})`):
+    `media/<name>` serves a file of the cache's media folder by its keyed name (`core.seal`), with
+    range requests for seeking; any other name, and every other file of the cache, is not found.
+    The URL holds no path of the server's disk and no hash a visitor could compute."""
+    cache = Cache(base.cache_dir, max_bytes=int(base.cache_max_mb * 2**20))
+
+    def serve(request: Request) -> Response:  # a plain function: Starlette runs it in a thread
+        name = request.path_params["name"]
+        path = cache.media(name) if is_served_name(name) else None
+        if path is None:
+            return PlainTextResponse("Not found", status_code=404)
+        kind = "text/vtt" if path.suffix == ".vtt" else MIME.get(path.suffix) or mimetypes.guess_type(path.name)[0]
+        return FileResponse(path, media_type=kind, headers={"X-Content-Type-Options": "nosniff",
+                                                            "Cache-Control": "private, max-age=3600"})
+
+    return [Route(f"/{MEDIA_ROUTE}/{{name}}", serve, methods=["GET", "HEAD"])]

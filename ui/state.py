@@ -1,24 +1,25 @@
 """What the page keeps per browser tab (`Session`, on the server), and what a visitor's own browser
-keeps of their recent recordings (`Recent`: ids and conversations only, checked when read back,
-since anyone can edit their browser's storage)."""
+keeps of their recent recordings (`Recent`: public ids and conversations only). The browser holds
+them sealed by the server (`core.seal`, with a key the page never sees): it can neither read nor
+change them, and a value that does not unseal counts as nothing. What unseals is still checked."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.answer import chat
 from core.audio.playback import Playback
-from core.job import remove_folder
+from core.job import Jobs, remove_folder
 from core.render import unlink_citations
+from core.seal import is_keyed
 from core.speakers.attach import count_of
 from core.transcript import Transcript
 
 RECENT_KEEP = 5  # recordings remembered in a visitor's browser (ids only, and their conversation)
 RECENT_CHAT_TURNS = 40  # messages kept per recording in the browser
 RECENT_CHAT_CHARS = 6000  # characters kept per message there (localStorage holds ~5 MB per site)
-_ID = re.compile(r"[0-9a-f]{64}")
+RECENT_PURPOSE = "recent"  # what the browser's value is sealed for (a value sealed for another use does not open)
 
 
 @dataclass
@@ -42,7 +43,7 @@ def forget(session: Session | None) -> None:
 
 @dataclass(frozen=True)
 class Recent:
-    """One recording in a visitor's browser: its id, the name of the player's copy, the chat."""
+    """One recording in a visitor's browser: its public id, the name of the player's copy, the chat."""
 
     id: str
     media: str = ""
@@ -53,11 +54,13 @@ class Recent:
         return {"id": self.id, "media": self.media, "chat": list(self.chat), "speakers": self.speakers}
 
 
-def recent_entries(value) -> list[Recent]:
-    """What the browser sent, checked: it may have been edited by hand."""
+def recent_entries(jobs: Jobs, value) -> list[Recent]:
+    """What the browser sent, unsealed and checked; nothing when it does not unseal (forged,
+    edited, from another server, or from a version that did not seal it)."""
     entries = []
+    value = jobs.key.unseal(value, RECENT_PURPOSE)
     for e in value if isinstance(value, list) else []:
-        if isinstance(e, dict) and isinstance(e.get("id"), str) and _ID.fullmatch(e["id"]):
+        if isinstance(e, dict) and is_keyed(e.get("id")):
             turns = [m for m in e.get("chat") or [] if isinstance(m, dict) and m.get("role") in
                      ("user", "assistant") and isinstance(m.get("content"), str)]
             speakers = str(e.get("speakers") or "")[:8]
@@ -66,13 +69,18 @@ def recent_entries(value) -> list[Recent]:
     return entries[-RECENT_KEEP:]
 
 
-def remember(value, transcript: Transcript, media: Playback | None, history=None,
-             speakers: str | None = None) -> list[dict]:
-    """The browser's list with this recording last (and its conversation, when given)."""
-    entries = recent_entries(value)
-    tid = transcript.meta.id
+def sealed(jobs: Jobs, entries: list[Recent]) -> str:
+    """The value the browser keeps: the entries sealed by the server."""
+    return jobs.key.seal([e.to_json() for e in entries], RECENT_PURPOSE)
+
+
+def remember(jobs: Jobs, value, transcript: Transcript, media: Playback | None, history=None,
+             speakers: str | None = None) -> str:
+    """The browser's list with this recording last (and its conversation, when given), sealed."""
+    entries = recent_entries(jobs, value)
+    tid = jobs.public_id(transcript)
     if not tid:
-        return [e.to_json() for e in entries]
+        return sealed(jobs, entries)
     old = next((e for e in entries if e.id == tid), None)
     turns = old.chat if old else ()
     if history is not None:
@@ -80,7 +88,7 @@ def remember(value, transcript: Transcript, media: Playback | None, history=None
                       for m in plain_history(history))[-RECENT_CHAT_TURNS:]
     entry = Recent(tid, media.path.name if media else (old.media if old else ""), turns,
                    speakers if speakers is not None else (old.speakers if old else ""))
-    return [e.to_json() for e in entries if e.id != tid][-(RECENT_KEEP - 1):] + [entry.to_json()]
+    return sealed(jobs, [e for e in entries if e.id != tid][-(RECENT_KEEP - 1):] + [entry])
 
 
 def plain_history(history) -> list[dict]:

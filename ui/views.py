@@ -17,10 +17,13 @@ from core.transcript import Transcript
 
 from .labels import EXPORT_KINDS
 
+MEDIA_ROUTE = "media"  # where the players' copies and captions are served (`page.media_routes`)
+
 
 def file_url(path: Path) -> str:
-    """Served by Gradio from the media folder (`gr.set_static_paths`), relative to the page."""
-    return "gradio_api/file=" + quote(str(path))
+    """A file of the media folder as the page links it: its keyed name under the media route
+    (`page.media_routes`), relative to the page; no path of the server's disk."""
+    return f"{MEDIA_ROUTE}/{quote(path.name)}"
 
 
 def player(media: Playback | None, subtitles: Path | None, lang: str) -> str:

@@ -20,8 +20,9 @@ The compressed copy is MP3, mono, 48 kbit/s constant bit rate at 24 kHz (21.6 MB
 fastest candidate to encode on a small server (bench/player.py), played by every browser, old
 Safari included, and a constant bit rate lets the browser seek by byte offset.
 
-Files in `folder` are named by content (the recording's sha256, or the `name` given), so preparing
-the same recording again returns the file already there; they are written to a temporary file
+Files in `folder` are named by content (the `name` given, which the app makes a keyed hash of the
+recording's sha256 so that a served name cannot be computed from the file; else the sha256), so
+preparing the same recording again returns the file already there; they are written to a temporary file
 and renamed into place (or hardlinked whole), so a reader never sees half a file. Setting
 `cancel` stops ffmpeg within POLL_SECONDS and removes what it wrote.
 """
@@ -207,9 +208,10 @@ def prepare(source: Path, folder: Path, *, name: str | None = None, max_mb: floa
             cancel: threading.Event | None = None) -> Playback:
     """The recording as the browser will play it: a file in `folder` (see the module docstring).
 
-    `name` is the content name of the file in `folder` (without suffix): the recording's sha256,
-    computed when not given (`core.cache.file_digest`, which remembers it). Calling again for the
-    same recording returns the file already made. Raises `UnsupportedMedia` for a file that is not
+    `name` is the content name of the file in `folder` (without suffix; `Jobs.playable` gives a
+    keyed one, `core.seal`): the same for the same recording; the recording's sha256 when not
+    given (`core.cache.file_digest`, which remembers it). Calling again for the same recording
+    returns the file already made. Raises `UnsupportedMedia` for a file that is not
     a recording (nothing is written then), `Cancelled` when `cancel` is set (nothing is left).
     """
     cancel = cancel or threading.Event()
