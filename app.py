@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import gradio as gr
 
 from core.config import Settings
 from core.errors import AppError
-from core.service import models
+from core.service import budget, models
 from ui.labels import I18N
 from ui.page import build_app
 
@@ -44,10 +45,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     quiet_loggers()
     try:
-        settings = Settings.from_env()
+        settings = budget.resolved(Settings.from_env(), args.host or os.environ.get("GRADIO_SERVER_NAME"), os.environ)
     except AppError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    logging.getLogger("app").info("visitors' budget %s (BUDGET=%s)", settings.budget,
+                                  os.environ.get("BUDGET", "auto") or "auto")
     models.prefetch(settings)  # the first visitor's notice need not wait for the lookups
     demo = build_app(settings)
     _, local_url, share_url = demo.launch(server_name=args.host, server_port=args.port, share=args.share,
