@@ -6,7 +6,9 @@ Against the tests' OpenAI-compatible server (hearing sound by its energy: quick 
 from __future__ import annotations
 
 import asyncio
+import json
 import struct
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import gradio as gr
@@ -259,3 +261,90 @@ def test_the_app_limits_asking_and_its_queue(shared):
     for name in ("ask", "ask_about_recording", "summary_of_recording", "summarize"):
         assert limits[name] == (3, "ask"), name
     assert demo._queue.max_size == 7
+
+
+# The same attacks on the app itself, through gradio_client, from addresses of their own (uvicorn
+# takes X-Forwarded-For from a client on 127.0.0.1, as from a proxy on this machine).
+
+@pytest.fixture(scope="module")
+def budget_app(quick_server, tmp_path_factory):
+    """A shared server (BUDGET=on though on 127.0.0.1): two job slots, 2 minutes and 5 questions an hour."""
+    from support import start_app
+
+    tmp = tmp_path_factory.mktemp("budget")
+    proc, url = start_app({"OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": quick_server.base_url, "BUDGET": "on",
+                           "MAX_CONCURRENT_JOBS": "2", "BUDGET_MINUTES_PER_HOUR": "2", "BUDGET_QUESTIONS_PER_HOUR": "5",
+                           "MAX_CONCURRENT_ASKS": "2", "CHUNK_SECONDS": "30", "UPLOAD_FORMAT": "flac",
+                           "DIARIZATION": "off"}, tmp)
+    yield url, tmp
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+def client_from(url: str, address: str):
+    from gradio_client import Client
+
+    return Client(url, verbose=False, headers={"X-Forwarded-For": address})
+
+
+def as_data_url(path) -> str:
+    import base64
+
+    return "data:audio/wav;base64," + base64.b64encode(path.read_bytes()).decode()
+
+
+@pytest.mark.app
+def test_the_app_refuses_the_wav_and_keeps_a_slot_for_others(budget_app, quick_server, long_talk, short_talk,
+                                                            tmp_path):
+    from gradio_client import handle_file
+
+    url, tmp = budget_app
+    quick_server.clear()
+    with pytest.raises(Exception, match="This recording is 583 min long") as refused:
+        client_from(url, "192.0.2.66").predict(as_data_url(one_hertz_wav(tmp_path / "tiny.wav")), "", "",
+                                               api_name="/transcribe_recording")
+    assert "Traceback" not in str(refused.value) and quick_server.requests() == []
+    alice, bob_client = client_from(url, "203.0.113.7"), client_from(url, "198.51.100.9")
+    quick_server.latency = lambda seconds: 8.0 if seconds > 20 else 0.1  # Alice's 30 s chunk takes its time
+    try:
+        jobs = [alice.submit(handle_file(str(long_talk[0])), "", "", "", "", api_name="/transcribe") for _ in range(4)]
+        deadline = time.monotonic() + 60
+        while not quick_server.requests():  # Alice's first job is sending
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        bob = bob_client.predict(handle_file(str(short_talk[0])), "", "", "", "", api_name="/transcribe")
+        alice_still_running = sum(not j.done() for j in jobs)
+        outcomes = []
+        for j in jobs:
+            try:
+                outcomes.append(j.result(timeout=120))
+            except Exception as e:  # noqa: BLE001 - gradio_client's AppError, with the page's sentence
+                outcomes.append(e)
+    finally:
+        quick_server.latency = None
+    assert "Transcribed" in bob[0]
+    busy = [o for o in outcomes if isinstance(o, Exception)]
+    assert len(busy) == 3 and all("already have a transcription running" in str(b) for b in busy), outcomes
+    assert alice_still_running >= 1, "Bob was served while Alice's job still ran"
+    log = (tmp / "app.log").read_text()
+    assert "budget: api 203.0.113.7" in log and TEST_KEY not in log
+
+
+@pytest.mark.app
+def test_the_app_answers_the_budgeted_questions_of_sixty(budget_app, quick_server, short_talk):
+    url, _ = budget_app
+    mallory = client_from(url, "192.0.2.99")
+    made = json.loads(mallory.predict(as_data_url(short_talk[0]), "", "", api_name="/transcribe_recording"))
+    quick_server.clear()
+    calls = [mallory.submit(made["id"], f"Who will travel to Lisbon? ({i})", api_name="/ask_about_recording")
+             for i in range(60)]
+    answered, refused = 0, []
+    for call in calls:
+        try:
+            call.result(timeout=120)
+            answered += 1
+        except Exception as e:  # noqa: BLE001
+            refused.append(str(e))
+    assert answered == 5 and len(refused) == 55
+    assert all("You have used the questions this server answers for you" in r for r in refused), refused[:2]
+    assert len(quick_server.requests("chat")) == 5
