@@ -9,23 +9,26 @@ import sys
 from pathlib import Path
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from core.config import Settings
 from core.errors import AppError
 from core.service import budget, models
 from ui.labels import I18N
 from ui.page import build_app
+from ui.visitor import McpCaller
 
 ASSETS = Path(__file__).parent / "assets"
 
 
 def launch_options(settings: Settings) -> dict:
     """What `launch()` needs besides the address: the page's language, its player script and
-    style, and the upload limit."""
+    style, the upload limit, and an MCP caller's address kept for its tool calls (`McpCaller`)."""
     script = (ASSETS / "player.js").read_text(encoding="utf-8")
     return {"i18n": I18N, "theme": gr.themes.Soft(), "head": f"<script>{script}</script>",
             "css": "\n".join((ASSETS / name).read_text(encoding="utf-8") for name in ("player.css", "app.css")),
-            "max_file_size": int(settings.max_file_mb * 1024 * 1024)}  # refused before it reaches the disk
+            "max_file_size": int(settings.max_file_mb * 1024 * 1024),  # refused before it reaches the disk
+            "app_kwargs": {"middleware": [Middleware(McpCaller, trusted_proxies=settings.trusted_proxies or 0)]}}
 
 
 def quiet_loggers() -> None:

@@ -247,6 +247,27 @@ def test_the_address_is_the_connection_or_what_trusted_proxies_saw():
     assert budget.client_address("10.0.0.5", None, 1) == "10.0.0.5"
 
 
+@pytest.mark.parametrize("written,proxies,caller", [
+    (None, 0, "198.51.100.4"), (b"6.6.6.6", 0, "198.51.100.4"), (b"6.6.6.6, 203.0.113.5", 1, "203.0.113.5")])
+def test_an_mcp_callers_address_is_kept_for_its_tool_calls(written, proxies, caller):
+    """Gradio runs a tool as a request from this machine that copies the MCP request's headers,
+    and uvicorn believes X-Forwarded-For from this machine: the MCP request's header is made the
+    caller's address alone, so an agent can neither pose as another nor be taken for 127.0.0.1."""
+    from ui.visitor import McpCaller
+
+    seen = []
+
+    async def app(scope, receive, send):
+        seen.append([v for k, v in scope["headers"] if k == b"x-forwarded-for"])
+
+    headers = [(b"host", b"x")] + ([(b"x-forwarded-for", written)] if written else [])
+    for path in ("/gradio_api/mcp/", "/gradio_api/queue/join"):
+        scope = {"type": "http", "path": path, "headers": headers, "client": ("198.51.100.4", 5000)}
+        asyncio.run(McpCaller(app, trusted_proxies=proxies)(scope, None, None))
+    assert seen[0] == [caller.encode()]
+    assert seen[1] == ([written] if written else []), "other requests are left as they came"
+
+
 def test_every_sentence_has_its_spanish():
     for template in (budget.AUDIO_REFUSED, budget.AUDIO_USED_UP, budget.AUDIO_CUT, budget.QUESTIONS_USED_UP,
                      budget.BUSY):
@@ -275,7 +296,7 @@ def budget_app(quick_server, tmp_path_factory):
     proc, url = start_app({"OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": quick_server.base_url, "BUDGET": "on",
                            "MAX_CONCURRENT_JOBS": "2", "BUDGET_MINUTES_PER_HOUR": "2", "BUDGET_QUESTIONS_PER_HOUR": "5",
                            "MAX_CONCURRENT_ASKS": "2", "CHUNK_SECONDS": "30", "UPLOAD_FORMAT": "flac",
-                           "DIARIZATION": "off"}, tmp)
+                           "DIARIZATION": "off"}, tmp, args=("--mcp",))
     yield url, tmp
     proc.terminate()
     proc.wait(timeout=20)
@@ -348,3 +369,28 @@ def test_the_app_answers_the_budgeted_questions_of_sixty(budget_app, quick_serve
     assert answered == 5 and len(refused) == 55
     assert all("You have used the questions this server answers for you" in r for r in refused), refused[:2]
     assert len(quick_server.requests("chat")) == 5
+
+
+@pytest.mark.app
+@pytest.mark.filterwarnings("ignore:Use `streamable_http_client`:DeprecationWarning")
+def test_an_agent_over_mcp_gets_its_budget_and_then_the_sentence(budget_app, quick_server, short_talk):
+    """Through a real MCP client: the tool calls are charged to the agent's address (not lost
+    in Gradio's request from this machine), five answers, then the sentence as the tool's error."""
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamablehttp_client
+
+    async def steps():
+        async with streamablehttp_client(budget_app[0] + "gradio_api/mcp/") as (read, write, _):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                made = await session.call_tool("transcribe_recording", {"media": as_data_url(short_talk[0])})
+                recording = json.loads(made.content[0].text)["id"]
+                return [await session.call_tool("ask_about_recording", {"recording_id": recording,
+                                                                         "question": f"Who travels? ({i})"})
+                        for i in range(7)]
+
+    results = asyncio.run(steps())
+    assert [r.isError for r in results] == [False] * 5 + [True] * 2
+    assert "You have used the questions this server answers for you" in results[-1].content[0].text
+    log = (budget_app[1] / "app.log").read_text()
+    assert "budget: api 127.0.0.1 (address 127.0.0.1) asked a question" in log
