@@ -129,7 +129,7 @@ def test_one_visitor_with_four_jobs_holds_one_slot(shared, quick_server, long_ta
     her first instead of waiting behind all four."""
     s = shared.replace(max_jobs=4, budget_minutes_hour=10)
     jobs = Jobs(s)
-    quick_server.latency = lambda seconds: 1.5 if seconds > 20 else 0.1  # Alice's 30 s chunk is slow
+    quick_server.latency = lambda seconds: 1.0 if seconds > 20 else 0.1  # Alice's 30 s chunk is slow
 
     async def run_all():
         alice = [asyncio.create_task(collect(long_talk[0], ALICE)) for _ in range(4)]
@@ -394,3 +394,40 @@ def test_an_agent_over_mcp_gets_its_budget_and_then_the_sentence(budget_app, qui
     assert "You have used the questions this server answers for you" in results[-1].content[0].text
     log = (budget_app[1] / "app.log").read_text()
     assert "budget: api 127.0.0.1 (address 127.0.0.1) asked a question" in log
+
+
+def test_the_ledger_keeps_only_who_spent_and_forgets_yesterday(monkeypatch):
+    monkeypatch.setattr(budget, "PRUNE_AT", 50)
+    now = [86400 * 3.5]
+    b = Budget(Settings(budget="on"), clock=lambda: now[0])
+    for i in range(200):
+        b.audio_left(Visitor(f"looker{i}", "192.0.2.1"))  # a look costs no memory
+    assert len(b._accounts) == 0
+    for i in range(40):
+        b.spend(Visitor(f"yesterday{i}", f"192.0.2.{i}"), 5)
+    now[0] += 86400
+    for i in range(40):
+        b.spend(Visitor(f"today{i}", "198.51.100.1"), 5)
+    assert len(b._accounts) <= 2 + 41 + 40 and not any(k.startswith("page yesterd") for k in b._accounts)
+
+
+@pytest.mark.app
+def test_the_page_says_it_in_the_visitors_language(budget_app, browser, quick_server, artifacts, tmp_path):
+    """The WAV on the page, in Spanish: one sentence in the status line, nothing sent, the key
+    field offered though the server has a key, and the button usable again."""
+    from support import new_page, process
+
+    quick_server.clear()
+    page = new_page(browser, budget_app[0], locale="es-ES")
+    page.locator("#status .status").wait_for()  # the page has loaded
+    assert page.locator("#user-key").is_visible(), "their own key is their own budget"
+    process(page, one_hertz_wav(tmp_path / "diminuto.wav"))
+    status = page.locator("#status .status-error")
+    status.wait_for()
+    page.wait_for_function("() => !document.querySelector('#process').disabled")
+    page.screenshot(path=str(artifacts / "budget-over-es.png"), full_page=True)
+    text = status.inner_text()
+    assert "Esta grabación dura 583 min y quedan 2 min de audio" in text and "clave de API" in text
+    assert "BUDGET" not in text and "Traceback" not in page.content()
+    assert quick_server.requests() == []
+    page.context.close()

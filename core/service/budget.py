@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 HOUR, DAY = 3600, 86400
 SLACK_SECONDS = 1.0  # rounding in the chunks' times: a recording just at what is left is not cut
 SERVER = "server"
-PRUNE_AT = 10_000  # accounts kept before those with nothing spent today are dropped
+PRUNE_AT = 10_000  # accounts kept before those with nothing spent today (and no job) are dropped
 
 # What a visitor over their budget is told: what is left, when more comes, and that their own key
 # is theirs to spend (the page's key field, the API's key argument).
@@ -167,7 +167,8 @@ class Budget:
     def __init__(self, settings: Settings, clock: Callable[[], float] = time.time):
         self.settings, self.clock = settings, clock
         self.on = settings.budget == "on"
-        self._accounts: dict[str, _Account] = {}
+        self._accounts: dict[str, _Account] = {}  # only those that spent, or run a job
+        self._prune_at = PRUNE_AT
         self._lock = threading.Lock()
 
     def charged(self, settings: Settings, *, chat: bool = False) -> bool:
@@ -188,11 +189,14 @@ class Budget:
                 s.budget_questions_hour * share, None)
 
     def _account(self, name: str) -> _Account:
-        if name not in self._accounts and len(self._accounts) >= PRUNE_AT:
+        """The account to charge, made on first use; past `_prune_at` accounts, those with
+        nothing spent today and no job running are dropped first (a day's visitors are kept)."""
+        if name not in self._accounts and len(self._accounts) >= self._prune_at:
             today = int(self.clock() // DAY)
             for old in [k for k, a in self._accounts.items() if not a.jobs and a.audio_day.index != today
                         and a.asked_day.index != today]:
                 del self._accounts[old]
+            self._prune_at = max(PRUNE_AT, 2 * len(self._accounts))
         return self._accounts.setdefault(name, _Account())
 
     def _left(self, visitor: Visitor, audio: bool) -> tuple[float, float]:
@@ -200,7 +204,7 @@ class Budget:
         address's and the server's limits, audio in seconds or questions."""
         now, best = self.clock(), (math.inf, 0.0)
         for name in (visitor.account, visitor.place, SERVER):
-            account, limits = self._account(name), self._limits(name)
+            account, limits = self._accounts.get(name) or _Account(), self._limits(name)  # a look: nothing kept
             windows = ((account.audio_hour, limits[0]), (account.audio_day, limits[1])) if audio else \
                 ((account.asked_hour, limits[2]), (account.asked_day, limits[3]))
             for window, limit in windows:
