@@ -26,6 +26,7 @@ from typing import AsyncIterator, Union
 import anyio
 
 from .answer import summary as summaries
+from .answer.chat import check_question
 from .audio import playback
 from .audio.fetch import download
 from .cache import Cache
@@ -204,9 +205,13 @@ class Jobs:
         except Exception as e:  # an AppError for the visitor, or our own bug for the log
             yield Failed(e)
 
-    def asking(self, visitor: Visitor, settings: Settings, *, summary_of: Transcript | None = None) -> None:
-        """Charge the visitor one question about to be sent (or the summary of `summary_of`, when
-        one is not cached yet), or raise `OverBudget` saying when more comes."""
+    def asking(self, visitor: Visitor, settings: Settings, question: str | None = None, *,
+               summary_of: Transcript | None = None) -> None:
+        """Charge the visitor one `question` about to be sent, once it is one that can be asked
+        (or the summary of `summary_of`, when one is not cached yet), or raise an `AppError`:
+        `OverBudget` says when more comes."""
+        if question is not None:
+            check_question(question)
         if summary_of is None or summaries.needs_model(summary_of, settings):
             self.budget.question(visitor, settings)
 

@@ -105,6 +105,9 @@ def test_sixty_questions_at_once_get_the_budgeted_ten(shared, quick_server):
     recording = "ab" * 32
     Cache(shared.cache_dir).put_transcript(recording, speech_transcript(20))
     tools = Tools(Jobs(shared))
+    for _ in range(5):  # not a question: refused, and not charged
+        with pytest.raises(gr.Error, match="Type a question first"):
+            tools.ask_about_recording(recording, "  ")
 
     def ask(i: int):
         try:

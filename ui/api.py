@@ -64,7 +64,7 @@ class ApiHandlers:
         answer = ""
         try:
             settings = visitor_settings(self.base, api_key)
-            self.jobs.asking(visitor_of(request, self.base, page=False), settings)
+            self.jobs.asking(visitor_of(request, self.base, page=False), settings, question_text)
             reply = chat.ask(current.transcript, question_text, current.api_history, settings)
             for piece in reply.stream:
                 answer += piece
@@ -143,7 +143,7 @@ class Tools:
         lang = lang_of(request)
         transcript = self._recording(recording_id, lang)
         try:
-            self.jobs.asking(visitor_of(request, self.base, page=False), self.base)
+            self.jobs.asking(visitor_of(request, self.base, page=False), self.base, question)
             reply = chat.ask(transcript, question, [], self.base)
             answer = "".join(reply.stream)
         except Exception as e:

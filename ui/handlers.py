@@ -218,7 +218,7 @@ class PageHandlers:
         turn = [{"role": "user", "content": (question_text or "").strip()}, {"role": "assistant", "content": ""}]
         try:
             settings = visitor_settings(self.base, api_key)
-            self.jobs.asking(visitor_of(request, self.base), settings)
+            self.jobs.asking(visitor_of(request, self.base), settings, question_text)
             answer = Answer(t, question_text, plain_history(history), settings)
             text, shown = "", status_html(summary_line(t, lang), "done")  # an earlier error is over
             for item in answer:
