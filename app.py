@@ -4,28 +4,33 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from core.config import Settings
 from core.errors import AppError
-from core.service import models
+from core.service import budget, models
 from ui.labels import I18N
 from ui.page import build_app, media_routes
+from ui.visitor import McpCaller
 
 ASSETS = Path(__file__).parent / "assets"
 
 
 def launch_options(settings: Settings) -> dict:
     """What `launch()` needs besides the address: the page's language, its player script and
-    style, the upload limit, and the route the players' files are served from."""
+    style, the upload limit, the route the players' files are served from, and an MCP caller's
+    address kept for its tool calls (`McpCaller`)."""
     script = (ASSETS / "player.js").read_text(encoding="utf-8")
     return {"i18n": I18N, "theme": gr.themes.Soft(), "head": f"<script>{script}</script>",
             "css": "\n".join((ASSETS / name).read_text(encoding="utf-8") for name in ("player.css", "app.css")),
             "max_file_size": int(settings.max_file_mb * 1024 * 1024),  # refused before it reaches the disk
-            "app_kwargs": {"routes": media_routes(settings)}}
+            "app_kwargs": {"routes": media_routes(settings),
+                           "middleware": [Middleware(McpCaller, trusted_proxies=settings.trusted_proxies or 0)]}}
 
 
 def quiet_loggers() -> None:
@@ -45,10 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     quiet_loggers()
     try:
-        settings = Settings.from_env()
+        settings = budget.resolved(Settings.from_env(), args.host or os.environ.get("GRADIO_SERVER_NAME"), os.environ)
     except AppError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    logging.getLogger("app").info("visitors' budget %s (BUDGET=%s)", settings.budget,
+                                  os.environ.get("BUDGET", "auto") or "auto")
     models.prefetch(settings)  # the first visitor's notice need not wait for the lookups
     demo = build_app(settings)
     _, local_url, share_url = demo.launch(server_name=args.host, server_port=args.port, share=args.share,

@@ -23,6 +23,7 @@ APP_NAME = "talk-to-your-audio"
 
 BACKEND_CHOICES = ("auto", "openai", "local")
 SUMMARY_CHOICES = ("auto", "off")  # SUMMARY: "off" spends nothing on a summary nobody asked for
+BUDGET_CHOICES = ("auto", "on", "off")  # BUDGET: auto is on when the app is open to others (budget.shared)
 
 
 class Default(str):
@@ -67,6 +68,17 @@ ENV = {
     "max_jobs": "MAX_CONCURRENT_JOBS",
     "url_timeout": "URL_TIMEOUT",
     "allow_private_urls": "ALLOW_PRIVATE_URLS",
+    "budget": "BUDGET",
+    "budget_minutes_hour": "BUDGET_MINUTES_PER_HOUR",
+    "budget_minutes_day": "BUDGET_MINUTES_PER_DAY",
+    "budget_questions_hour": "BUDGET_QUESTIONS_PER_HOUR",
+    "budget_per_address": "BUDGET_PER_ADDRESS",
+    "budget_total_minutes_day": "BUDGET_TOTAL_MINUTES_PER_DAY",
+    "budget_total_questions_day": "BUDGET_TOTAL_QUESTIONS_PER_DAY",
+    "jobs_per_visitor": "JOBS_PER_VISITOR",
+    "trusted_proxies": "TRUSTED_PROXIES",
+    "max_asks": "MAX_CONCURRENT_ASKS",
+    "queue_size": "QUEUE_SIZE",
 }
 
 
@@ -111,6 +123,19 @@ class Settings:
     max_jobs: int = 4  # transcriptions running at once in the app; more wait for a slot
     url_timeout: float = 600.0  # seconds a media URL may take to download
     allow_private_urls: bool = False  # let URLs reach loopback/private hosts (self-hosting, tests)
+    # What each visitor may spend of the server's work (core/service/budget.py). "auto" is resolved
+    # by the app: on when it listens beyond this machine or runs on a Space; the CLI has none.
+    budget: str = "auto"
+    budget_minutes_hour: float = 60.0  # audio a visitor may have transcribed in a clock hour
+    budget_minutes_day: float = 180.0  # and in a UTC day
+    budget_questions_hour: int = 30  # answers (and summaries not cached yet) a visitor may ask for in an hour
+    budget_per_address: float = 3.0  # one address, however many sessions it opens: this many visitors' worth
+    budget_total_minutes_day: float = 1440.0  # the server's key as a whole, a UTC day; 0: no total
+    budget_total_questions_day: int = 2000  # likewise for questions; 0: no total
+    jobs_per_visitor: int = 1  # transcriptions one visitor runs at once (with the budget on)
+    trusted_proxies: int | None = None  # proxies in front that add to X-Forwarded-For; None: 1 on a Space, else 0
+    max_asks: int = 8  # answers and summaries being written at once in the app; more wait in the queue
+    queue_size: int = 100  # requests waiting in the app's queue at most; more are turned away
     silence_window: float = 30.0  # seconds before a cut point searched for a pause
     min_silence_ms: int = 300  # a pause at least this long is a place to cut
     overlap_seconds: float = 5.0  # kept on both sides of a hard cut (no pause found)
@@ -161,6 +186,20 @@ class Settings:
             (self.max_duration_minutes > 0, positive("MAX_DURATION_MINUTES")),
             (self.max_jobs >= 1, at_least("MAX_CONCURRENT_JOBS", 1)),
             (self.url_timeout > 0, positive("URL_TIMEOUT")),
+            (self.budget in BUDGET_CHOICES,
+             Text("{var} must be one of {choices}.", var="BUDGET", choices=", ".join(BUDGET_CHOICES))),
+            (self.budget_minutes_hour > 0, positive("BUDGET_MINUTES_PER_HOUR")),
+            (self.budget_minutes_day > 0, positive("BUDGET_MINUTES_PER_DAY")),
+            (self.budget_questions_hour >= 1, at_least("BUDGET_QUESTIONS_PER_HOUR", 1)),
+            (self.budget_per_address >= 1, at_least("BUDGET_PER_ADDRESS", 1)),
+            (self.budget_total_minutes_day >= 0, Text("{var} cannot be negative.", var="BUDGET_TOTAL_MINUTES_PER_DAY")),
+            (self.budget_total_questions_day >= 0,
+             Text("{var} cannot be negative.", var="BUDGET_TOTAL_QUESTIONS_PER_DAY")),
+            (self.jobs_per_visitor >= 1, at_least("JOBS_PER_VISITOR", 1)),
+            (self.trusted_proxies is None or self.trusted_proxies >= 0,
+             Text("{var} cannot be negative.", var="TRUSTED_PROXIES")),
+            (self.max_asks >= 1, at_least("MAX_CONCURRENT_ASKS", 1)),
+            (self.queue_size >= 1, at_least("QUEUE_SIZE", 1)),
         ]
         for ok, message in checks:
             if not ok:

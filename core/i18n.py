@@ -513,6 +513,25 @@ ES: dict[str, str] = {
     "Who spoke, and for how long": "Quién habló y cuánto tiempo",
     "{n} speaker": "{n} hablante",
     "{n} speakers": "{n} hablantes",
+    "This recording is {needed} min long and {left} min of audio is left of what this server transcribes for you; "
+    "more in {wait}, or paste your own OpenAI API key, which this server does not limit.":
+        "Esta grabación dura {needed} min y quedan {left} min de audio de lo que este servidor te transcribe; "
+        "habrá más dentro de {wait}, o pega tu propia clave de API de OpenAI, que este servidor no limita.",
+    "You have used the audio this server transcribes for you ({left} min left); more in {wait}, or paste your own "
+    "OpenAI API key, which this server does not limit.":
+        "Has usado el audio que este servidor te transcribe (quedan {left} min); habrá más dentro de {wait}, o pega "
+        "tu propia clave de API de OpenAI, que este servidor no limita.",
+    "{name} goes on past what is left of the audio this server transcribes for you: only the first {kept} were "
+    "transcribed; more in {wait}, or paste your own OpenAI API key, which this server does not limit.":
+        "{name} sigue más allá de lo que queda del audio que este servidor te transcribe: solo se transcribieron "
+        "los primeros {kept}; habrá más dentro de {wait}, o pega tu propia clave de API de OpenAI, que este "
+        "servidor no limita.",
+    "You have used the questions this server answers for you for now; more in {wait}, or paste your own OpenAI API "
+    "key, which this server does not limit.":
+        "Has usado las preguntas que este servidor te responde por ahora; habrá más dentro de {wait}, o pega tu "
+        "propia clave de API de OpenAI, que este servidor no limita.",
+    "You already have a transcription running here; wait for it to finish, then start the next one.":
+        "Ya tienes una transcripción en marcha aquí; espera a que termine y luego empieza la siguiente.",
 }
 
 CATALOGUES: dict[str, dict[str, str]] = {"es": ES}

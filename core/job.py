@@ -26,6 +26,8 @@ from typing import AsyncIterator, Union
 
 import anyio
 
+from .answer import summary as summaries
+from .answer.chat import check_question
 from .audio import playback
 from .audio.fetch import download
 from .cache import Cache, file_digest
@@ -34,6 +36,7 @@ from .errors import AppError, TooLarge
 from .exports import to_vtt, write_exports
 from .i18n import Text
 from .seal import ServerKey, is_keyed, is_served_name
+from .service.budget import Budget, Visitor
 from .speakers.attach import count_of, with_speakers
 from .speakers.attach import rename as rename_speaker
 from .transcribe.jobs import Job, running
@@ -140,9 +143,10 @@ Event = Union[Stage, Progressed, Done, Failed]
 
 
 def visitor_settings(base: Settings, user_key: str | None, **changes) -> Settings:
-    """The server's settings with a visitor's options; their key only if the server has none."""
+    """The server's settings with a visitor's options, and their key in place of the server's
+    when they give one: their own key is their own budget (`Budget.charged`)."""
     key = (user_key or "").strip()
-    if key and not base.api_key:
+    if key:
         changes["api_key"] = key
     return base.replace(**changes)
 
@@ -176,39 +180,58 @@ class Jobs:
         self.cache.media_folder.mkdir(parents=True, exist_ok=True)
         self.key = ServerKey.kept(base.cache_dir)  # seals browser values, names served files, makes public ids
         self._by_session: dict[str, Job] = {}  # the running transcription of each browser session
+        self.budget = Budget(base)  # what each visitor may spend (off but for a shared server)
 
-    def prepare(self, source: Source, settings: Settings, *, player_copy: bool = True) -> Done | Ticket:
+    def prepare(self, source: Source, settings: Settings, *, player_copy: bool = True,
+                visitor: Visitor | None = None) -> Done | Ticket:
         """The cached transcript (with the player's copy), or the ticket of the work to do. Raises
-        an `AppError` for input that cannot be used. Cheap: nothing is sent, fetched or decoded."""
+        an `AppError` for input that cannot be used, or for a visitor with no audio left of their
+        budget. Cheap: nothing is sent, fetched or decoded. A cached transcript costs nothing
+        and is never refused."""
         if source.path is not None and (hit := lookup(source.path, settings)) is not None:
             return Done(hit, self.playable(source.path) if player_copy else None, cached=True)
+        self.budget.ready(visitor or Visitor(), settings)
         return Ticket(uuid.uuid4().hex, source, settings)
 
-    async def run(self, work: Done | Ticket, *, session: str | None = None,
-                  player_copy: bool = True) -> AsyncIterator[Event]:
+    async def run(self, work: Done | Ticket, *, session: str | None = None, player_copy: bool = True,
+                  visitor: Visitor | None = None) -> AsyncIterator[Event]:
         """The events of one job, ending with `Done` or `Failed`. Closing the iterator early stops
-        the transcription (what is in flight finishes and is cached)."""
+        the transcription (what is in flight finishes and is cached). The `visitor` is charged
+        for what is sent with the server's key, and runs only as many jobs at once as they may."""
         if isinstance(work, Done):
             yield work
             return
         try:
-            async for event in self._transcribe(work, session or work.id, player_copy):
-                yield event
+            with self.budget.running(visitor or Visitor()):
+                async for event in self._transcribe(work, session or work.id, player_copy, visitor or Visitor()):
+                    yield event
         except Exception as e:  # an AppError for the visitor, or our own bug for the log
             yield Failed(e)
 
-    async def transcribe(self, source: Source, settings: Settings, *, player_copy: bool = False
-                         ) -> AsyncIterator[Event]:
+    def asking(self, visitor: Visitor, settings: Settings, question: str | None = None, *,
+               summary_of: Transcript | None = None) -> None:
+        """Charge the visitor one `question` about to be sent, once it is one that can be asked
+        (or the summary of `summary_of`, when one is not cached yet), or raise an `AppError`:
+        `OverBudget` says when more comes."""
+        if question is not None:
+            check_question(question)
+        if summary_of is None or summaries.needs_model(summary_of, settings):
+            self.budget.question(visitor, settings)
+
+    async def transcribe(self, source: Source, settings: Settings, *, player_copy: bool = False,
+                         visitor: Visitor | None = None) -> AsyncIterator[Event]:
         """`prepare` then `run`, for callers that wait in their own queue (the API, the tools)."""
         try:
-            work = await anyio.to_thread.run_sync(lambda: self.prepare(source, settings, player_copy=player_copy))
+            work = await anyio.to_thread.run_sync(lambda: self.prepare(source, settings, player_copy=player_copy,
+                                                                       visitor=visitor))
         except Exception as e:
             yield Failed(e)
             return
-        async for event in self.run(work, player_copy=player_copy):
+        async for event in self.run(work, player_copy=player_copy, visitor=visitor):
             yield event
 
-    async def _transcribe(self, ticket: Ticket, session: str, player_copy: bool) -> AsyncIterator[Event]:
+    async def _transcribe(self, ticket: Ticket, session: str, player_copy: bool,
+                          visitor: Visitor) -> AsyncIterator[Event]:
         fetched, job, copy = None, None, None
         try:
             async for event in self._free_slot():
@@ -218,7 +241,7 @@ class Jobs:
                 yield Stage(FETCHING)
                 fetched = work_folder("fetch-")
                 path = await anyio.to_thread.run_sync(download, ticket.source.url, fetched, ticket.settings)
-            job = Job(Path(path), ticket.settings)
+            job = Job(Path(path), ticket.settings, allowance=self.budget.allowance(visitor, ticket.settings))
             self._by_session[session] = job
             copy = _copies.submit(self.playable, Path(path), job.cancel) if player_copy else None
             async for event in self._follow(job, copy):

@@ -134,8 +134,10 @@ def test_the_job_path_reports_stages_progress_and_done(settings, server, short_t
     assert isinstance(cached, Done) and cached.cached
 
 
-def test_a_visitors_key_is_used_only_when_the_server_has_none(settings):
-    assert visitor_settings(settings, "sk-visitor").api_key == settings.api_key
+def test_a_visitors_key_is_used_in_place_of_the_servers(settings):
+    """Their own key is their own budget (tests/test_budget.py): it replaces the server's for their requests."""
+    assert visitor_settings(settings, "sk-visitor").api_key == "sk-visitor"
+    assert visitor_settings(settings, "  ").api_key == settings.api_key
     assert visitor_settings(settings.replace(api_key=None), " sk-visitor ").api_key == "sk-visitor"
 
 

@@ -17,11 +17,13 @@ from core.transcript import Transcript, speaker_stats
 
 from .state import Session, forget
 from .status import failure, lang_of, summary_line
+from .visitor import visitor_of
 
 
-async def _finished(jobs: Jobs, source: Source, settings, lang: str) -> Transcript:
-    """The transcript of a source through the job path (no player's copy), or a `gr.Error`."""
-    async for event in jobs.transcribe(source, settings):
+async def _finished(jobs: Jobs, source: Source, settings, request: gr.Request | None, lang: str) -> Transcript:
+    """The transcript of a source through the job path (no player's copy), or a `gr.Error`; the
+    caller, known by their address, is charged for it."""
+    async for event in jobs.transcribe(source, settings, visitor=visitor_of(request, jobs.base, page=False)):
         if isinstance(event, Failed):
             raise gr.Error(failure(event.error, lang))
         if isinstance(event, Done):
@@ -45,7 +47,7 @@ class ApiHandlers:
             settings = job_settings(self.base, api_key, language_code, vocabulary_hint)
         except Exception as e:
             raise gr.Error(failure(e, lang)) from None
-        transcript = await _finished(self.jobs, source, settings, lang)
+        transcript = await _finished(self.jobs, source, settings, request, lang)
         forget(current)
         folder = work_folder("session-")
         files = self.jobs.exports(transcript, folder)
@@ -60,7 +62,9 @@ class ApiHandlers:
             raise gr.Error(tr(lang, "Process a recording first, then ask about it."))
         answer = ""
         try:
-            reply = chat.ask(current.transcript, question_text, current.api_history, visitor_settings(self.base, api_key))
+            settings = visitor_settings(self.base, api_key)
+            self.jobs.asking(visitor_of(request, self.base, page=False), settings, question_text)
+            reply = chat.ask(current.transcript, question_text, current.api_history, settings)
             for piece in reply.stream:
                 answer += piece
                 yield current, answer
@@ -115,7 +119,7 @@ class Tools:
             except Exception as e:
                 raise gr.Error(failure(e, lang)) from None
             settings = job_settings(self.base, None, language, vocabulary)
-            transcript = await _finished(self.jobs, source, settings, lang)
+            transcript = await _finished(self.jobs, source, settings, request, lang)
         finally:
             remove_folder(folder)
         result = {"id": self.jobs.public_id(transcript), "transcript": to_lines(transcript),
@@ -140,6 +144,7 @@ class Tools:
         lang = lang_of(request)
         transcript = self._recording(recording_id, lang)
         try:
+            self.jobs.asking(visitor_of(request, self.base, page=False), self.base, question)
             reply = chat.ask(transcript, question, [], self.base)
             answer = "".join(reply.stream)
         except Exception as e:
@@ -160,6 +165,7 @@ class Tools:
         lang = lang_of(request)
         transcript = self._recording(recording_id, lang)
         try:
+            self.jobs.asking(visitor_of(request, self.base, page=False), self.base, summary_of=transcript)
             return summaries.as_text(summaries.summarize(transcript, self.base), lang)
         except Exception as e:
             raise gr.Error(failure(e, lang)) from None

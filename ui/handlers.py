@@ -22,6 +22,7 @@ from .labels import I18N
 from .layout import Page
 from .state import Session, forget, plain_history, recent_entries, remember, sealed
 from .status import describe, failure, lang_of, language_choices, loaded_line, status_html, summary_line
+from .visitor import visitor_of
 
 
 class PageHandlers:
@@ -63,7 +64,8 @@ class PageHandlers:
         lang = lang_of(request)
         try:
             settings = job_settings(self.base, api_key, language_code, vocabulary_hint, speakers)
-            work = self.jobs.prepare(Source.chosen(chosen, file, recording, url), settings)
+            work = self.jobs.prepare(Source.chosen(chosen, file, recording, url), settings,
+                                     visitor=visitor_of(request, self.base))
         except Exception as e:
             return self.failed(e, lang)
         if isinstance(work, Done):
@@ -80,7 +82,8 @@ class PageHandlers:
             return
         lang = lang_of(request)
         try:
-            async for event in self.jobs.run(ticket, session=getattr(request, "session_hash", None)):
+            async for event in self.jobs.run(ticket, session=getattr(request, "session_hash", None),
+                                              visitor=visitor_of(request, self.base)):
                 yield self.on_event(event, current, remembered, lang, ticket.settings.diarization)
         except Exception as e:
             yield self.failed(e, lang)
@@ -193,6 +196,7 @@ class PageHandlers:
         settings = visitor_settings(self.base, api_key, **({} if wanted else {"summary": "off"}))
         written = ""
         try:
+            self.jobs.asking(visitor_of(request, self.base), settings, summary_of=t)
             for piece in summaries.stream(t, settings):
                 if isinstance(piece, str):
                     written += piece
@@ -215,7 +219,9 @@ class PageHandlers:
         t = current.transcript
         turn = [{"role": "user", "content": (question_text or "").strip()}, {"role": "assistant", "content": ""}]
         try:
-            answer = Answer(t, question_text, plain_history(history), visitor_settings(self.base, api_key))
+            settings = visitor_settings(self.base, api_key)
+            self.jobs.asking(visitor_of(request, self.base), settings, question_text)
+            answer = Answer(t, question_text, plain_history(history), settings)
             text, shown = "", status_html(summary_line(t, lang), "done")  # an earlier error is over
             for item in answer:
                 if isinstance(item, Reading):  # a question about all of it: every part is read first

@@ -26,6 +26,8 @@ I18N = gr.I18n(
         "key": "Your OpenAI API key (optional)", "key_info": "Used only for your requests in this tab; never "
                "stored or logged, and gone when you close the tab. Without it, a local Whisper model "
                "transcribes here and the chat shows the matching passages.",
+        "key_info_budget": "Used only for your requests in this tab, in place of this server's key, so this "
+                           "server's limits do not apply to them; never stored or logged.",
         "process": "Process", "chat": "Chat with the recording", "question": "Your question",
         "question_locked": "Process a recording first, then ask about it here.",
         "question_ready": "Ask about the recording and press Enter",
@@ -49,6 +51,8 @@ I18N = gr.I18n(
         "key": "Tu clave de API de OpenAI (opcional)", "key_info": "Solo se usa para tus peticiones en esta "
                "pestaña; no se guarda ni se registra y desaparece al cerrar la pestaña. Sin ella, un modelo "
                "Whisper local transcribe aquí y el chat muestra los pasajes que coinciden.",
+        "key_info_budget": "Solo se usa para tus peticiones en esta pestaña, en lugar de la clave de este "
+                           "servidor, así que sus límites no se les aplican; no se guarda ni se registra.",
         "process": "Procesar", "chat": "Conversa con la grabación", "question": "Tu pregunta",
         "question_locked": "Primero procesa una grabación; luego pregunta aquí.",
         "question_ready": "Pregunta sobre la grabación y pulsa Intro",

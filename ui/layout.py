@@ -119,8 +119,8 @@ def _inputs(base: Settings) -> dict:
                                allow_custom_value=True, label=I18N("speakers"), info=I18N("speakers_info"), elem_id="speakers", min_width=120)
         vocabulary = gr.Textbox(label=I18N("vocabulary"), info=I18N("vocabulary_info"), max_length=800,
                                 elem_id="vocabulary", min_width=200)
-    user_key = gr.Textbox(label=I18N("key"), info=I18N("key_info"), type="password", visible=not base.api_key,
-                          elem_id="user-key")
+    user_key = gr.Textbox(label=I18N("key"), info=I18N("key_info" if not base.api_key else "key_info_budget"),
+                          type="password", visible=not base.api_key or base.budget == "on", elem_id="user-key")
     summarize = gr.Checkbox(base.summary != "off", label=I18N("summarize"), info=I18N("summarize_info"),
                             elem_id="summarize")
     return {"tabs": {"upload": upload_tab, "record": record_tab, "link": link_tab}, "upload": upload,

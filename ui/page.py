@@ -22,6 +22,7 @@ from .layout import Page, lay_out
 from .views import MEDIA_ROUTE
 
 PRIVATE = {"api_visibility": "private"}  # the page's own events: not offered to API clients
+ASKING = "ask"  # answers and summaries share MAX_CONCURRENT_ASKS places (apart from the transcriptions)
 
 
 def build_app(base: Settings) -> gr.Blocks:
@@ -29,17 +30,17 @@ def build_app(base: Settings) -> gr.Blocks:
     with gr.Blocks(title="Talk to your Audio", delete_cache=(900, 3600)) as demo:
         page = lay_out(base)
         handlers = PageHandlers(jobs, page)
-        _offer_tools(Tools(jobs), base.max_jobs)
+        _offer_tools(Tools(jobs), base)
         _wire_input(page, handlers)
-        _wire_processing(page, handlers, base.max_jobs)
-        _wire_api(page, ApiHandlers(jobs), base.max_jobs)
+        _wire_processing(page, handlers, base)
+        _wire_api(page, ApiHandlers(jobs), base)
         demo.unload(handlers.stop)
         demo.load(handlers.notice, None, page.notice, queue=False, show_progress="hidden", **PRIVATE)
         demo.load(handlers.restore, [page.recent], page.shown, show_progress="hidden", **PRIVATE
-                  ).then(**_summary_step(page, handlers))
-        _wire_chat(page, handlers)
+                  ).then(**_summary_step(page, handlers, base))
+        _wire_chat(page, handlers, base)
         _wire_speakers(page, handlers)
-    return demo
+    return demo.queue(max_size=base.queue_size)  # more waiting than QUEUE_SIZE are turned away
 
 
 def _wire_input(page: Page, h: PageHandlers) -> None:
@@ -52,13 +53,17 @@ def _wire_input(page: Page, h: PageHandlers) -> None:
                          show_progress="hidden", **PRIVATE)
 
 
-def _summary_step(page: Page, h: PageHandlers) -> dict:
+def _asking(base: Settings) -> dict:
+    return {"concurrency_limit": base.max_asks, "concurrency_id": ASKING}
+
+
+def _summary_step(page: Page, h: PageHandlers, base: Settings) -> dict:
     return {"fn": h.summarize, "inputs": [page.state, page.summarize, page.user_key],
             "outputs": [page.summary_view, page.status, *page.downloads], "show_progress": "hidden",
-            "concurrency_limit": None, **PRIVATE}
+            **_asking(base), **PRIVATE}
 
 
-def _wire_processing(page: Page, h: PageHandlers, max_jobs: int) -> None:
+def _wire_processing(page: Page, h: PageHandlers, base: Settings) -> None:
     """A click checks the cache at once (no limit); only a recording that needs work sets the
     ticket, whose job then waits in Gradio's queue for one of MAX_CONCURRENT_JOBS slots (waiting
     visitors see their place; a waiting job holds no thread). `trigger_mode="once"`: a click while
@@ -66,10 +71,10 @@ def _wire_processing(page: Page, h: PageHandlers, max_jobs: int) -> None:
     inputs = [page.upload, page.recording, page.link, page.source, page.language, page.speakers, page.vocabulary,
               page.user_key, page.state, page.recent]
     page.process.click(h.begin, inputs, [*page.shown, page.ticket], concurrency_limit=None, show_progress="hidden",
-                       trigger_mode="once", **PRIVATE).then(**_summary_step(page, h))
-    page.ticket.change(h.run, [page.ticket, page.state, page.recent], page.shown, concurrency_limit=max_jobs,
+                       trigger_mode="once", **PRIVATE).then(**_summary_step(page, h, base))
+    page.ticket.change(h.run, [page.ticket, page.state, page.recent], page.shown, concurrency_limit=base.max_jobs,
                        concurrency_id="transcribe", show_progress="minimal", show_progress_on=[page.status],
-                       **PRIVATE).then(**_summary_step(page, h))
+                       **PRIVATE).then(**_summary_step(page, h, base))
 
 
 def _wire_speakers(page: Page, h: PageHandlers) -> None:
@@ -86,31 +91,31 @@ def _wire_speakers(page: Page, h: PageHandlers) -> None:
                 show_progress="hidden", **PRIVATE)
 
 
-def _wire_chat(page: Page, h: PageHandlers) -> None:
+def _wire_chat(page: Page, h: PageHandlers, base: Settings) -> None:
     page.question.submit(h.ask, [page.question, page.chatbot, page.state, page.user_key, page.recent],
-                         [page.chatbot, page.question, page.status, page.recent], concurrency_limit=None,
-                         show_progress="hidden", **PRIVATE)
+                         [page.chatbot, page.question, page.status, page.recent], show_progress="hidden",
+                         **_asking(base), **PRIVATE)
     page.clear.click(h.cleared, [page.state, page.recent], [page.recent], queue=False, **PRIVATE)
 
 
-def _offer_tools(tools: Tools, max_jobs: int) -> None:
+def _offer_tools(tools: Tools, base: Settings) -> None:
     """Tools for AI agents (MCP, and any API client): stateless, the recording's id carries the context."""
-    gr.api(tools.transcribe_recording, api_name="transcribe_recording", concurrency_limit=max_jobs,
+    gr.api(tools.transcribe_recording, api_name="transcribe_recording", concurrency_limit=base.max_jobs,
            concurrency_id="transcribe")
-    gr.api(tools.ask_about_recording, api_name="ask_about_recording", concurrency_limit=None)
-    gr.api(tools.summary_of_recording, api_name="summary_of_recording", concurrency_limit=None)
+    gr.api(tools.ask_about_recording, api_name="ask_about_recording", **_asking(base))
+    gr.api(tools.summary_of_recording, api_name="summary_of_recording", **_asking(base))
     gr.api(tools.rename_speaker, api_name="rename_speaker", concurrency_limit=None)
 
 
-def _wire_api(page: Page, api: ApiHandlers, max_jobs: int) -> None:
+def _wire_api(page: Page, api: ApiHandlers, base: Settings) -> None:
     """`/transcribe` and `/ask` keep a client's session (gradio_client); undocumented: callable,
     but not offered as MCP tools, whose calls share no session."""
     a = page.api
     a.transcribe.click(api.transcribe, [page.upload, page.link, page.language, page.vocabulary, page.user_key,
                                         page.state], [page.state, a.status, a.text, a.files], api_name="transcribe",
-                       api_visibility="undocumented", concurrency_limit=max_jobs, concurrency_id="transcribe")
+                       api_visibility="undocumented", concurrency_limit=base.max_jobs, concurrency_id="transcribe")
     a.ask.click(api.ask, [a.question, page.user_key, page.state], [page.state, a.answer], api_name="ask",
-                api_visibility="undocumented", concurrency_limit=None)
+                api_visibility="undocumented", **_asking(base))
 
 
 def media_routes(base: Settings) -> list[Route]:

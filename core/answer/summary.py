@@ -191,6 +191,17 @@ def uses_model(settings: Settings) -> bool:
     return settings.chat_enabled and settings.summary != "off"
 
 
+def needs_model(transcript: Transcript, settings: Settings) -> bool:
+    """Whether `summarize` would send anything: a model is asked, and no summary is cached yet."""
+    key = cache_key(transcript, settings, model_in_force(settings, chat=True))
+    return (uses_model(settings) and any(s.text.strip() for s in transcript.segments)
+            and _cached(_cache(settings), key, transcript) is None)
+
+
+def _cache(settings: Settings) -> Cache:
+    return Cache(settings.cache_dir, max_bytes=int(settings.cache_max_mb * 2**20))
+
+
 def summarize(transcript: Transcript, settings: Settings, *, on_text: Callable[[str], None] | None = None,
               on_progress: Callable[[int, int], None] | None = None, use_cache: bool = True) -> Summary:
     """The summary and chapters of the transcript (see the module docstring). `on_text` gets the
@@ -221,7 +232,7 @@ def _generate(transcript: Transcript, settings: Settings, on_progress, use_cache
         return _attach(transcript, keyword_summary(transcript, TURNED_OFF if settings.chat_enabled else NO_MODEL))
     if not any(s.text.strip() for s in transcript.segments):
         return _attach(transcript, Summary(SUMMARY, (), (), transcript.duration, parts=0))
-    cache = Cache(settings.cache_dir, max_bytes=int(settings.cache_max_mb * 2**20))
+    cache = _cache(settings)
     asked = model_in_force(settings, chat=True)
     if use_cache and (hit := _cached(cache, cache_key(transcript, settings, asked), transcript)):
         return _attach(transcript, hit)

@@ -15,7 +15,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..audio import chunking, decode, voice
 from ..audio.chunking import Chunk
@@ -41,6 +41,9 @@ from .progress import Progress
 from .ratelimit import CANCEL_POLL, InFlight
 from .retries import span, transcribe_with_retries
 from .stitch import start_at_speech, stitch
+
+if TYPE_CHECKING:
+    from ..service.budget import Allowance
 
 log = logging.getLogger(__name__)
 
@@ -166,9 +169,11 @@ def _cut_note(name: str, limit_minutes: float, expected: float | None, kept: flo
 
 def transcribe_file(path: Path, settings: Settings, on_progress: Callable[[Progress], None] | None = None,
                     *, use_cache: bool = True, backend: Backend | None = None,
-                    cancel: threading.Event | None = None) -> Transcript:
+                    cancel: threading.Event | None = None, allowance: Allowance | None = None) -> Transcript:
     """Transcribe a recording of any length; see the module docstring. Setting `cancel` stops the
-    job: nothing new is sent, what is in flight finishes and is cached, and `Cancelled` is raised."""
+    job: nothing new is sent, what is in flight finishes and is cached, and `Cancelled` is raised.
+    With an `allowance` (a visitor's budget), a recording whose header says it is longer than
+    what is left is refused, and sending stops where the budget does (see `_Run.take`)."""
     path = decode.check_file(Path(path))
     info = decode.probe(path)
     expected = check_limits(path, info, settings)
@@ -207,7 +212,9 @@ def transcribe_file(path: Path, settings: Settings, on_progress: Callable[[Progr
         with _claim(key, cancel, lambda: report(waiting)) if use_cache else nullcontext():
             if hit := cached():  # the job it waited for made it
                 return hit
-            run = _Run(path, info, settings, backend, cache, use_cache, report, cancel)
+            if allowance is not None:
+                allowance.check(expected)
+            run = _Run(path, info, settings, backend, cache, use_cache, report, cancel, allowance)
             run.send()
             transcript = run.result(expected, notes)
             if use_cache and not transcript.meta.cut_at_limit:  # a higher limit later must not get the cut one
@@ -231,8 +238,11 @@ class _Run:
     """
 
     def __init__(self, path: Path, info: decode.MediaInfo, settings: Settings, backend: Backend, cache: Cache,
-                 use_cache: bool, report: Callable[[Progress], None], cancel: threading.Event):
+                 use_cache: bool, report: Callable[[Progress], None], cancel: threading.Event,
+                 allowance: Allowance | None = None):
         self.path, self.info, self.settings, self.backend = path, info, settings, backend
+        self.allowance = allowance
+        self.over_budget: list[float] = []  # sending stopped here: the next chunk was past the budget
         self.cache, self.use_cache, self.report, self.cancel = cache, use_cache, report, cancel
         cap = backend.max_in_flight
         self.concurrency = settings.concurrency if cap is None else min(settings.concurrency, cap)
@@ -370,7 +380,7 @@ class _Run:
             if self.cancel.is_set():
                 return False
         self.collect(block=False)
-        if self.failures or self.fatal or self.cancel.is_set():
+        if self.failures or self.fatal or self.cancel.is_set() or not self.afford(chunk):
             self.unencoded.release()
             return False  # stop sending; what is in flight finishes and is cached
         with self._encoding_lock:
@@ -381,6 +391,15 @@ class _Run:
         self.report(Progress("sending", self.seconds, self.info.duration, self.saved, self.total,
                              sent=self.sent))
         return True
+
+    def afford(self, chunk: Chunk) -> bool:
+        """Whether the visitor's budget covers the part of the recording the chunk answers for
+        (charged now, from the decoded audio); if not, it is not sent, nor anything after it."""
+        if self.allowance is None or self.allowance.spend(chunk.keep_end - chunk.keep_start):
+            return True
+        self.parts.pop()  # taken for this chunk, which is not sent
+        self.over_budget.append(chunk.keep_start)
+        return False
 
     def transcribe(self, chunk: Chunk, on_segment: Callable[[Segment], None]) -> tuple[list[Segment], str | None]:
         """One chunk, in a worker: encoded for upload (here, not in the thread that decodes: Opus
@@ -450,12 +469,16 @@ class _Run:
                             "missing.", saved=self.saved)
         name = self.path.name
         duration = round(self.parts[-1].chunk.keep_end, 3) if self.parts else 0.0
-        damaged = bool(self.damage) or bool(expected and duration < expected * 0.95 - 1)
+        damaged = bool(self.damage) or bool(expected and duration < expected * 0.95 - 1 and not self.over_budget)
         if damaged:
             notes.append(_damage_note(name, duration, expected))
         if self.limited:
             notes.append(_cut_note(name, self.settings.max_duration_minutes, expected, self.limited[0]))
+        if self.over_budget:
+            notes.append(self.allowance.cut_note(name, self.over_budget[0]))
         segments = stitch(self.parts)
+        if not segments and self.over_budget:
+            raise self.allowance.exhausted()
         if not segments and self.damage:
             raise UnsupportedMedia("{name} seems damaged: ffmpeg could not decode it cleanly ({detail}), and no "
                                    "speech was found in what it could read.", name=name, detail=self.damage[-1][:120])
@@ -465,6 +488,6 @@ class _Run:
         language = self.settings.language or (max(languages, key=languages.get) if languages else None)
         transcript = Transcript(segments, duration, language, self.backend.model, name,
                                 Meta(backend=self.backend.name, notes=notes, damaged=damaged,
-                                     cut_at_limit=bool(self.limited)))
+                                     cut_at_limit=bool(self.limited or self.over_budget)))
         self.report(Progress("done", duration, duration, len(self.parts), len(self.parts), ()))
         return transcript
