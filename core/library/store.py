@@ -289,6 +289,15 @@ class Library:
         return [Recording(i, t, a, d, lang, tuple(json.loads(sp)), su) for i, t, a, d, lang, sp, su in rows]
 
     @_recovering
+    def text_chars(self, owner: str, ids: Iterable[str] | None = None, since: float | None = None,
+                   until: float | None = None) -> int:
+        """Characters of all the sentences of the owner's recordings in scope (to see whether they fit)."""
+        where, args = self._scope(owner, ids, since, until)
+        with self._db() as con:
+            return con.execute(f"SELECT coalesce(sum(length(s.text) + 1), 0) FROM members m JOIN sentences s "
+                               f"ON s.recording = m.recording WHERE {where}", args).fetchone()[0]
+
+    @_recovering
     def search(self, owner: str, text: str, limit: int = SEARCH_LIMIT, ids: Iterable[str] | None = None,
                since: float | None = None, until: float | None = None) -> list[Hit]:
         """The owner's sentences that match `text` (`query.parse`), best first (BM25)."""
