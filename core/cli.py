@@ -149,17 +149,23 @@ def cmd_ask(args: argparse.Namespace) -> int:
     questions = [args.question] if args.question else _read_questions()
     for question in questions:
         reply = chat.ask(transcript, question, history, settings, on_progress=_parts_read)
-        answer = []
-        for piece in reply.stream:
-            answer.append(piece)
-            sys.stdout.write(piece)
-            sys.stdout.flush()
-        sys.stdout.write("\n")
-        sys.stdout.flush()
+        answer = write_stream(reply.stream)
         if reply.notice:  # after the answer: one made in parts knows it all only then
             print(f"({reply.notice})", file=sys.stderr)
-        history += [{"role": "user", "content": question}, {"role": "assistant", "content": "".join(answer)}]
+        history += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
     return _exit_code(transcript)
+
+
+def write_stream(pieces) -> str:
+    """Write an answer to stdout as it streams, then a newline; the whole answer."""
+    answer = []
+    for piece in pieces:
+        answer.append(piece)
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+    return "".join(answer)
 
 
 def _parts_read(done: int, total: int) -> None:

@@ -72,19 +72,14 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_ask(args: argparse.Namespace) -> int:
     """Answer a question from your recordings (all, those named, or those added in a date range)."""
-    from ..cli import _parts_read
+    from ..cli import _parts_read, write_stream
 
     library, settings = _library()
     ids = [resolve(library, ref).id for ref in args.recording] if args.recording else None
     answer = ask.ask(library, LOCAL, args.question, settings, ids=ids, since=_date(args.since),
                      until=_date(args.until), on_progress=_parts_read)
-    text = []
-    for piece in answer.stream:
-        text.append(piece)
-        sys.stdout.write(piece)
-        sys.stdout.flush()
-    sys.stdout.write("\n")
-    for link in ask.links("".join(text), answer.sources):
+    text = write_stream(answer.stream)
+    for link in ask.links(text, answer.sources):
         print(f"  {link.citation} → {link.recording[:12]} at {format_timestamp(link.seconds)}")
     for notice in answer.notices:
         print(f"({notice.localized('en')})", file=sys.stderr)
