@@ -261,3 +261,40 @@ def test_cli_library_commands(local, monkeypatch, capsys):
     assert run("library", "rename", key(1)[:10], "Sync of the week")[0] == 0
     assert run("library", "remove", "Sync of the week") == (0, "removed: Sync of the week\n", "")
     assert [line.split("  ")[-1] for line in run("library", "list")[1].splitlines()] == ["Coffee podcast"]
+
+
+@pytest.mark.slow  # transcribes real speech through the test server, in new processes
+def test_add_a_folder_with_progress_then_skip_what_is_there(server_env, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests import speech
+
+    folder = tmp_path / "recordings"
+    (folder / "week 2").mkdir(parents=True)
+    speech.recording(folder / "standup.mp3", speech.SENTENCES[:2])
+    speech.recording(folder / "week 2" / "review.wav", speech.SENTENCES[2:4])
+    (folder / "notes.txt").write_text("not a recording")
+    (folder / "broken.mp3").write_text("not audio either")
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "core", *args], cwd=Path(__file__).parent.parent,
+                              capture_output=True, text=True, timeout=300)
+
+    first = run("add", str(folder), "--speakers", "off")
+    assert first.returncode == 1, first.stderr  # one file failed: said, and the others added
+    assert [re.sub(r"\(0:00:\d\d\)", "(0:00:ss)", line) for line in first.stdout.splitlines()] == [
+        "[1/3] broken.mp3: failed", "[2/3] standup.mp3: added (0:00:ss)", "[3/3] review.wav: added (0:00:ss)"]
+    assert [line for line in first.stderr.splitlines() if line.startswith("warning: broken.mp3")]
+    again = run("add", str(folder / "standup.mp3"), str(folder / "week 2"), "--speakers", "off")
+    assert again.returncode == 0 and again.stdout.splitlines() == ["[1/2] standup.mp3: already in the library",
+                                                                   "[2/2] review.wav: already in the library"]
+    listed = run("library", "list").stdout
+    assert "standup.mp3" in listed and "review.wav" in listed
+    found = run("library", "search", speech.SENTENCES[0][1])
+    assert found.returncode == 0 and found.stdout.startswith("standup.mp3 · [00:0")
+    # `transcribe` puts a recording in the library too
+    speech.recording(tmp_path / "solo.mp3", speech.SENTENCES[4:5])
+    assert run("transcribe", str(tmp_path / "solo.mp3"), "--speakers", "off").returncode == 0
+    assert "solo.mp3" in run("library", "list").stdout
