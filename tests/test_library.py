@@ -298,3 +298,17 @@ def test_add_a_folder_with_progress_then_skip_what_is_there(server_env, tmp_path
     speech.recording(tmp_path / "solo.mp3", speech.SENTENCES[4:5])
     assert run("transcribe", str(tmp_path / "solo.mp3"), "--speakers", "off").returncode == 0
     assert "solo.mp3" in run("library", "list").stdout
+
+
+@pytest.mark.slow  # loads the embedding model (seconds on 2 cores)
+def test_search_by_meaning_finds_other_words_and_keeps_owners_apart(local):
+    make(local, 1, WEEKLY, "Weekly sync", owner="alice")
+    make(local, 2, INTERVIEW, "Interview", owner="bob")
+    lib = sync.open_library(local)
+    assert sync.search(lib, "alice", "money overspent") == []  # no word in common, no vectors yet
+    assert sync.embed_pending(lib) == len(WEEKLY) + len(INTERVIEW) and sync.embed_pending(lib) == 0
+    assert sync.search(lib, "alice", "money overspent")[0].text == "The budget is over by twenty thousand dollars."
+    assert any(h.text.endswith("move the launch to March.") for h in sync.search(lib, "alice", "postpone the release")[:3])
+    assert sync.search(lib, "alice", '"stay in February"')[0].start == 60.0  # words still count
+    assert {h.recording for h in sync.search(lib, "alice", "baking with grandma", limit=50)} == {key(1)}
+    assert sync.search(lib, "bob", "baking with grandma")[0].text == "My grandmother taught me to bake bread."

@@ -26,6 +26,7 @@ from ..config import Settings
 from ..i18n import Text
 from ..service.client import make_client
 from ..transcript import format_timestamp
+from . import sync
 from .store import Library, Recording, Sentence
 
 HITS = 60  # sentences found for a question at most, before their context is added
@@ -125,7 +126,7 @@ def gather(library: Library, owner: str, question: str, budget: int, ids=None, s
                  if p.sentences]
         if estimate_tokens("\n\n".join(_lines(whole, {}))) <= budget:
             return whole, True
-    hits = library.search(owner, question, HITS, ids, since, until)
+    hits = sync.search(library, owner, question, HITS, ids=ids, since=since, until=until)
     return _windows(library, owner, hits, recordings, budget), False
 
 
@@ -213,7 +214,7 @@ def _cut(block: str, budget: int) -> Iterator[str]:
 
 def _passages_answer(library: Library, owner: str, question: str, ids, since, until) -> Answer:
     """Without a language model: the sentences that best match, as they were said."""
-    hits = library.search(owner, question, 5, ids, since, until)
+    hits = sync.search(library, owner, question, 5, ids=ids, since=since, until=until)
     text = "\n".join(f"> {h.line()}" for h in hits) or "No sentence in your recordings matches the words of your question."
     return Answer(iter([f"{NO_MODEL_HEADER}\n\n{text}"]), {}, len({h.recording for h in hits}), len(hits))
 

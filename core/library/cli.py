@@ -62,7 +62,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     """Sentences of your recordings that say these words ("quoted" for a phrase), best first."""
     library, _ = _library()
-    hits = library.search(LOCAL, args.query, args.limit)
+    hits = sync.search(library, LOCAL, args.query, args.limit)
     for hit in hits:
         print(f"{hit.line()}  ({hit.recording[:12]})")
     if not hits:
@@ -112,6 +112,7 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
                         if sys.stderr.isatty() else None)
     print(f"indexed {done.indexed} transcripts ({done.adopted} added to your library), "
           f"dropped {done.dropped} no longer cached")
+    _embed(sync.open_library(settings))
     return 0
 
 
@@ -158,7 +159,17 @@ def cmd_add(args: argparse.Namespace) -> int:
             failed += 1
             print(f"{step}: failed", flush=True)
             print(f"warning: {path.name}: {e}", file=sys.stderr, flush=True)
+    _embed(library)
     return 1 if failed else 0
+
+
+def _embed(library: Library) -> None:
+    """Make the vectors that searching by meaning needs, saying how far it is on a terminal."""
+    def progress(done: int) -> None:
+        if sys.stderr.isatty():
+            print(f"\rReading the meaning of the sentences: {done}", end="", file=sys.stderr, flush=True)
+    if sync.embed_pending(library, progress) and sys.stderr.isatty():
+        print(file=sys.stderr)
 
 
 def register(sub: argparse._SubParsersAction, transcription_options) -> None:

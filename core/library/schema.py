@@ -9,7 +9,8 @@ Tables: `recordings` (what a recording is: id = the transcript's cache key, dura
 speakers' names, the summary's first line), `members` (who holds it: owner, title as that owner
 named it, when it was added), `sentences` (each segment: recording, start, end, speaker, text)
 and `sentences_fts`, a contentless FTS5 index over each sentence's terms (`query.terms`), rowid
-for rowid. `settings` keeps the version of the terms the index was made with.
+for rowid. `settings` keeps the version of the terms the index was made with. `vectors` holds a
+sentence's meaning (384 float16), for the sentences embedded so far.
 """
 
 from __future__ import annotations
@@ -46,6 +47,13 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX sentences_by_recording ON sentences(recording, start);
     CREATE VIRTUAL TABLE sentences_fts USING fts5(terms, content='', tokenize='unicode61 remove_diacritics 0');
     CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+    # 2: sentences' meaning (`meaning.embed`), float16, made after the sentence is indexed
+    """
+    CREATE TABLE vectors (
+        sentence INTEGER PRIMARY KEY REFERENCES sentences(id) ON DELETE CASCADE,
+        v BLOB NOT NULL
+    );
     """,
 )
 

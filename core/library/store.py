@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
+import numpy as np
+
 from ..transcript import format_timestamp
 from . import query, schema
 
@@ -30,6 +32,7 @@ FILE_NAME = "library.sqlite3"  # in the cache folder
 BUSY_SECONDS = 15.0  # how long a writer waits for another process's write before giving up
 MAX_OWNER_CHARS = 200
 SEARCH_LIMIT = 20
+RRF_K, RRF_DEPTH = 60, 20  # reciprocal rank fusion of words and meaning: its constant, each list's length
 
 
 @dataclass(frozen=True)
@@ -288,6 +291,26 @@ class Library:
                                "ORDER BY m.added DESC, m.title", args).fetchall()
         return [Recording(i, t, a, d, lang, tuple(json.loads(sp)), su) for i, t, a, d, lang, sp, su in rows]
 
+    def _hybrid(self, q: query.Query, vector: np.ndarray, where: str, args: list, limit: int) -> list[Hit]:
+        """Reciprocal rank fusion (RRF_K) of the full-text results (any of the words) and the
+        sentences nearest in meaning, each list's best RRF_DEPTH; the score is the fused one."""
+        fused: dict[int, float] = {}
+        with self._db() as con:
+            ranked = [[r[0] for r in con.execute(
+                "SELECT s.id FROM sentences_fts JOIN sentences s ON s.id = sentences_fts.rowid JOIN members m "
+                f"ON m.recording = s.recording WHERE sentences_fts MATCH ? AND {where} "
+                "ORDER BY bm25(sentences_fts) LIMIT ?", [q.any, *args, RRF_DEPTH])] if q else [],
+                [i for i, _ in self._nearest(con, vector, where, args, RRF_DEPTH)]]
+            for found in ranked:
+                for rank, sid in enumerate(found):
+                    fused[sid] = fused.get(sid, 0.0) + 1 / (RRF_K + rank + 1)
+            best = sorted(fused, key=lambda sid: -fused[sid])[:limit]
+            rows = {r[0]: r[1:] for r in con.execute(
+                "SELECT s.id, s.recording, m.title, s.start, s.speaker, s.text FROM sentences s JOIN members m "
+                f"ON m.recording = s.recording WHERE s.id IN ({','.join('?' * len(best))}) AND {where}",
+                [*best, *args])}
+        return [Hit(*rows[sid], fused[sid]) for sid in best if sid in rows]
+
     @_recovering
     def text_chars(self, owner: str, ids: Iterable[str] | None = None, since: float | None = None,
                    until: float | None = None) -> int:
@@ -299,22 +322,59 @@ class Library:
 
     @_recovering
     def search(self, owner: str, text: str, limit: int = SEARCH_LIMIT, ids: Iterable[str] | None = None,
-               since: float | None = None, until: float | None = None) -> list[Hit]:
-        """The owner's sentences that match `text` (`query.parse`), best first (BM25)."""
+               since: float | None = None, until: float | None = None, any_words: bool = True,
+               meaning: np.ndarray | None = None) -> list[Hit]:
+        """The owner's sentences that match `text` (`query.parse`), best first (BM25): those
+        with all its words, or else (`any_words`) those with any of them. With `meaning` (the
+        text's vector, `meaning.embed`), merged with the sentences closest in meaning (`_hybrid`)."""
         q = query.parse(text)
+        where, args = self._scope(owner, ids, since, until)
+        if meaning is not None:
+            return self._hybrid(q, meaning, where, args, limit)
         if not q:
             return []
-        where, args = self._scope(owner, ids, since, until)
         sql = ("SELECT s.recording, m.title, s.start, s.speaker, s.text, bm25(sentences_fts) "
                "FROM sentences_fts JOIN sentences s ON s.id = sentences_fts.rowid "
                f"JOIN members m ON m.recording = s.recording WHERE sentences_fts MATCH ? AND {where} "
                "ORDER BY bm25(sentences_fts), s.recording, s.start LIMIT ?")
         with self._db() as con:
-            for match in dict.fromkeys((q.all, q.any)):
+            for match in dict.fromkeys((q.all, q.any) if any_words else (q.all,)):
                 rows = con.execute(sql, [match, *args, limit]).fetchall()
                 if rows:
                     return [Hit(r, t, st, sp, tx, -score) for r, t, st, sp, tx, score in rows]
         return []
+
+    # Meaning: vectors made apart (`sync.embed_pending`), used by `search` where there are some
+
+    @_recovering
+    def unembedded(self, limit: int) -> list[tuple[int, str]]:
+        """Sentences (id, text) that have no vector yet, by recording."""
+        with self._db() as con:
+            return con.execute("SELECT s.id, s.text FROM sentences s LEFT JOIN vectors v ON v.sentence = s.id "
+                               "WHERE v.sentence IS NULL ORDER BY s.recording, s.id LIMIT ?", (limit,)).fetchall()
+
+    @_recovering
+    def has_vectors(self) -> bool:
+        with self._db() as con:
+            return con.execute("SELECT 1 FROM vectors LIMIT 1").fetchone() is not None
+
+    @_recovering
+    def put_vectors(self, ids: list[int], vectors: np.ndarray) -> None:
+        with self._db(write=True) as con:
+            con.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?)",
+                            [(i, v.astype(np.float16).tobytes()) for i, v in zip(ids, vectors)])
+
+    def _nearest(self, con: sqlite3.Connection, vector: np.ndarray, where: str, args: list, k: int
+                 ) -> list[tuple]:
+        """The k sentences in scope closest in meaning to `vector` (a unit vector)."""
+        rows = con.execute("SELECT s.id, v.v FROM vectors v JOIN sentences s ON s.id = v.sentence "
+                           f"JOIN members m ON m.recording = s.recording WHERE {where}", args).fetchall()
+        if not rows:
+            return []
+        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float16).reshape(len(rows), -1)
+        scores = matrix.astype(np.float32) @ vector.astype(np.float32)
+        best = np.argsort(-scores)[:k]
+        return [(rows[i][0], float(scores[i])) for i in best]
 
     @_recovering
     def sentences(self, owner: str, recording_id: str, start: float = 0.0, end: float = float("inf")

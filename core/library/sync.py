@@ -134,6 +134,43 @@ def rebuild(settings: Settings, library: Library | None = None, adopt: str | Non
     return done
 
 
+EMBED_BATCH = 256  # sentences embedded and written at a time
+
+
+def embed_pending(library: Library, on_progress: Callable[[int], None] | None = None) -> int:
+    """Give every sentence that has none its vector (`meaning.embed`), for searching by meaning;
+    the sentences embedded. Seconds of CPU a recording: run apart from adding it (`add` and
+    `rebuild` do, at the end). 0 when the model is not installed."""
+    from . import meaning
+
+    done = 0
+    while batch := library.unembedded(EMBED_BATCH):
+        try:
+            vectors = meaning.embed([text for _, text in batch])
+        except meaning.Unavailable as e:
+            log.warning("no search by meaning: %s", e)
+            return done
+        library.put_vectors([i for i, _ in batch], vectors)
+        done += len(batch)
+        if on_progress:
+            on_progress(done)
+    return done
+
+
+def search(library: Library, owner: str, text: str, limit: int = 20, **scope) -> list:
+    """The owner's sentences for `text`: by words and, once the library has vectors, by meaning
+    too (reciprocal rank fusion; measured in bench/library_meaning.py)."""
+    from . import meaning
+
+    vector = None
+    if library.has_vectors() and text.strip():
+        try:
+            vector = meaning.embed([text])[0]
+        except meaning.Unavailable:
+            pass
+    return library.search(owner, text, limit, meaning=vector, **scope)
+
+
 def remove(settings: Settings, owner: str, transcript_id: str) -> bool:
     """Take a recording out of the owner's library; when no one else holds it, its cached
     transcript goes too. False when the owner did not hold it."""
