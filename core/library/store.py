@@ -73,9 +73,9 @@ class Hit:
 
 
 def _damaged(e: sqlite3.DatabaseError) -> bool:
+    """Whether the error says the file is damaged (not a locked database, nor a mistake of ours)."""
     words = str(e).lower()
-    return not isinstance(e, (sqlite3.OperationalError, sqlite3.IntegrityError)) or "malformed" in words \
-        or "not a database" in words
+    return "malformed" in words or "not a database" in words or "corrupt" in words
 
 
 def _recovering(method):
