@@ -4,7 +4,7 @@ The index holds, for each sentence, its words as `answer.retrieval.tokenize` mak
 lower case, no accents, one width; Chinese and Japanese as overlapping character pairs, and each
 character on its own), so a query is cut the same way and the search works in every script the
 single-recording retrieval does. "Quoted words" are a phrase (the words in that order); the other
-words must all be there, or, when no sentence holds them all, any of them (`Query.any`), ranked
+words must all be there, or, when no sentence holds them all, any of them, ranked
 by BM25 either way. Function words ("the", "de", 的) are left out unless quoted.
 """
 
@@ -25,10 +25,6 @@ def terms(text: str) -> str:
     return " ".join(tokenize(text, passage=True))
 
 
-def _quote(words: list[str]) -> str:
-    return '"' + " ".join(words) + '"'  # terms hold letters and digits only: no quote to escape
-
-
 def _words(text: str) -> list[str]:
     """The query's content words: Chinese and Japanese as their character pairs (each a word,
     so that a question's wording need not be the sentence's), function words left out."""
@@ -37,21 +33,29 @@ def _words(text: str) -> list[str]:
 
 @dataclass(frozen=True)
 class Query:
-    all: str  # every word or phrase must be there (FTS5 syntax); "" when the text has no word
-    any: str  # any of them will do
+    """The words and phrases of a search, each a tuple of terms that must stand in that order."""
+
+    phrases: tuple[tuple[str, ...], ...]
 
     def __bool__(self) -> bool:
-        return bool(self.all)
+        return bool(self.phrases)
+
+    def fts5(self, every: bool) -> str:
+        """As SQLite's FTS5 reads it: every phrase (AND), or any (OR)."""
+        return (" AND " if every else " OR ").join('"' + " ".join(p) + '"' for p in self.phrases)
+
+    def tsquery(self, every: bool) -> str:
+        """As PostgreSQL's to_tsquery('simple', ...) reads it (<-> for words in a row)."""
+        return (" & " if every else " | ").join("(" + " <-> ".join(p) + ")" for p in self.phrases)
 
 
 def parse(text: str) -> Query:
-    """The FTS5 queries for a search box's text (see the module docstring)."""
-    parts: list[str] = []
+    """The phrases of a search box's text (see the module docstring)."""
+    phrases: list[tuple[str, ...]] = []
     for i, piece in enumerate(_QUOTED.split(text or "")):
         if i % 2:  # inside quotes: every word counts, in order
             if words := tokenize(piece):
-                parts.append(_quote(words))
+                phrases.append(tuple(words))
         else:
-            parts += [_quote([w]) for w in _words(piece)]
-    parts = list(dict.fromkeys(parts))
-    return Query(" AND ".join(parts), " OR ".join(parts))
+            phrases += [(w,) for w in _words(piece)]
+    return Query(tuple(dict.fromkeys(phrases)))

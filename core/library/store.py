@@ -179,17 +179,30 @@ class Library:
                         "speakers = excluded.speakers, indexed = excluded.indexed",
                         (recording_id, duration, language, json.dumps(list(speakers)), time.time()))
             self._unindex(con, recording_id)
-            for start, end, speaker, text in rows:
-                rowid = con.execute("INSERT INTO sentences (recording, start, end, speaker, text) "
-                                    "VALUES (?, ?, ?, ?, ?)", (recording_id, start, end, speaker, text)).lastrowid
-                con.execute("INSERT INTO sentences_fts(rowid, terms) VALUES (?, ?)", (rowid, query.terms(text)))
+            self._insert(con, recording_id, rows)
+
+    # The full-text index: what differs between databases (see `postgres.PostgresLibrary`)
 
     @staticmethod
-    def _unindex(con: sqlite3.Connection, recording_id: str) -> None:
+    def _insert(con, recording_id: str, rows: list[tuple]) -> None:
+        for start, end, speaker, text in rows:
+            rowid = con.execute('INSERT INTO sentences (recording, start, "end", speaker, text) '
+                                "VALUES (?, ?, ?, ?, ?)", (recording_id, start, end, speaker, text)).lastrowid
+            con.execute("INSERT INTO sentences_fts(rowid, terms) VALUES (?, ?)", (rowid, query.terms(text)))
+
+    @staticmethod
+    def _unindex(con, recording_id: str) -> None:
         old = con.execute("SELECT id, text FROM sentences WHERE recording = ?", (recording_id,)).fetchall()
         con.executemany("INSERT INTO sentences_fts(sentences_fts, rowid, terms) VALUES ('delete', ?, ?)",
                         [(rowid, query.terms(text)) for rowid, text in old])
         con.execute("DELETE FROM sentences WHERE recording = ?", (recording_id,))
+
+    @staticmethod
+    def _matching(q: query.Query, every: bool) -> tuple[str, str, list]:
+        """The full-text part of a search: (FROM clause giving `s`, the sentences, and a `rank`
+        column, lower first; its WHERE condition; their arguments, in that order)."""
+        return ("(SELECT rowid, bm25(sentences_fts) AS rank FROM sentences_fts WHERE sentences_fts MATCH ?) f "
+                "JOIN sentences s ON s.id = f.rowid", "1", [q.fts5(every)])
 
     @_recovering
     def summarized(self, recording_id: str, summary: str) -> None:
@@ -226,7 +239,7 @@ class Library:
         with self._db(write=True) as con:
             if not con.execute("SELECT 1 FROM recordings WHERE id = ?", (recording_id,)).fetchone():
                 return False
-            con.execute("INSERT OR IGNORE INTO members VALUES (?, ?, ?, ?)",
+            con.execute("INSERT INTO members VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                         (check_owner(owner), recording_id, title.strip() or recording_id[:12], added or time.time()))
             return True
 
@@ -296,10 +309,10 @@ class Library:
         sentences nearest in meaning, each list's best RRF_DEPTH; the score is the fused one."""
         fused: dict[int, float] = {}
         with self._db() as con:
+            source, condition, fts_args = self._matching(q, every=False)
             ranked = [[r[0] for r in con.execute(
-                "SELECT s.id FROM sentences_fts JOIN sentences s ON s.id = sentences_fts.rowid JOIN members m "
-                f"ON m.recording = s.recording WHERE sentences_fts MATCH ? AND {where} "
-                "ORDER BY bm25(sentences_fts) LIMIT ?", [q.any, *args, RRF_DEPTH])] if q else [],
+                f"SELECT s.id FROM {source} JOIN members m ON m.recording = s.recording WHERE {condition} AND {where} "
+                "ORDER BY rank LIMIT ?", [*fts_args, *args, RRF_DEPTH])] if q else [],
                 [i for i, _ in self._nearest(con, vector, where, args, RRF_DEPTH)]]
             for found in ranked:
                 for rank, sid in enumerate(found):
@@ -333,13 +346,12 @@ class Library:
             return self._hybrid(q, meaning, where, args, limit)
         if not q:
             return []
-        sql = ("SELECT s.recording, m.title, s.start, s.speaker, s.text, bm25(sentences_fts) "
-               "FROM sentences_fts JOIN sentences s ON s.id = sentences_fts.rowid "
-               f"JOIN members m ON m.recording = s.recording WHERE sentences_fts MATCH ? AND {where} "
-               "ORDER BY bm25(sentences_fts), s.recording, s.start LIMIT ?")
         with self._db() as con:
-            for match in dict.fromkeys((q.all, q.any) if any_words else (q.all,)):
-                rows = con.execute(sql, [match, *args, limit]).fetchall()
+            for every in (True, False) if any_words and len(q.phrases) > 1 else (True,):
+                source, condition, fts_args = self._matching(q, every)
+                rows = con.execute(f"SELECT s.recording, m.title, s.start, s.speaker, s.text, rank FROM {source} "
+                                   f"JOIN members m ON m.recording = s.recording WHERE {condition} AND {where} "
+                                   "ORDER BY rank, s.recording, s.start LIMIT ?", [*fts_args, *args, limit]).fetchall()
                 if rows:
                     return [Hit(r, t, st, sp, tx, -score) for r, t, st, sp, tx, score in rows]
         return []
@@ -361,7 +373,7 @@ class Library:
     @_recovering
     def put_vectors(self, ids: list[int], vectors: np.ndarray) -> None:
         with self._db(write=True) as con:
-            con.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?)",
+            con.executemany("INSERT INTO vectors VALUES (?, ?) ON CONFLICT (sentence) DO UPDATE SET v = excluded.v",
                             [(i, v.astype(np.float16).tobytes()) for i, v in zip(ids, vectors)])
 
     def _nearest(self, con: sqlite3.Connection, vector: np.ndarray, where: str, args: list, k: int
@@ -381,7 +393,7 @@ class Library:
                   ) -> list[Sentence]:
         """The sentences of one of the owner's recordings that start in [start, end)."""
         with self._db() as con:
-            rows = con.execute("SELECT s.start, s.end, s.text, s.speaker FROM sentences s JOIN members m "
+            rows = con.execute('SELECT s.start, s."end", s.text, s.speaker FROM sentences s JOIN members m '
                                "ON m.recording = s.recording AND m.owner = ? WHERE s.recording = ? "
                                "AND s.start >= ? AND s.start < ? ORDER BY s.start",
                                (check_owner(owner), recording_id, start, min(end, 1e12))).fetchall()
