@@ -19,6 +19,7 @@ from core.config import Settings
 from core.library import LOCAL, ask, schema, sync
 from core.library.store import FILE_NAME, Library
 from core.transcript import Meta, Segment, Transcript
+from tests import pgserver
 
 WEEKLY = ["Welcome everyone to the weekly sync.", "Marketing wants to move the launch to March.",
           "Engineering thinks the launch can stay in February.", "We decided to move the launch to March.",
@@ -43,9 +44,32 @@ def make(settings: Settings, n: int, lines: list[str], title: str, owner: str | 
     return t
 
 
+@pytest.fixture(scope="session")
+def postgres():
+    """A PostgreSQL server of the tests' own, on 127.0.0.1 (tests/pgserver.py)."""
+    bin_dir = pgserver.programs()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL is not installed here (Debian's postgresql package; .ci/run installs it)")
+    pytest.importorskip("psycopg", reason="psycopg (requirements.txt) is not installed")
+    server = pgserver.Server(bin_dir).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request) -> str | None:
+    """Where the library is: None for SQLite in the cache folder, or a new PostgreSQL database's URL."""
+    return None if request.param == "sqlite" else request.getfixturevalue("postgres").new_database()
+
+
 @pytest.fixture
-def local(tmp_path) -> Settings:
+def local(tmp_path, db) -> Settings:
     """No language model: only the index is tested."""
+    return Settings(cache_dir=tmp_path / "cache", api_key=None, diarization="off", database_url=db)
+
+
+@pytest.fixture
+def on_sqlite(tmp_path) -> Settings:
     return Settings(cache_dir=tmp_path / "cache", api_key=None, diarization="off")
 
 
@@ -53,8 +77,8 @@ def lines(hits) -> list[str]:
     return [h.line() for h in hits]
 
 
-def test_schema_is_migrated_and_a_newer_file_is_refused(local):
-    lib = sync.open_library(local)
+def test_schema_is_migrated_and_a_newer_file_is_refused(on_sqlite):
+    lib = sync.open_library(on_sqlite)
     lib.recordings(LOCAL)
     con = sqlite3.connect(lib.path)
     assert con.execute("PRAGMA user_version").fetchone()[0] == len(schema.MIGRATIONS)
@@ -65,7 +89,8 @@ def test_schema_is_migrated_and_a_newer_file_is_refused(local):
         Library(lib.path).recordings(LOCAL)
 
 
-def test_nothing_of_one_owner_reaches_another(local, settings, server):
+def test_nothing_of_one_owner_reaches_another(local, settings, server, db):
+    settings = settings.replace(database_url=db)
     make(local, 1, WEEKLY, "Weekly sync", owner="alice")
     make(local, 2, INTERVIEW, "Interview", owner="bob")
     make(local, 3, PODCAST, "Coffee podcast", owner="alice")
@@ -98,9 +123,12 @@ def test_search_ranks_the_best_sentence_first_and_falls_back_to_any_word(local):
                                "Weekly sync · [01:30] · We decided to move the launch to March."]
     assert len(hits) == 2  # every word is in these two only
     assert all(a.score >= b.score for a, b in zip(hits, hits[1:]))
-    # No sentence has all the words: any of them, the rarer ones first
+    # No sentence has all the words: any of them; BM25 (SQLite) puts the rarer word first, while
+    # PostgreSQL's ts_rank knows no word's rarity
     hits = lib.search(LOCAL, "espresso launch")
-    assert hits[0].text == "Espresso needs a fine grind." and len(hits) == 5
+    assert "Espresso needs a fine grind." in [h.text for h in hits] and len(hits) == 5
+    if not local.database_url:
+        assert hits[0].text == "Espresso needs a fine grind."
     assert lib.search(LOCAL, "the of and") == [] and lib.search(LOCAL, "zebra") == []
 
 
@@ -124,7 +152,9 @@ def test_chinese_and_japanese_are_found_without_spaces(local):
     assert lib.search(LOCAL, "ＴＯＫＹＯ") == [] and lib.search(LOCAL, "钱")[0].start == 30.0  # one character
 
 
-def test_speakers_and_summary_are_listed_and_a_rename_reaches_the_index(local):
+def test_speakers_and_summary_are_listed_and_a_rename_reaches_the_index(local, monkeypatch):
+    if local.database_url:  # a rename knows the cache and the environment, as the app's does
+        monkeypatch.setenv("DATABASE_URL", local.database_url)
     t = make(local, 1, WEEKLY, "Weekly sync", speaker="Speaker 1")
     lib = sync.open_library(local)
     assert lib.search(LOCAL, "budget")[0].line() == ("Weekly sync · [02:00] · Speaker 1 · The budget is over by "
@@ -136,7 +166,8 @@ def test_speakers_and_summary_are_listed_and_a_rename_reaches_the_index(local):
     assert lib.recordings(LOCAL)[0].summary == "The launch moves to March [01:30]"
 
 
-def test_ask_across_sends_passages_of_several_recordings_and_cites_them(settings, server):
+def test_ask_across_sends_passages_of_several_recordings_and_cites_them(settings, server, db):
+    settings = settings.replace(database_url=db)
     make(settings, 1, WEEKLY, "Weekly sync 2026-11-20")
     make(settings, 2, INTERVIEW, "Interview with Ana")
     make(settings, 3, PODCAST, "Coffee podcast")
@@ -156,8 +187,8 @@ def test_ask_across_sends_passages_of_several_recordings_and_cites_them(settings
     assert "don't know" in unknown and not ask.links(unknown, answer.sources)
 
 
-def test_ask_across_a_large_library_sends_the_best_passages(settings, server):
-    settings = Settings(**{**settings.__dict__, "context_tokens": 500})
+def test_ask_across_a_large_library_sends_the_best_passages(settings, server, db):
+    settings = settings.replace(context_tokens=500, database_url=db)
     filler = [f"Item {i} of the agenda was read aloud without comment." for i in range(60)]
     make(settings, 1, filler[:30] + ["The vendor contract was signed by Maria."] + filler[30:], "Board meeting")
     make(settings, 2, filler, "Another meeting")
@@ -170,8 +201,8 @@ def test_ask_across_a_large_library_sends_the_best_passages(settings, server):
     assert "best match" in answer.notices[0].localized("en")
 
 
-def test_a_question_about_every_recording_is_read_in_parts(settings, server):
-    settings = Settings(**{**settings.__dict__, "context_tokens": 500})
+def test_a_question_about_every_recording_is_read_in_parts(settings, server, db):
+    settings = settings.replace(context_tokens=500, database_url=db)
     filler = [f"Item {i} of the agenda was read aloud without comment." for i in range(40)]
     make(settings, 1, filler[:20] + ["The decision was to hire two engineers."] + filler[20:], "Monday meeting")
     make(settings, 2, filler[:5] + ["The decision was to cancel the offsite."] + filler[5:], "Friday meeting")
@@ -211,13 +242,15 @@ def test_rebuild_from_the_cache_keeps_owners_and_adopts_the_rest(local):
     assert [r.title for r in lib.recordings("alice")] == ["Weekly sync"]
     assert [r.id for r in lib.recordings(LOCAL)] == [key(2)]
     assert re.fullmatch(r"Recording of \d{4}-\d\d-\d\d \d\d:\d\d", lib.recordings(LOCAL)[0].title)
-    (local.cache_dir / FILE_NAME).unlink()
-    sync.rebuild(local)
-    assert {r.id for r in lib.recordings(LOCAL)} == {key(1), key(2)} and lib.search(LOCAL, "grandmother")
+    if not local.database_url:  # an index lost whole: every cached transcript comes back, in the local library
+        (local.cache_dir / FILE_NAME).unlink()
+        sync.rebuild(local)
+        assert {r.id for r in lib.recordings(LOCAL)} == {key(1), key(2)} and lib.search(LOCAL, "grandmother")
 
 
 @pytest.mark.parametrize("damage", ["garbage", "pages"])
-def test_a_damaged_index_is_rebuilt_and_loses_no_transcript(local, damage):
+def test_a_damaged_index_is_rebuilt_and_loses_no_transcript(on_sqlite, damage):
+    local = on_sqlite
     for n, (lines_, title) in enumerate([(WEEKLY, "Weekly sync"), (INTERVIEW, "Interview"), (PODCAST, "Podcast")]):
         make(local, n, lines_ * 40, title)
     path = local.cache_dir / FILE_NAME
@@ -236,6 +269,8 @@ def test_a_damaged_index_is_rebuilt_and_loses_no_transcript(local, damage):
 
 def test_cli_library_commands(local, monkeypatch, capsys):
     monkeypatch.setenv("CACHE_DIR", str(local.cache_dir))
+    if local.database_url:
+        monkeypatch.setenv("DATABASE_URL", local.database_url)
     make(local, 1, WEEKLY, "Weekly sync")
     make(local, 2, PODCAST, "Coffee podcast")
 
@@ -312,3 +347,28 @@ def test_search_by_meaning_finds_other_words_and_keeps_owners_apart(local):
     assert sync.search(lib, "alice", '"stay in February"')[0].start == 60.0  # words still count
     assert {h.recording for h in sync.search(lib, "alice", "baking with grandma", limit=50)} == {key(1)}
     assert sync.search(lib, "bob", "baking with grandma")[0].text == "My grandmother taught me to bake bread."
+
+
+@pytest.mark.slow  # transcribes real speech through the test server, in new processes
+def test_two_processes_share_a_postgresql_library(server_env, postgres, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests import speech
+
+    url = postgres.new_database()
+    speech.recording(tmp_path / "standup.mp3", speech.SENTENCES[:2])
+
+    def run(cache: str, *args: str) -> subprocess.CompletedProcess:
+        env = {**os.environ, "DATABASE_URL": url, "CACHE_DIR": str(tmp_path / cache)}
+        return subprocess.run([sys.executable, "-m", "core", *args], cwd=Path(__file__).parent.parent, env=env,
+                              capture_output=True, text=True, timeout=300)
+
+    added = run("cache-a", "add", str(tmp_path / "standup.mp3"), "--speakers", "off")
+    assert added.returncode == 0 and added.stdout.startswith("[1/1] standup.mp3: added"), added.stderr
+    assert not (tmp_path / "cache-a" / FILE_NAME).exists()  # the library is in PostgreSQL, not SQLite
+    found = run("cache-b", "library", "search", speech.SENTENCES[1][1])  # another process, another machine's cache
+    assert found.returncode == 0 and found.stdout.startswith("standup.mp3 · [00:0"), found.stderr
+    assert "Lisbon" in found.stdout

@@ -202,7 +202,7 @@ class Library:
         """The full-text part of a search: (FROM clause giving `s`, the sentences, and a `rank`
         column, lower first; its WHERE condition; their arguments, in that order)."""
         return ("(SELECT rowid, bm25(sentences_fts) AS rank FROM sentences_fts WHERE sentences_fts MATCH ?) f "
-                "JOIN sentences s ON s.id = f.rowid", "1", [q.fts5(every)])
+                "JOIN sentences s ON s.id = f.rowid", "1 = 1", [q.fts5(every)])
 
     @_recovering
     def summarized(self, recording_id: str, summary: str) -> None:
@@ -285,7 +285,7 @@ class Library:
         sql, args = "m.owner = ?", [check_owner(owner)]
         if ids is not None:
             ids = list(dict.fromkeys(ids))
-            sql += f" AND m.recording IN ({','.join('?' * len(ids))})" if ids else " AND 0"
+            sql += f" AND m.recording IN ({','.join('?' * len(ids))})" if ids else " AND 1 = 0"
             args += ids
         if since is not None:
             sql, args = sql + " AND m.added >= ?", args + [since]
@@ -318,6 +318,8 @@ class Library:
                 for rank, sid in enumerate(found):
                     fused[sid] = fused.get(sid, 0.0) + 1 / (RRF_K + rank + 1)
             best = sorted(fused, key=lambda sid: -fused[sid])[:limit]
+            if not best:
+                return []
             rows = {r[0]: r[1:] for r in con.execute(
                 "SELECT s.id, s.recording, m.title, s.start, s.speaker, s.text FROM sentences s JOIN members m "
                 f"ON m.recording = s.recording WHERE s.id IN ({','.join('?' * len(best))}) AND {where}",

@@ -28,7 +28,12 @@ log = logging.getLogger(__name__)
 
 
 def open_library(settings: Settings) -> Library:
-    """The library of this cache folder; a damaged file is rebuilt from the cached transcripts."""
+    """The library of this cache folder (a damaged file is rebuilt from the cached transcripts),
+    or, with DATABASE_URL, the one in PostgreSQL."""
+    if settings.database_url:
+        from .postgres import PostgresLibrary
+
+        return PostgresLibrary(settings.database_url)
     return Library(Path(settings.cache_dir) / FILE_NAME, on_damage=lambda lib: rebuild(settings, lib))
 
 
@@ -79,11 +84,12 @@ def renamed(cache: Cache, setting: str, transcript: Transcript) -> None:
     """A speaker of the transcript (in `cache`, speakers found as `setting` says) was renamed:
     its sentences carry the new name from now on."""
     if transcript.meta.id:
-        settings = Settings(cache_dir=cache.root, cache_max_mb=cache.max_bytes / 2**20, diarization=setting)
-        _quietly("rename a speaker in", lambda: _if_indexed(settings, transcript))
+        _quietly("rename a speaker in", lambda: _if_indexed(cache, setting, transcript))
 
 
-def _if_indexed(settings: Settings, transcript: Transcript) -> None:
+def _if_indexed(cache: Cache, setting: str, transcript: Transcript) -> None:
+    """Index the transcript again if the library has it (DATABASE_URL from the environment)."""
+    settings = Settings.from_env(cache_dir=cache.root, cache_max_mb=cache.max_bytes / 2**20, diarization=setting)
     library = open_library(settings)
     if library.has(transcript.meta.id):
         index_transcript(library, transcript)
