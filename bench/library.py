@@ -2,6 +2,7 @@
 
     python bench/library.py                     # 1,000 recordings, about 2 minutes on 2 cores
     python bench/library.py --recordings 100    # a quick look
+    python bench/library.py --postgres          # the same in PostgreSQL (a throwaway server, tests/pgserver.py)
 
 Each transcript is 30 minutes of sentences of 6-22 words (a sentence every ~4.5 s, about 400 a
 recording, 2.4 words a second: a speaking pace), drawn from a Zipf-distributed vocabulary of
@@ -72,23 +73,40 @@ def timed(fn, runs: int) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recordings", type=int, default=1000)
+    parser.add_argument("--postgres", action="store_true", help="in PostgreSQL instead of SQLite")
     args = parser.parse_args()
+    server = None
+    if args.postgres:
+        from core.library.postgres import PostgresLibrary
+        from tests import pgserver
+
+        server = pgserver.Server(pgserver.programs()).start()
+        library = PostgresLibrary(server.new_database())
+    else:
+        library = Library(Path(tempfile.mkdtemp(prefix="library-bench-")) / "library.sqlite3")
+    try:
+        run(library, args.recordings)
+    finally:
+        if server:
+            server.stop()
+
+
+def run(library: Library, recordings: int) -> None:
     rng = random.Random(23)
     words = vocabulary(rng)
     weights = [1 / (i + 1) for i in range(len(words))]  # Zipf: the i-th word is 1/i as frequent
-    folder = Path(tempfile.mkdtemp(prefix="library-bench-"))
-    library = Library(folder / "library.sqlite3")
     texts: list[list[str]] = []
-    started = time.perf_counter()
-    for n in range(args.recordings):
+    build = 0.0
+    for n in range(recordings):
         sentences = transcript(rng, words, weights)
         texts.append([s.text for s in sentences])
         rid = f"{n:064x}"
+        started = time.perf_counter()
         library.index(rid, SECONDS, "en", [f"Speaker {i}" for i in range(1, 5)], sentences)
         library.hold("everyone", rid, f"Meeting {n}", added=n)
         if n % 100 == 0:  # a visitor holds 10 of them
             library.hold("visitor", rid, f"Meeting {n}", added=n)
-    build = time.perf_counter() - started
+        build += time.perf_counter() - started
     count = sum(map(len, texts))
 
     adds = []
@@ -108,11 +126,10 @@ def main() -> None:
     queries = [("a rare word", rare), ("a common word", common), ("two words", pair), ("a phrase", phrase),
                ("three rare words, never together", none_together)]
 
-    size = library.path.stat().st_size + (Path(f"{library.path}-wal").stat().st_size
-                                          if Path(f"{library.path}-wal").exists() else 0)
-    print(f"{args.recordings} recordings of 30 min, {count:,} sentences; built in {build:.0f} s "
-          f"({build / args.recordings * 1000:.0f} ms a recording); database {size / 2**20:.0f} MB "
-          f"({size / args.recordings / 1024:.0f} KB a recording)\n")
+    size = library.size()
+    print(f"{type(library).__name__}: {recordings} recordings of 30 min, {count:,} sentences; indexed in {build:.0f} s "
+          f"({build / recordings * 1000:.0f} ms a recording); database {size / 2**20:.0f} MB "
+          f"({size / recordings / 1024:.0f} KB a recording)\n")
     print(f"Adding one 30-minute transcript ({len(sentences)} sentences): median {statistics.median(adds):.0f} ms, "
           f"worst {max(adds):.0f} ms\n")
     print("| query | results | every recording: median / p95 ms | a visitor's 10: median / p95 ms "

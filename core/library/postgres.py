@@ -1,7 +1,7 @@
 """The library in PostgreSQL (DATABASE_URL=postgresql://...), for app processes that share it.
 
 The same `store.Library`, with what differs between the databases replaced: connections
-(psycopg 3, one per operation, `?` placeholders turned into `%s`), the schema and its numbered
+(psycopg 3, one kept per thread, `?` placeholders turned into `%s`), the schema and its numbered
 migrations (`schema_version`, run under an advisory lock so that two processes starting
 together run each once), and the full-text index: each sentence's terms (`query.terms`, the
 same words as in SQLite, Chinese and Japanese as character pairs) in a `tsvector` column with a
@@ -61,6 +61,7 @@ class PostgresLibrary(Library):
         self.on_damage = None
         self._ready = False
         self._lock = threading.Lock()
+        self._local = threading.local()  # each thread keeps its connection: connecting costs milliseconds
 
     def __repr__(self) -> str:
         return "PostgresLibrary()"
@@ -68,7 +69,10 @@ class PostgresLibrary(Library):
     def _connect(self):
         import psycopg
 
-        con = psycopg.connect(self.url, autocommit=True, connect_timeout=15)
+        con = getattr(self._local, "con", None)
+        if con is not None and not con.closed and not con.broken:
+            return con
+        con = self._local.con = psycopg.connect(self.url, autocommit=True, connect_timeout=15)
         try:
             if not self._ready:
                 with self._lock:
@@ -105,14 +109,11 @@ class PostgresLibrary(Library):
     @contextmanager
     def _db(self, write: bool = False) -> Iterator[_Connection]:
         con = self._connect()
-        try:
-            if write:
-                with con.transaction():
-                    yield _Connection(con)
-            else:
+        if write:
+            with con.transaction():
                 yield _Connection(con)
-        finally:
-            con.close()
+        else:
+            yield _Connection(con)
 
     def _recover(self, why: Exception) -> None:
         raise why
