@@ -56,7 +56,8 @@ def postgres():
     server.stop()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+# PostgreSQL's runs are in the full suite only: starting its server takes seconds
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
 def db(request) -> str | None:
     """Where the library is: None for SQLite in the cache folder, or a new PostgreSQL database's URL."""
     return None if request.param == "sqlite" else request.getfixturevalue("postgres").new_database()
