@@ -55,6 +55,7 @@ class _Connection:
 
 
 class PostgresLibrary(Library):
+    _NEWEST = "s.id"
     def __init__(self, url: str):
         self.url = url  # a secret (it may hold a password): never logged
         self.path = None
@@ -130,10 +131,9 @@ class PostgresLibrary(Library):
         con.execute("DELETE FROM sentences WHERE recording = ?", (recording_id,))
 
     @staticmethod
-    def _matching(q: query.Query, every: bool) -> tuple[str, str, list]:
+    def _matching(q: query.Query, every: bool) -> tuple[str, str, str, list]:
         tsquery = q.tsquery(every)
-        return ("(SELECT id, -ts_rank(terms, to_tsquery('simple', ?)) AS rank FROM sentences "
-                "WHERE terms @@ to_tsquery('simple', ?)) f JOIN sentences s ON s.id = f.id", "1 = 1",
+        return ("sentences s", "s.terms @@ to_tsquery('simple', ?)", "-ts_rank(s.terms, to_tsquery('simple', ?))",
                 [tsquery, tsquery])
 
     def size(self) -> int:

@@ -32,6 +32,7 @@ FILE_NAME = "library.sqlite3"  # in the cache folder
 BUSY_SECONDS = 15.0  # how long a writer waits for another process's write before giving up
 MAX_OWNER_CHARS = 200
 SEARCH_LIMIT = 20
+RANKED_AT_MOST = 20_000  # matches ranked for a search, the newest first (see `Library._ranked`)
 RRF_K, RRF_DEPTH = 60, 20  # reciprocal rank fusion of words and meaning: its constant, each list's length
 
 
@@ -99,6 +100,7 @@ def check_owner(owner: str) -> str:
 
 
 class Library:
+    _NEWEST = "sentences_fts.rowid"  # the matches' order, newest first, as the full-text index walks them
     def __init__(self, path: Path, on_damage: Callable[["Library"], None] | None = None):
         self.path = Path(path)
         self.on_damage = on_damage
@@ -198,11 +200,22 @@ class Library:
         con.execute("DELETE FROM sentences WHERE recording = ?", (recording_id,))
 
     @staticmethod
-    def _matching(q: query.Query, every: bool) -> tuple[str, str, list]:
-        """The full-text part of a search: (FROM clause giving `s`, the sentences, and a `rank`
-        column, lower first; its WHERE condition; their arguments, in that order)."""
-        return ("(SELECT rowid, bm25(sentences_fts) AS rank FROM sentences_fts WHERE sentences_fts MATCH ?) f "
-                "JOIN sentences s ON s.id = f.rowid", "1 = 1", [q.fts5(every)])
+    def _matching(q: query.Query, every: bool) -> tuple[str, str, str, list]:
+        """The full-text part of a search: the FROM clause giving `s`, the sentences; the WHERE
+        condition that matches; the rank (lower first); their arguments, rank's first."""
+        return ("sentences_fts JOIN sentences s ON s.id = sentences_fts.rowid", "sentences_fts MATCH ?",
+                "bm25(sentences_fts)", [q.fts5(every)])
+
+    def _ranked(self, con, q: query.Query, every: bool, where: str, args: list, limit: int) -> list[tuple]:
+        """(id, recording, title, start, speaker, text, rank) of the best `limit` matches in
+        scope, ranked among the newest RANKED_AT_MOST matches: a word in a third of a large
+        library's sentences is not ranked against all of them (bench/RESULTS.md)."""
+        source, condition, rank, fts_args = self._matching(q, every)
+        return con.execute(
+            f"SELECT * FROM (SELECT s.id, s.recording, m.title, s.start, s.speaker, s.text, {rank} AS rank "
+            f"FROM {source} JOIN members m ON m.recording = s.recording WHERE {condition} AND {where} "
+            f"ORDER BY {self._NEWEST} DESC LIMIT ?) AS found ORDER BY rank, recording, start LIMIT ?",
+            [*fts_args, *args, RANKED_AT_MOST, limit]).fetchall()
 
     @_recovering
     def summarized(self, recording_id: str, summary: str) -> None:
@@ -309,11 +322,8 @@ class Library:
         sentences nearest in meaning, each list's best RRF_DEPTH; the score is the fused one."""
         fused: dict[int, float] = {}
         with self._db() as con:
-            source, condition, fts_args = self._matching(q, every=False)
-            ranked = [[r[0] for r in con.execute(
-                f"SELECT s.id FROM {source} JOIN members m ON m.recording = s.recording WHERE {condition} AND {where} "
-                "ORDER BY rank LIMIT ?", [*fts_args, *args, RRF_DEPTH])] if q else [],
-                [i for i, _ in self._nearest(con, vector, where, args, RRF_DEPTH)]]
+            ranked = [[r[0] for r in self._ranked(con, q, False, where, args, RRF_DEPTH)] if q else [],
+                      [i for i, _ in self._nearest(con, vector, where, args, RRF_DEPTH)]]
             for found in ranked:
                 for rank, sid in enumerate(found):
                     fused[sid] = fused.get(sid, 0.0) + 1 / (RRF_K + rank + 1)
@@ -350,12 +360,8 @@ class Library:
             return []
         with self._db() as con:
             for every in (True, False) if any_words and len(q.phrases) > 1 else (True,):
-                source, condition, fts_args = self._matching(q, every)
-                rows = con.execute(f"SELECT s.recording, m.title, s.start, s.speaker, s.text, rank FROM {source} "
-                                   f"JOIN members m ON m.recording = s.recording WHERE {condition} AND {where} "
-                                   "ORDER BY rank, s.recording, s.start LIMIT ?", [*fts_args, *args, limit]).fetchall()
-                if rows:
-                    return [Hit(r, t, st, sp, tx, -score) for r, t, st, sp, tx, score in rows]
+                if rows := self._ranked(con, q, every, where, args, limit):
+                    return [Hit(r, t, st, sp, tx, -score) for _, r, t, st, sp, tx, score in rows]
         return []
 
     # Meaning: vectors made apart (`sync.embed_pending`), used by `search` where there are some
