@@ -248,6 +248,24 @@ ES: dict[str, str] = {
         "{what}: {where} no tiene endpoint de transcripción (404 en /audio/transcriptions). Pon en "
         "OPENAI_BASE_URL un servidor que transcriba, o TRANSCRIBE_BACKEND=local para transcribir "
         "en esta máquina.",
+    # library/cli.py
+    "Not a date: {text} (write it as 2026-11-20).": "No es una fecha: {text} (escríbela como 2026-11-20).",
+    "No recording {ref} in your library (see `python -m core library list`).":
+        "No hay ninguna grabación {ref} en tu biblioteca (mira `python -m core library list`).",
+    "{ref} names {n} recordings: give more of the id.": "{ref} nombra {n} grabaciones: da más del identificador.",
+    "A title cannot be empty.": "Un título no puede estar vacío.",
+    "No recordings there (looked for: {kinds}).": "No hay grabaciones ahí (se buscaron: {kinds}).",
+    # library/ask.py
+    "The library is large: this answer used the {used} passages that best match the question, from "
+    "{recordings} recordings.":
+        "La biblioteca es grande: esta respuesta usó los {used} pasajes que mejor responden a la pregunta, de "
+        "{recordings} grabaciones.",
+    "The question is about all of the recordings: this answer was made from every passage of {recordings} "
+    "recordings, read in {parts} parts and then combined.":
+        "La pregunta es sobre todas las grabaciones: esta respuesta se hizo con todos los pasajes de "
+        "{recordings} grabaciones, leídos en {parts} partes y luego combinados.",
+    "Some notes were left out: there were too many to combine at once.":
+        "Se dejaron fuera algunas notas: eran demasiadas para combinarlas de una vez.",
     # chat.py
     "Answering": "Al responder",
     "Type a question first.": "Escribe primero una pregunta.",
