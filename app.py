@@ -11,7 +11,9 @@ import gradio as gr
 
 from core.config import Settings
 from core.errors import AppError
+from core.job import Jobs
 from core.service import models
+from ui.bodies import limited_bodies
 from ui.labels import I18N
 from ui.page import build_app
 
@@ -49,10 +51,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     models.prefetch(settings)  # the first visitor's notice need not wait for the lookups
-    demo = build_app(settings)
+    jobs = Jobs(settings)
+    demo = build_app(settings, jobs)
     _, local_url, share_url = demo.launch(server_name=args.host, server_port=args.port, share=args.share,
                                           mcp_server=True if args.mcp else None,  # None: GRADIO_MCP_SERVER
-                                          prevent_thread_lock=True, **launch_options(settings))
+                                          prevent_thread_lock=True, **launch_options(settings),
+                                          app_kwargs={"middleware": [limited_bodies(settings, jobs.folders)]})
     if args.share and not share_url:
         print("Could not create a public link (no internet access, or the tunnel is blocked). "
               f"The app is still running locally at {local_url}", file=sys.stderr, flush=True)

@@ -12,7 +12,6 @@ transcription holds no thread while it waits.
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import shutil
 import tempfile
@@ -25,11 +24,12 @@ from typing import AsyncIterator, Union
 
 import anyio
 
-from .audio import playback
+from .audio import dataurl, playback
 from .audio.fetch import download
 from .cache import Cache
 from .config import Settings
-from .errors import AppError, TooLarge
+from .service.housekeeping import WorkFolders
+from .errors import AppError
 from .exports import to_vtt, write_exports
 from .i18n import Text
 from .speakers.attach import count_of, with_speakers
@@ -74,25 +74,18 @@ class Source:
 
     @classmethod
     def from_tool(cls, media: str, folder: Path, max_file_mb: float) -> "Source":
-        """A tool's `media`: a link, or the file itself as a base64 data URL (written into
-        `folder`, after its size is checked against the file limit)."""
+        """A tool's `media`: a link, or the file itself as a base64 data URL, decoded into
+        `folder` a piece at a time under the file limit (a large one was decoded as the request
+        came in, and `media` is then its reference)."""
         media = (media or "").strip()
+        if media.startswith(dataurl.REFERENCE):
+            return cls(path=dataurl.claim(media, folder / "recording"))
         if not media.startswith("data:"):
             if not media:
                 raise AppError("Paste a link to an audio or video file first.")
             return cls(url=media)
-        header, _, payload = media.partition(",")
-        if ";base64" not in header:
-            raise AppError("A file given as a data URL must be base64-encoded.")
-        if len(payload) * 3 / 4 > max_file_mb * 2**20 + 4:
-            raise TooLarge("The file is over the {limit:g} MB limit.", limit=max_file_mb)
-        try:
-            data = base64.b64decode(payload, validate=True)
-        except ValueError:
-            raise AppError("A file given as a data URL must be base64-encoded.") from None
-        path = folder / "recording"
-        path.write_bytes(data)
-        return cls(path=path)
+        _, payload = dataurl.split(media)
+        return cls(path=dataurl.decode_to_file(payload, folder / "recording", int(max_file_mb * 2**20)))
 
 
 @dataclass(frozen=True)
@@ -154,12 +147,6 @@ def job_settings(base: Settings, user_key: str | None, language: str | None, voc
                             **changes)
 
 
-def work_folder(prefix: str) -> Path:
-    """A new private folder for one session's exports, one fetched link or one tool upload."""
-    WORK_DIR.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=prefix, dir=WORK_DIR))
-
-
 def remove_folder(folder: str | Path | None) -> None:
     if folder:
         shutil.rmtree(folder, ignore_errors=True)
@@ -173,6 +160,7 @@ class Jobs:
         self.cache = Cache(base.cache_dir, max_bytes=int(base.cache_max_mb * 2**20))
         self.cache.media_folder.mkdir(parents=True, exist_ok=True)
         self._by_session: dict[str, Job] = {}  # the running transcription of each browser session
+        self.folders = WorkFolders(WORK_DIR, base.session_ttl_minutes * 60, int(base.max_session_mb * 2**20))
 
     def prepare(self, source: Source, settings: Settings, *, player_copy: bool = True) -> Done | Ticket:
         """The cached transcript (with the player's copy), or the ticket of the work to do. Raises
@@ -213,7 +201,7 @@ class Jobs:
             path = ticket.source.path
             if ticket.source.url:
                 yield Stage(FETCHING)
-                fetched = work_folder("fetch-")
+                fetched = self.folders.new("fetch-", held=True)
                 path = await anyio.to_thread.run_sync(download, ticket.source.url, fetched, ticket.settings)
             job = Job(Path(path), ticket.settings)
             self._by_session[session] = job
@@ -259,15 +247,17 @@ class Jobs:
                 job.finished.wait()
             if copy is not None:
                 wait([copy])
-            remove_folder(fetched)
+            self.folders.remove(fetched)
 
         threading.Thread(target=clean, daemon=True).start()
 
     def stop(self, session: str | None) -> None:
-        """The visitor left (a tab closed or reloaded): their transcription stops sending."""
+        """The visitor left (a tab closed or reloaded): their transcription stops sending, and
+        their files go."""
         job = self._by_session.pop(session or "", None)
         if job:
             job.close()
+        self.folders.end(session)
 
     def playable(self, path: Path, cancel: threading.Event | None = None) -> playback.Playback | None:
         """The browser's copy of a recording, in the cache's media folder; None if it cannot be
@@ -306,6 +296,7 @@ class Jobs:
 
     def exports(self, transcript: Transcript, folder: Path) -> list[Path]:
         """The transcript in every export format, in a session's folder (txt, srt, vtt, json)."""
+        self.folders.used(folder)
         return write_exports(transcript, folder, transcript.source)
 
     def captions(self, transcript: Transcript) -> Path:
