@@ -77,15 +77,15 @@ class Source:
         """A tool's `media`: a link, or the file itself as a base64 data URL, decoded into
         `folder` a piece at a time under the file limit (a large one was decoded as the request
         came in, and `media` is then its reference)."""
-        media = (media or "").strip()
+        media, limit = (media or "").strip(), int(max_file_mb * 2**20)
         if media.startswith(dataurl.REFERENCE):
-            return cls(path=dataurl.claim(media, folder / "recording"))
+            return cls(path=dataurl.claim(media, folder / "recording", limit))
         if not media.startswith("data:"):
             if not media:
                 raise AppError("Paste a link to an audio or video file first.")
             return cls(url=media)
         _, payload = dataurl.split(media)
-        return cls(path=dataurl.decode_to_file(payload, folder / "recording", int(max_file_mb * 2**20)))
+        return cls(path=dataurl.decode_to_file(payload, folder / "recording", limit))
 
 
 @dataclass(frozen=True)

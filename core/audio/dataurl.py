@@ -118,15 +118,20 @@ def spooled(path: Path, error: AppError | None) -> str:
     return REFERENCE + token
 
 
-def claim(reference: str, target: Path) -> Path:
+def claim(reference: str, target: Path, max_bytes: int) -> Path:
     """The file a reference stands for, moved to `target` (its folder removed); an `AppError`
-    for a reference this process did not make, or already claimed, or whose data URL failed."""
+    for a reference this process did not make, or already claimed, or whose data URL failed or
+    decoded to more than `max_bytes`."""
     with _lock:
         path, error = _spooled.pop(reference[len(REFERENCE):], (None, None))
     if error is not None:
         raise error
     if path is None or not path.exists():
         raise AppError("That file is no longer here: send it again.")
-    os.replace(path, target)
+    too_big = path.stat().st_size > max_bytes
+    if not too_big:
+        os.replace(path, target)
     shutil.rmtree(path.parent, ignore_errors=True)
+    if too_big:
+        raise over_limit(max_bytes)
     return target
