@@ -214,3 +214,25 @@ def test_a_hundred_api_sessions_leave_bounded_disk(fake_server, tmp_path, short_
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_a_restart_after_a_crash_removes_what_the_last_run_left(fake_server, tmp_path, short_talk):
+    """API sessions' folders, then the server killed (no clean-up runs): the next start removes
+    them at once, before any time to live."""
+    env = {"OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": fake_server.base_url}
+    proc, url = start_app(env, tmp_path)
+    try:
+        for _ in range(3):
+            assert "Lisbon" in api_transcribe(url, short_talk[0])
+        left = session_folders(tmp_path)
+        assert len(left) == 3
+    finally:
+        proc.kill()
+        proc.wait(timeout=20)
+    proc, url = start_app(env, tmp_path)
+    try:
+        assert not [f for f in left if f.exists()], "the crashed run's sessions are gone"
+        assert len(list((tmp_path / "tmp" / "talk-to-your-audio").glob("run-*"))) == 1
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
