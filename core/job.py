@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shutil
 import tempfile
 import threading
@@ -147,6 +148,17 @@ def job_settings(base: Settings, user_key: str | None, language: str | None, voc
                             **changes)
 
 
+def pinned(path: Path, folder: Path) -> Path:
+    """`path` under the same name in `folder`, as a hard link (no copy: the same file, which stays
+    whole while the link does, whoever removes `path`); `path` itself where links cannot be made
+    (another file system)."""
+    try:
+        os.link(path, folder / path.name)
+    except OSError:
+        return path
+    return folder / path.name
+
+
 def remove_folder(folder: str | Path | None) -> None:
     if folder:
         shutil.rmtree(folder, ignore_errors=True)
@@ -194,22 +206,26 @@ class Jobs:
             yield event
 
     async def _transcribe(self, ticket: Ticket, session: str, player_copy: bool) -> AsyncIterator[Event]:
-        fetched, job, copy = None, None, None
+        """The job, on a file of its own in a held work folder: the fetched link, or a link to
+        the upload (which Gradio's clean-up of its upload cache then cannot take from it)."""
+        held, job, copy = None, None, None
         try:
             async for event in self._free_slot():
                 yield event
-            path = ticket.source.path
             if ticket.source.url:
                 yield Stage(FETCHING)
-                fetched = self.folders.new("fetch-", held=True)
-                path = await anyio.to_thread.run_sync(download, ticket.source.url, fetched, ticket.settings)
+                held = self.folders.new("fetch-", held=True)
+                path = await anyio.to_thread.run_sync(download, ticket.source.url, held, ticket.settings)
+            else:
+                held = self.folders.new("job-", held=True)
+                path = pinned(Path(ticket.source.path), held)
             job = Job(Path(path), ticket.settings)
             self._by_session[session] = job
             copy = _copies.submit(self.playable, Path(path), job.cancel) if player_copy else None
             async for event in self._follow(job, copy):
                 yield event
         finally:
-            self._wind_down(session, job, copy, fetched)
+            self._wind_down(session, job, copy, held)
 
     async def _free_slot(self) -> AsyncIterator[Event]:
         """Wait while MAX_CONCURRENT_JOBS transcriptions run (one cancelled but still winding
@@ -232,14 +248,14 @@ class Jobs:
                 yield Progressed(item, eta.update(item), live.add(item) if item.segments else None)
             await asyncio.sleep(JOB_POLL)
 
-    def _wind_down(self, session: str, job: Job | None, copy: Future | None, fetched: Path | None) -> None:
-        """Stop the transcription if the caller left (a no-op once it is done), and remove a
-        fetched file once nothing reads it any more."""
+    def _wind_down(self, session: str, job: Job | None, copy: Future | None, held: Path | None) -> None:
+        """Stop the transcription if the caller left (a no-op once it is done), and remove its
+        folder (the fetched file, the link to the upload) once nothing reads it any more."""
         if job is not None:
             job.close()
             if self._by_session.get(session) is job:
                 del self._by_session[session]
-        if not fetched:
+        if not held:
             return
 
         def clean() -> None:
@@ -247,7 +263,7 @@ class Jobs:
                 job.finished.wait()
             if copy is not None:
                 wait([copy])
-            self.folders.remove(fetched)
+            self.folders.remove(held)
 
         threading.Thread(target=clean, daemon=True).start()
 

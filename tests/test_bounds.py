@@ -92,6 +92,7 @@ def test_a_bad_data_url_is_refused_by_the_tool_with_a_sentence(folders, payload,
     assert not list(folders.run.glob("spool-*/data")), "nothing half-decoded is kept"
 
 
+@pytest.mark.slow
 def test_the_reference_is_only_good_in_this_process(folders, tmp_path):
     raw = os.urandom(100_000)
     seen = json.loads(read_in_pieces(tool_call("data:a/b;base64," + base64.b64encode(raw).decode()), folders))
@@ -185,3 +186,36 @@ def test_a_new_run_removes_what_ended_runs_left(tmp_path):
     beside = WorkFolders(root, 60, 2**30)
     beside.start()
     assert mine.new("session-").exists() and beside.run != mine.run, "a running app's folder stays"
+
+
+@pytest.mark.slow
+def test_a_running_job_keeps_its_upload_when_the_upload_cache_removes_it(settings, server, short_talk, tmp_path):
+    """Gradio's clean-up of its upload cache removes the upload while the job reads it: the job
+    reads its own link to the file, finishes, and its folder goes after it."""
+    import asyncio
+    import shutil
+
+    from core.job import Done, Jobs, Progressed
+
+    upload = tmp_path / "gradio" / "abc" / "meeting.mp3"
+    upload.parent.mkdir(parents=True)
+    shutil.copy(short_talk[0], upload)
+    jobs = Jobs(settings.replace(chunk_seconds=10, concurrency=1))
+    server.latency = lambda seconds: 0.5
+
+    async def run():
+        async for event in jobs.transcribe(Source(path=upload), jobs.base):
+            if isinstance(event, Progressed) and upload.exists():
+                shutil.rmtree(upload.parent)  # as Gradio's delete_cache would
+            if isinstance(event, Done):
+                return event.transcript
+
+    try:
+        transcript = asyncio.run(run())
+    finally:
+        server.latency = None
+    assert not upload.exists() and "Lisbon" in transcript.text and transcript.source == "meeting.mp3"
+    deadline = time.monotonic() + 10
+    while list(jobs.folders.run.glob("job-*")):
+        assert time.monotonic() < deadline, "the job's folder is removed once it is done"
+        time.sleep(0.05)
