@@ -16,6 +16,7 @@ from core.service import models
 from ui.bodies import limited_bodies
 from ui.labels import I18N
 from ui.page import build_app
+from ui.sessions import forgetting_sessions
 
 ASSETS = Path(__file__).parent / "assets"
 
@@ -56,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     _, local_url, share_url = demo.launch(server_name=args.host, server_port=args.port, share=args.share,
                                           mcp_server=True if args.mcp else None,  # None: GRADIO_MCP_SERVER
                                           prevent_thread_lock=True, **launch_options(settings),
-                                          app_kwargs={"middleware": [limited_bodies(settings, jobs.folders)]})
+                                          app_kwargs={"middleware": [limited_bodies(settings, jobs.folders)],
+                                                      "lifespan": forgetting_sessions(settings.session_ttl_minutes * 60)})
     if args.share and not share_url:
         print("Could not create a public link (no internet access, or the tunnel is blocked). "
               f"The app is still running locally at {local_url}", file=sys.stderr, flush=True)

@@ -209,8 +209,14 @@ def test_a_hundred_api_sessions_leave_bounded_disk(fake_server, tmp_path, short_
         time.sleep(ttl + 4)
         assert not session_folders(tmp_path), "every session's folder went after the time to live"
         assert work_bytes(tmp_path) < 2 * exports, f"{work_bytes(tmp_path)} bytes left"
+        before = psutil.Process(proc.pid).memory_info().rss
+        with ThreadPoolExecutor(6) as pool:
+            list(pool.map(lambda _: api_transcribe(url, short_talk[0]), range(100)))
+        again = psutil.Process(proc.pid).memory_info().rss - before
         print(f"100 API sessions: {exports} bytes of exports each; server memory +{grown / 100 / 1024:.0f} kB "
-              f"a session; {len(kept)} folders under the cap")
+              f"a session, +{again / 100 / 1024:.0f} kB for the next 100 once the first expired; "
+              f"{len(kept)} folders under the cap")
+        assert "forgot" in app_log(tmp_path), "the expired API sessions were dropped from Gradio's state holder"
     finally:
         proc.terminate()
         proc.wait(timeout=20)

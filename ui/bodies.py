@@ -259,3 +259,4 @@ def limited_bodies(settings: Settings, folders: WorkFolders) -> Middleware:
     """The middleware for `launch(app_kwargs={"middleware": [...]})`: Gradio adds its own around it."""
     return Middleware(LimitedBodies, limit=settings.max_request_bytes,
                       max_file_bytes=int(settings.max_file_mb * 2**20), folders=folders)
+
