@@ -92,6 +92,15 @@ def test_a_bad_data_url_is_refused_by_the_tool_with_a_sentence(folders, payload,
     assert not list(folders.run.glob("spool-*/data")), "nothing half-decoded is kept"
 
 
+def test_a_body_that_ends_inside_a_data_url_is_handed_on_as_it_came(folders):
+    """Not JSON: the app refuses it as it refuses any malformed body; no file is kept."""
+    body = b'{"data": ["data:audio/mpeg;base64,' + b"QUJD" * 50_000
+    seen = read_in_pieces(body, folders)
+    assert seen.startswith(b'{"data": ["data:audio/mpeg;base64,QUJD') and not list(folders.run.glob("spool-*"))
+    short = b'{"data": ["data:audio/mp'
+    assert read_in_pieces(short, folders) == short
+
+
 @pytest.mark.slow
 def test_the_reference_is_only_good_in_this_process(folders, tmp_path):
     raw = os.urandom(100_000)

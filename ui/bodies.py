@@ -58,8 +58,11 @@ class DataUrls:
             raise Oversized
 
     def close(self) -> bytes:
+        """The body for the app. One that ends inside a data URL is not JSON: the app is given
+        what it can refuse as such (the file being written goes)."""
         if self._state != self._outside:
-            raise Oversized  # the body ended inside a string: not JSON, nothing to hand on
+            self.abort()
+            self.body += self._header + self._small
         self.body += self._carry
         return bytes(self.body)
 
