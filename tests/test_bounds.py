@@ -92,11 +92,14 @@ def test_a_bad_data_url_is_refused_by_the_tool_with_a_sentence(folders, payload,
     assert not list(folders.run.glob("spool-*/data")), "nothing half-decoded is kept"
 
 
-def test_a_body_that_ends_inside_a_data_url_is_handed_on_as_it_came(folders):
-    """Not JSON: the app refuses it as it refuses any malformed body; no file is kept."""
+def test_a_body_that_ends_inside_a_data_url_is_handed_on_unfinished(folders):
+    """Not JSON: the app gets it unfinished, to refuse as it refuses any malformed body; the
+    file begun for it goes."""
     body = b'{"data": ["data:audio/mpeg;base64,' + b"QUJD" * 50_000
     seen = read_in_pieces(body, folders)
-    assert seen.startswith(b'{"data": ["data:audio/mpeg;base64,QUJD') and not list(folders.run.glob("spool-*"))
+    assert seen.startswith(b'{"data": ["data:audio/mpeg;base64,') and not list(folders.run.glob("spool-*"))
+    with pytest.raises(ValueError):
+        json.loads(seen)
     short = b'{"data": ["data:audio/mp'
     assert read_in_pieces(short, folders) == short
 

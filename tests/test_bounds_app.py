@@ -194,7 +194,7 @@ def test_a_hundred_api_sessions_leave_bounded_disk(fake_server, tmp_path, short_
 
     ttl = 12.0
     proc, url = start_app({"OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": fake_server.base_url,
-                           "SESSION_TTL_MINUTES": str(ttl / 60), "MAX_SESSION_MB": "0.25"}, tmp_path)
+                           "SESSION_TTL_MINUTES": str(ttl / 60), "MAX_SESSION_MB": "0.02"}, tmp_path)
     try:
         assert "Lisbon" in api_transcribe(url, short_talk[0])  # cached from now on
         exports = sum(f.stat().st_size for f in session_folders(tmp_path)[0].iterdir())
@@ -205,17 +205,12 @@ def test_a_hundred_api_sessions_leave_bounded_disk(fake_server, tmp_path, short_
         grown = psutil.Process(proc.pid).memory_info().rss - before
         time.sleep(4)  # a sweep (every 3 s here) applies the cap
         kept = session_folders(tmp_path)
-        assert len(kept) * exports <= 0.25 * MB + exports, f"{len(kept)} session folders kept"
+        assert len(kept) * exports <= 0.02 * MB + exports, f"{len(kept)} session folders kept"
         time.sleep(ttl + 4)
         assert not session_folders(tmp_path), "every session's folder went after the time to live"
         assert work_bytes(tmp_path) < 2 * exports, f"{work_bytes(tmp_path)} bytes left"
-        before = psutil.Process(proc.pid).memory_info().rss
-        with ThreadPoolExecutor(6) as pool:
-            list(pool.map(lambda _: api_transcribe(url, short_talk[0]), range(100)))
-        again = psutil.Process(proc.pid).memory_info().rss - before
         print(f"100 API sessions: {exports} bytes of exports each; server memory +{grown / 100 / 1024:.0f} kB "
-              f"a session, +{again / 100 / 1024:.0f} kB for the next 100 once the first expired; "
-              f"{len(kept)} folders under the cap")
+              f"a session; {len(kept)} folders under the cap")
         assert "forgot" in app_log(tmp_path), "the expired API sessions were dropped from Gradio's state holder"
     finally:
         proc.terminate()
