@@ -191,10 +191,13 @@ def test_a_new_run_removes_what_ended_runs_left(tmp_path):
                          cwd=os.path.dirname(os.path.dirname(__file__)))
     left = Path(out.stdout.strip())
     assert (left / "export.txt").exists()
-    (root / "session-oldlayout").mkdir()  # an earlier version's folder, straight in the root
+    (root / "session-oldlayout").mkdir()  # an earlier version's folders, straight in the root
+    (root / "tool-inuse").mkdir()
+    os.utime(root / "session-oldlayout", (time.time() - 61, time.time() - 61))
     mine = WorkFolders(root, 60, 2**30)
     mine.start()
     assert not left.parent.exists() and not (root / "session-oldlayout").exists()
+    assert (root / "tool-inuse").exists(), "an earlier version running beside it may be using it"
     beside = WorkFolders(root, 60, 2**30)
     beside.start()
     assert mine.new("session-").exists() and beside.run != mine.run, "a running app's folder stays"

@@ -46,9 +46,11 @@ def folder_bytes(path: Path) -> int:
     return total
 
 
-def remove_leftovers(root: Path) -> int:
+def remove_leftovers(root: Path, old_after: float) -> int:
     """Remove what earlier runs left in `root`: the folders of runs that are over (their lock is
-    free) and subfolders of the old layout, with no run around them. Returns how many went."""
+    free), and subfolders of the earlier layout, with no run around them, once unchanged for
+    `old_after` seconds (an earlier version may still be running beside this one). Returns how
+    many went."""
     removed = 0
     for path in root.iterdir() if root.is_dir() else ():
         if path.is_dir() and path.name.startswith("run-"):
@@ -62,7 +64,8 @@ def remove_leftovers(root: Path) -> int:
             finally:
                 lock.release()
             (path / LOCK).unlink(missing_ok=True)
-        elif path.is_dir() and path.name.split("-")[0] in ("session", "tool", "fetch", "spool"):
+        elif (path.is_dir() and path.name.split("-")[0] in ("session", "tool", "fetch")
+              and time.time() - path.stat().st_mtime > old_after):
             shutil.rmtree(path, ignore_errors=True)
         else:
             continue
@@ -93,7 +96,7 @@ class WorkFolders:
 
     def _start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        if (n := remove_leftovers(self.root)):
+        if (n := remove_leftovers(self.root, self.ttl)):
             log.info("removed %d folder(s) left by an earlier run", n)
         run = Path(tempfile.mkdtemp(prefix="run-", dir=self.root))
         self._run_lock = FileLock(run / LOCK)
