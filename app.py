@@ -54,11 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     models.prefetch(settings)  # the first visitor's notice need not wait for the lookups
     jobs = Jobs(settings)
     demo = build_app(settings, jobs)
+    plumbing = {"middleware": [limited_bodies(settings, jobs.folders)],  # request bodies within bounds
+                "lifespan": forgetting_sessions(settings.session_ttl_minutes * 60)}  # API clients' idle sessions
     _, local_url, share_url = demo.launch(server_name=args.host, server_port=args.port, share=args.share,
                                           mcp_server=True if args.mcp else None,  # None: GRADIO_MCP_SERVER
-                                          prevent_thread_lock=True, **launch_options(settings),
-                                          app_kwargs={"middleware": [limited_bodies(settings, jobs.folders)],
-                                                      "lifespan": forgetting_sessions(settings.session_ttl_minutes * 60)})
+                                          prevent_thread_lock=True, **launch_options(settings), app_kwargs=plumbing)
     if args.share and not share_url:
         print("Could not create a public link (no internet access, or the tunnel is blocked). "
               f"The app is still running locally at {local_url}", file=sys.stderr, flush=True)

@@ -29,10 +29,10 @@ from .audio import dataurl, playback
 from .audio.fetch import download
 from .cache import Cache
 from .config import Settings
-from .service.housekeeping import WorkFolders
 from .errors import AppError
 from .exports import to_vtt, write_exports
 from .i18n import Text
+from .service.housekeeping import WorkFolders
 from .speakers.attach import count_of, with_speakers
 from .speakers.attach import rename as rename_speaker
 from .transcribe.jobs import Job, running

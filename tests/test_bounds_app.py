@@ -58,7 +58,8 @@ def call_tool(url: str, name: str, arguments: dict):
     from mcp.client.streamable_http import streamablehttp_client
 
     async def run():
-        async with streamablehttp_client(url + "gradio_api/mcp/", timeout=600, sse_read_timeout=600) as (read, write, _):
+        streams = streamablehttp_client(url + "gradio_api/mcp/", timeout=600, sse_read_timeout=600)
+        async with streams as (read, write, _):
             async with ClientSession(read, write) as session:
                 await session.initialize()
                 return await session.call_tool(name, arguments)
@@ -172,11 +173,20 @@ def test_a_body_over_the_limit_is_refused_at_once(fake_server, tmp_path):
         proc.wait(timeout=20)
 
 
+_clients = threading.local()
+
+
 def api_transcribe(url: str, path: Path) -> str:
-    """One API client, a session of its own, that never says goodbye."""
+    """One API session that never says goodbye: a client of this thread's (one per thread: making
+    one asks the server for the whole API), under a new session id each time."""
+    import uuid
+
     from gradio_client import Client, handle_file
 
-    _, text, _ = Client(url, verbose=False).predict(handle_file(str(path)), "", "", "", "", api_name="/transcribe")
+    if getattr(_clients, "url", None) != url:
+        _clients.client, _clients.url = Client(url, verbose=False), url
+    _clients.client.session_hash = uuid.uuid4().hex
+    _, text, _ = _clients.client.predict(handle_file(str(path)), "", "", "", "", api_name="/transcribe")
     return text
 
 
