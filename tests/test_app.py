@@ -284,7 +284,7 @@ def test_media_link_and_refused_links(page, app, short_talk, tmp_path):
         sessions = app[1] / "tmp" / "talk-to-your-audio"  # the app's TMPDIR: where it fetches to
         assert sessions.is_dir()
         deadline = time.monotonic() + 10
-        while list(sessions.glob("fetch-*")):
+        while list(sessions.glob("run-*/fetch-*")):
             assert time.monotonic() < deadline, "the fetched file is not kept"
             time.sleep(0.1)
     finally:
