@@ -13,24 +13,30 @@ from starlette.middleware import Middleware
 
 from core.config import Settings
 from core.errors import AppError
+from core.job import Jobs
 from core.service import budget, models
+from ui.bodies import limited_bodies
 from ui.labels import I18N
 from ui.page import build_app, media_routes
+from ui.sessions import forgetting_sessions
 from ui.visitor import McpCaller
 
 ASSETS = Path(__file__).parent / "assets"
 
 
-def launch_options(settings: Settings) -> dict:
+def launch_options(settings: Settings, jobs: Jobs) -> dict:
     """What `launch()` needs besides the address: the page's language, its player script and
-    style, the upload limit, the route the players' files are served from, and an MCP caller's
-    address kept for its tool calls (`McpCaller`)."""
+    style, the upload limit, the route the players' files are served from, an MCP caller's
+    address kept for its tool calls (`McpCaller`), request bodies within bounds, and API
+    clients' idle sessions forgotten."""
     script = (ASSETS / "player.js").read_text(encoding="utf-8")
     return {"i18n": I18N, "theme": gr.themes.Soft(), "head": f"<script>{script}</script>",
             "css": "\n".join((ASSETS / name).read_text(encoding="utf-8") for name in ("player.css", "app.css")),
             "max_file_size": int(settings.max_file_mb * 1024 * 1024),  # refused before it reaches the disk
             "app_kwargs": {"routes": media_routes(settings),
-                           "middleware": [Middleware(McpCaller, trusted_proxies=settings.trusted_proxies or 0)]}}
+                           "middleware": [Middleware(McpCaller, trusted_proxies=settings.trusted_proxies or 0),
+                                          limited_bodies(settings, jobs.folders)],
+                           "lifespan": forgetting_sessions(settings.session_ttl_minutes * 60)}}
 
 
 def quiet_loggers() -> None:
@@ -57,10 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("app").info("visitors' budget %s (BUDGET=%s)", settings.budget,
                                   os.environ.get("BUDGET", "auto") or "auto")
     models.prefetch(settings)  # the first visitor's notice need not wait for the lookups
-    demo = build_app(settings)
+    jobs = Jobs(settings)
+    demo = build_app(settings, jobs)
     _, local_url, share_url = demo.launch(server_name=args.host, server_port=args.port, share=args.share,
                                           mcp_server=True if args.mcp else None,  # None: GRADIO_MCP_SERVER
-                                          prevent_thread_lock=True, **launch_options(settings))
+                                          prevent_thread_lock=True, **launch_options(settings, jobs))
     if args.share and not share_url:
         print("Could not create a public link (no internet access, or the tunnel is blocked). "
               f"The app is still running locally at {local_url}", file=sys.stderr, flush=True)

@@ -65,6 +65,9 @@ ENV = {
     "diarization": "DIARIZATION",
     "summary_concurrency": "SUMMARY_CONCURRENCY",
     "max_file_mb": "MAX_FILE_MB",
+    "max_request_mb": "MAX_REQUEST_MB",
+    "session_ttl_minutes": "SESSION_TTL_MINUTES",
+    "max_session_mb": "MAX_SESSION_MB",
     "max_duration_minutes": "MAX_DURATION_MINUTES",
     "max_jobs": "MAX_CONCURRENT_JOBS",
     "url_timeout": "URL_TIMEOUT",
@@ -121,6 +124,9 @@ class Settings:
     diarization: str = "auto"  # speakers to find: "auto", "off", a count ("3") or a range ("2-4")
     summary_concurrency: int = 4  # requests in flight at once when a long transcript is read in parts
     max_file_mb: float = 2048.0  # largest input file accepted (uploads, URLs, CLI)
+    max_request_mb: float | None = None  # largest request body; None: a file as base64 (4/3 of MAX_FILE_MB) and 1 MB
+    session_ttl_minutes: float = 60.0  # a session's files (and an API session) go when unused this long
+    max_session_mb: float = 5120.0  # the work folder's cap (sessions' exports, links, tool uploads); oldest go first
     max_duration_minutes: float = 600.0  # longest recording accepted, checked before anything is paid
     max_jobs: int = 4  # transcriptions running at once in the app; more wait for a slot
     url_timeout: float = 600.0  # seconds a media URL may take to download
@@ -184,6 +190,9 @@ class Settings:
              Text("{var} must be auto, off, a number of speakers or a range like 2-4.", var="DIARIZATION")),
             (self.summary_concurrency >= 1, at_least("SUMMARY_CONCURRENCY", 1)),
             (self.max_file_mb > 0, positive("MAX_FILE_MB")),
+            (self.max_request_mb is None or self.max_request_mb > 0, positive("MAX_REQUEST_MB")),
+            (self.session_ttl_minutes > 0, positive("SESSION_TTL_MINUTES")),
+            (self.max_session_mb > 0, positive("MAX_SESSION_MB")),
             (self.cache_max_mb > 0, positive("CACHE_MAX_MB")),
             (self.max_duration_minutes > 0, positive("MAX_DURATION_MINUTES")),
             (self.max_jobs >= 1, at_least("MAX_CONCURRENT_JOBS", 1)),
@@ -225,6 +234,14 @@ class Settings:
         """Whether a language model can be reached; without one, answers are transcript passages."""
         return self.chat_model.lower() != "none" and bool(
             self.chat_api_key or self.api_key or self.chat_base_url or self.base_url)
+
+    @property
+    def max_request_bytes(self) -> int:
+        """The largest request body: by default, room for a file of MAX_FILE_MB sent as base64
+        (4 characters for every 3 bytes) and 1 MB for the rest of the request."""
+        if self.max_request_mb is not None:
+            return int(self.max_request_mb * 2**20)
+        return int(self.max_file_mb * 2**20 * 4 / 3) + 2**20
 
     @property
     def max_upload_bytes(self) -> int:

@@ -481,6 +481,9 @@ ES: dict[str, str] = {
     "No recording has that id here: transcribe it first.": "Aquí no hay ninguna grabación con ese id: transcríbela primero.",
     "A file given as a data URL must be base64-encoded.": "Un archivo dado como URL de datos debe estar codificado en base64.",
     "The file is over the {limit:g} MB limit.": "El archivo supera el límite de {limit:g} MB.",
+    "That file is no longer here: send it again.": "Ese archivo ya no está aquí: vuelve a enviarlo.",
+    "This request is over the server's limit of {limit:g} MB.":
+        "Esta petición supera el límite del servidor de {limit:g} MB.",
     # app.py
     "Record something first: the microphone recording is empty.":
         "Graba algo primero: la grabación del micrófono está vacía.",

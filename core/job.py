@@ -12,9 +12,9 @@ transcription holds no thread while it waits.
 from __future__ import annotations
 
 import asyncio
-import base64
 import hmac
 import logging
+import os
 import shutil
 import tempfile
 import threading
@@ -28,15 +28,16 @@ import anyio
 
 from .answer import summary as summaries
 from .answer.chat import check_question
-from .audio import playback
+from .audio import dataurl, playback
 from .audio.fetch import download
 from .cache import Cache, file_digest
 from .config import Settings
-from .errors import AppError, TooLarge
+from .errors import AppError
 from .exports import to_vtt, write_exports
 from .i18n import Text
 from .seal import ServerKey, is_keyed, is_served_name
 from .service.budget import Budget, Visitor
+from .service.housekeeping import WorkFolders
 from .speakers.attach import count_of, with_speakers
 from .speakers.attach import rename as rename_speaker
 from .transcribe.jobs import Job, running
@@ -79,25 +80,18 @@ class Source:
 
     @classmethod
     def from_tool(cls, media: str, folder: Path, max_file_mb: float) -> "Source":
-        """A tool's `media`: a link, or the file itself as a base64 data URL (written into
-        `folder`, after its size is checked against the file limit)."""
-        media = (media or "").strip()
+        """A tool's `media`: a link, or the file itself as a base64 data URL, decoded into
+        `folder` a piece at a time under the file limit (a large one was decoded as the request
+        came in, and `media` is then its reference)."""
+        media, limit = (media or "").strip(), int(max_file_mb * 2**20)
+        if media.startswith(dataurl.REFERENCE):
+            return cls(path=dataurl.claim(media, folder / "recording", limit))
         if not media.startswith("data:"):
             if not media:
                 raise AppError("Paste a link to an audio or video file first.")
             return cls(url=media)
-        header, _, payload = media.partition(",")
-        if ";base64" not in header:
-            raise AppError("A file given as a data URL must be base64-encoded.")
-        if len(payload) * 3 / 4 > max_file_mb * 2**20 + 4:
-            raise TooLarge("The file is over the {limit:g} MB limit.", limit=max_file_mb)
-        try:
-            data = base64.b64decode(payload, validate=True)
-        except ValueError:
-            raise AppError("A file given as a data URL must be base64-encoded.") from None
-        path = folder / "recording"
-        path.write_bytes(data)
-        return cls(path=path)
+        _, payload = dataurl.split(media)
+        return cls(path=dataurl.decode_to_file(payload, folder / "recording", limit))
 
 
 @dataclass(frozen=True)
@@ -160,10 +154,15 @@ def job_settings(base: Settings, user_key: str | None, language: str | None, voc
                             **changes)
 
 
-def work_folder(prefix: str) -> Path:
-    """A new private folder for one session's exports, one fetched link or one tool upload."""
-    WORK_DIR.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=prefix, dir=WORK_DIR))
+def pinned(path: Path, folder: Path) -> Path:
+    """`path` under the same name in `folder`, as a hard link (no copy: the same file, which stays
+    whole while the link does, whoever removes `path`); `path` itself where links cannot be made
+    (another file system)."""
+    try:
+        os.link(path, folder / path.name)
+    except OSError:
+        return path
+    return folder / path.name
 
 
 def remove_folder(folder: str | Path | None) -> None:
@@ -181,6 +180,7 @@ class Jobs:
         self.key = ServerKey.kept(base.cache_dir)  # seals browser values, names served files, makes public ids
         self._by_session: dict[str, Job] = {}  # the running transcription of each browser session
         self.budget = Budget(base)  # what each visitor may spend (off but for a shared server)
+        self.folders = WorkFolders(WORK_DIR, base.session_ttl_minutes * 60, int(base.max_session_mb * 2**20))
 
     def prepare(self, source: Source, settings: Settings, *, player_copy: bool = True,
                 visitor: Visitor | None = None) -> Done | Ticket:
@@ -232,22 +232,26 @@ class Jobs:
 
     async def _transcribe(self, ticket: Ticket, session: str, player_copy: bool,
                           visitor: Visitor) -> AsyncIterator[Event]:
-        fetched, job, copy = None, None, None
+        """The job, on a file of its own in a held work folder: the fetched link, or a link to
+        the upload (which Gradio's clean-up of its upload cache then cannot take from it)."""
+        held, job, copy = None, None, None
         try:
             async for event in self._free_slot():
                 yield event
-            path = ticket.source.path
             if ticket.source.url:
                 yield Stage(FETCHING)
-                fetched = work_folder("fetch-")
-                path = await anyio.to_thread.run_sync(download, ticket.source.url, fetched, ticket.settings)
+                held = self.folders.new("fetch-", held=True)
+                path = await anyio.to_thread.run_sync(download, ticket.source.url, held, ticket.settings)
+            else:
+                held = self.folders.new("job-", held=True)
+                path = pinned(Path(ticket.source.path), held)
             job = Job(Path(path), ticket.settings, allowance=self.budget.allowance(visitor, ticket.settings))
             self._by_session[session] = job
             copy = _copies.submit(self.playable, Path(path), job.cancel) if player_copy else None
             async for event in self._follow(job, copy):
                 yield event
         finally:
-            self._wind_down(session, job, copy, fetched)
+            self._wind_down(session, job, copy, held)
 
     async def _free_slot(self) -> AsyncIterator[Event]:
         """Wait while MAX_CONCURRENT_JOBS transcriptions run (one cancelled but still winding
@@ -270,14 +274,14 @@ class Jobs:
                 yield Progressed(item, eta.update(item), live.add(item) if item.segments else None)
             await asyncio.sleep(JOB_POLL)
 
-    def _wind_down(self, session: str, job: Job | None, copy: Future | None, fetched: Path | None) -> None:
-        """Stop the transcription if the caller left (a no-op once it is done), and remove a
-        fetched file once nothing reads it any more."""
+    def _wind_down(self, session: str, job: Job | None, copy: Future | None, held: Path | None) -> None:
+        """Stop the transcription if the caller left (a no-op once it is done), and remove its
+        folder (the fetched file, the link to the upload) once nothing reads it any more."""
         if job is not None:
             job.close()
             if self._by_session.get(session) is job:
                 del self._by_session[session]
-        if not fetched:
+        if not held:
             return
 
         def clean() -> None:
@@ -285,15 +289,17 @@ class Jobs:
                 job.finished.wait()
             if copy is not None:
                 wait([copy])
-            remove_folder(fetched)
+            self.folders.remove(held)
 
         threading.Thread(target=clean, daemon=True).start()
 
     def stop(self, session: str | None) -> None:
-        """The visitor left (a tab closed or reloaded): their transcription stops sending."""
+        """The visitor left (a tab closed or reloaded): their transcription stops sending, and
+        their files go."""
         job = self._by_session.pop(session or "", None)
         if job:
             job.close()
+        self.folders.end(session)
 
     def playable(self, path: Path, cancel: threading.Event | None = None) -> playback.Playback | None:
         """The browser's copy of a recording, in the cache's media folder; None if it cannot be
@@ -355,6 +361,7 @@ class Jobs:
     def exports(self, transcript: Transcript, folder: Path) -> list[Path]:
         """The transcript in every export format, in a session's folder (txt, srt, vtt, json);
         the JSON holds its public id, not its cache key."""
+        self.folders.used(folder)
         shown = replace(transcript, meta=replace(transcript.meta, id=self.public_id(transcript) or None))
         return write_exports(shown, folder, transcript.source)
 

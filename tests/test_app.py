@@ -79,15 +79,15 @@ def test_downloads_are_valid_files(page, short_talk):
 
 
 def test_a_new_transcript_replaces_the_sessions_files(page, app, short_talk, media_dir):
-    sessions = app[1] / "tmp" / "talk-to-your-audio"
+    work = app[1] / "tmp" / "talk-to-your-audio"  # this run's folder in it holds the sessions' files
     process(page, short_talk[0])
     wait_transcript(page, "Maria")
-    before = set(sessions.iterdir())
+    before = set(work.glob("run-*/session-*"))
     second = media_dir / "second talk.mp3"
     speech.recording(second, speech.SENTENCES[8:10])
     process(page, second)
     wait_transcript(page, "museum")
-    after = set(sessions.iterdir())
+    after = set(work.glob("run-*/session-*"))
     assert len(after - before) == 1 and len(before - after) == 1, "the old downloads were deleted"
 
 
@@ -284,7 +284,7 @@ def test_media_link_and_refused_links(page, app, short_talk, tmp_path):
         sessions = app[1] / "tmp" / "talk-to-your-audio"  # the app's TMPDIR: where it fetches to
         assert sessions.is_dir()
         deadline = time.monotonic() + 10
-        while list(sessions.glob("fetch-*")):
+        while list(sessions.glob("run-*/fetch-*")):
             assert time.monotonic() < deadline, "the fetched file is not kept"
             time.sleep(0.1)
     finally:

@@ -12,7 +12,7 @@ from core.answer import chat
 from core.answer import summary as summaries
 from core.exports import to_lines, to_txt
 from core.i18n import localized, tr
-from core.job import Done, Failed, Jobs, Source, job_settings, remove_folder, visitor_settings, work_folder
+from core.job import Done, Failed, Jobs, Source, job_settings, visitor_settings
 from core.transcript import Transcript, speaker_stats
 
 from .state import Session, forget
@@ -49,7 +49,7 @@ class ApiHandlers:
             raise gr.Error(failure(e, lang)) from None
         transcript = await _finished(self.jobs, source, settings, request, lang)
         forget(current)
-        folder = work_folder("session-")
+        folder = self.jobs.folders.new("session-", owner=getattr(request, "session_hash", None))
         files = self.jobs.exports(transcript, folder)
         return (Session(transcript, folder), summary_line(transcript, lang), to_txt(transcript),
                 [str(f) for f in files])
@@ -112,7 +112,7 @@ class Tools:
             spoken, "share" of the speech}], most talking first.
         """
         lang = lang_of(request)
-        folder = work_folder("tool-")
+        folder = self.jobs.folders.new("tool-", held=True)
         try:
             try:
                 source = Source.from_tool(media, folder, self.base.max_file_mb)
@@ -121,7 +121,7 @@ class Tools:
             settings = job_settings(self.base, None, language, vocabulary)
             transcript = await _finished(self.jobs, source, settings, request, lang)
         finally:
-            remove_folder(folder)
+            self.jobs.folders.remove(folder)
         result = {"id": self.jobs.public_id(transcript), "transcript": to_lines(transcript),
                   "duration_seconds": round(transcript.duration, 2), "language": transcript.language,
                   "notes": [localized(n, lang) for n in transcript.meta.notes],

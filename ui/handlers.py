@@ -11,8 +11,7 @@ import gradio as gr
 
 from core.answer import summary as summaries
 from core.answer.answering import Answer, Reading
-from core.job import (Done, Event, Failed, Jobs, Progressed, Source, Stage, Ticket, job_settings, visitor_settings,
-                      work_folder)
+from core.job import Done, Event, Failed, Jobs, Progressed, Source, Stage, Ticket, job_settings, visitor_settings
 from core import render
 from core.i18n import tr
 from core.service import models
@@ -25,16 +24,22 @@ from .status import describe, failure, lang_of, language_choices, loaded_line, s
 from .visitor import visitor_of
 
 
+def session_of(request: gr.Request | None) -> str | None:
+    """The browser session's id (None outside a request, in tests)."""
+    return getattr(request, "session_hash", None)
+
+
 class PageHandlers:
     def __init__(self, jobs: Jobs, page: Page):
         self.jobs, self.base, self.page = jobs, jobs.base, page
 
     def show(self, done: Done, current: Session | None, lang: str, history: list[dict] | None = None,
-             message: str | None = None, speakers: str | None = None) -> dict:
-        """The page for a transcript: player, paragraphs, speakers, downloads, and the chat ready."""
+             message: str | None = None, speakers: str | None = None, session: str | None = None) -> dict:
+        """The page for a transcript: player, paragraphs, speakers, downloads, and the chat ready.
+        The downloads' folder belongs to the browser `session`: it goes when the tab closes."""
         p, t = self.page, done.transcript
         forget(current)
-        folder = work_folder("session-")
+        folder = self.jobs.folders.new("session-", owner=session)
         files = self.jobs.exports(t, folder)
         subtitles = self.jobs.captions(t) if done.media and done.media.kind == "video" else None
         return {
@@ -70,7 +75,8 @@ class PageHandlers:
             return self.failed(e, lang)
         if isinstance(work, Done):
             message = f"{tr(lang, 'Loaded from the cache.')} {summary_line(work.transcript, lang)}"
-            return {**self.show(work, current, lang, message=message, speakers=settings.diarization),
+            return {**self.show(work, current, lang, message=message, speakers=settings.diarization,
+                                session=session_of(request)),
                     self.page.recent: remember(self.jobs, remembered, work.transcript, work.media,
                                                speakers=settings.diarization)}
         return {self.page.ticket: work, self.page.process: gr.update(interactive=False),
@@ -82,17 +88,17 @@ class PageHandlers:
             return
         lang = lang_of(request)
         try:
-            async for event in self.jobs.run(ticket, session=getattr(request, "session_hash", None),
-                                              visitor=visitor_of(request, self.base)):
-                yield self.on_event(event, current, remembered, lang, ticket.settings.diarization)
+            async for event in self.jobs.run(ticket, session=session_of(request), visitor=visitor_of(request, self.base)):
+                yield self.on_event(event, current, remembered, lang, ticket.settings.diarization, session_of(request))
         except Exception as e:
             yield self.failed(e, lang)
 
-    def on_event(self, event: Event, current, remembered, lang: str, speakers: str | None = None) -> dict:
+    def on_event(self, event: Event, current, remembered, lang: str, speakers: str | None = None,
+                 session: str | None = None) -> dict:
         p = self.page
         if isinstance(event, Done):
             speakers = speakers or self.base.diarization
-            return {**self.show(event, current, lang, speakers=speakers),
+            return {**self.show(event, current, lang, speakers=speakers, session=session),
                     p.recent: remember(self.jobs, remembered, event.transcript, event.media, speakers=speakers)}
         if isinstance(event, Failed):
             return self.failed(event.error, lang)
@@ -132,6 +138,7 @@ class PageHandlers:
         if done is None:  # gone from the cache (evicted, or another server)
             return {**idle, self.page.recent: sealed(self.jobs, entries[:-1])}
         return self.show(done, None, lang, history=list(last.chat), speakers=last.speakers or None,
+                         session=session_of(request),
                          message=tr(lang, "Your last recording is back: ask away, or choose another above."))
 
     def respeak(self, speakers: str, current: Session | None, remembered, request: gr.Request):
@@ -182,7 +189,7 @@ class PageHandlers:
 
     def stop(self, request: gr.Request) -> None:
         """The tab was closed or reloaded: its job stops sending (what is in flight is still saved)."""
-        self.jobs.stop(getattr(request, "session_hash", None))
+        self.jobs.stop(session_of(request))
 
     def summarize(self, current: Session | None, wanted, api_key, request: gr.Request):
         """Summary and chapters of the transcript just shown, streamed as they are written (once

@@ -74,6 +74,7 @@ class Page:
 class ApiComponents:
     """Plain values for API clients (gradio_client) instead of the page's HTML."""
 
+    state: gr.State  # an API client's `Session`: it never closes a tab, so it goes once unused for a while
     transcribe: gr.Button
     ask: gr.Button
     question: gr.Textbox
@@ -99,7 +100,7 @@ def lay_out(base: Settings) -> Page:
         with gr.Column(scale=1, min_width=320):
             talk = _chat_column()
     return Page(state=state, recent=recent, source=source, ticket=ticket, notice=notice, input_panel=input_panel,
-                process=process, status=status, results=results, **inputs, **shown, **talk, api=_api())
+                process=process, status=status, results=results, **inputs, **shown, **talk, api=_api(base))
 
 
 def _inputs(base: Settings) -> dict:
@@ -157,8 +158,9 @@ def _chat_column() -> dict:
     return {"chatbot": chatbot, "question": question, "clear": clear}
 
 
-def _api() -> ApiComponents:
-    return ApiComponents(transcribe=gr.Button(visible=False), ask=gr.Button(visible=False),
+def _api(base: Settings) -> ApiComponents:
+    state = gr.State(None, time_to_live=base.session_ttl_minutes * 60, delete_callback=forget)
+    return ApiComponents(state=state, transcribe=gr.Button(visible=False), ask=gr.Button(visible=False),
                          question=gr.Textbox(visible=False), status=gr.Textbox(visible=False),
                          text=gr.Textbox(visible=False), answer=gr.Textbox(visible=False),
                          files=gr.File(visible=False, file_count="multiple"))

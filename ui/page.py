@@ -25,9 +25,13 @@ PRIVATE = {"api_visibility": "private"}  # the page's own events: not offered to
 ASKING = "ask"  # answers and summaries share MAX_CONCURRENT_ASKS places (apart from the transcriptions)
 
 
-def build_app(base: Settings) -> gr.Blocks:
-    jobs = Jobs(base)
-    with gr.Blocks(title="Talk to your Audio", delete_cache=(900, 3600)) as demo:
+def build_app(base: Settings, jobs: Jobs | None = None) -> gr.Blocks:
+    """The page over `jobs` (made from `base` if not given). Gradio's copies of uploads and
+    downloads go once SESSION_TTL_MINUTES old, like the work folder's files."""
+    jobs = jobs or Jobs(base)
+    jobs.folders.start()
+    ttl = max(1, int(base.session_ttl_minutes * 60))
+    with gr.Blocks(title="Talk to your Audio", delete_cache=(min(60, ttl), ttl)) as demo:
         page = lay_out(base)
         handlers = PageHandlers(jobs, page)
         _offer_tools(Tools(jobs), base)
@@ -112,9 +116,9 @@ def _wire_api(page: Page, api: ApiHandlers, base: Settings) -> None:
     but not offered as MCP tools, whose calls share no session."""
     a = page.api
     a.transcribe.click(api.transcribe, [page.upload, page.link, page.language, page.vocabulary, page.user_key,
-                                        page.state], [page.state, a.status, a.text, a.files], api_name="transcribe",
+                                        a.state], [a.state, a.status, a.text, a.files], api_name="transcribe",
                        api_visibility="undocumented", concurrency_limit=base.max_jobs, concurrency_id="transcribe")
-    a.ask.click(api.ask, [a.question, page.user_key, page.state], [page.state, a.answer], api_name="ask",
+    a.ask.click(api.ask, [a.question, page.user_key, a.state], [a.state, a.answer], api_name="ask",
                 api_visibility="undocumented", **_asking(base))
 
 
