@@ -194,7 +194,7 @@ class PageHandlers:
             for piece in summaries.stream(t, settings):
                 if isinstance(piece, str):
                     written += piece
-                    yield {p.summary_view: written}
+                    yield {p.summary_view: render.safe_markdown(written)}
                 else:
                     files = self.jobs.exports(t, current.folder)  # now with it
                     yield {p.summary_view: views.linked(summaries.as_markdown(piece, lang), t),
@@ -211,7 +211,8 @@ class PageHandlers:
                                                       "error"), gr.update()
             return
         t = current.transcript
-        turn = [{"role": "user", "content": (question_text or "").strip()}, {"role": "assistant", "content": ""}]
+        turn = [{"role": "user", "content": render.safe_markdown((question_text or "").strip())},
+                {"role": "assistant", "content": ""}]
         try:
             answer = Answer(t, question_text, plain_history(history), visitor_settings(self.base, api_key))
             text, shown = "", status_html(summary_line(t, lang), "done")  # an earlier error is over

@@ -11,6 +11,7 @@ import gradio as gr
 from core.config import Settings
 from core.errors import AppError, MissingApiKey, redact
 from core.i18n import language_of, localized, tr
+from core.render import plain_markdown
 from core.transcribe.backends.languages import language_name, languages
 from core.transcribe.progress import Progress
 from core.transcript import Transcript, format_timestamp
@@ -89,7 +90,7 @@ def duration(seconds: float) -> str:
 
 def loaded_line(t: Transcript, lang: str, stale: bool = False) -> str:
     """The recording shown: its name, length, segments, speakers (when known) and the language heard."""
-    bits = [f"**{t.source or tr(lang, 'Recording')}**", format_timestamp(t.duration),
+    bits = [f"**{plain_markdown(t.source or tr(lang, 'Recording'))}**", format_timestamp(t.duration),
             count(lang, len(t.segments), "{n} segment", "{n} segments")]
     if speakers := len(t.speaker_names()):
         bits.append(count(lang, speakers, "{n} speaker", "{n} speakers"))
