@@ -11,7 +11,7 @@ import gradio as gr
 from core.answer import chat
 from core.answer import summary as summaries
 from core.exports import to_lines, to_txt
-from core.i18n import localized, tr
+from core.i18n import to_visitor, tr
 from core.job import Done, Failed, Jobs, Source, job_settings, remove_folder, visitor_settings, work_folder
 from core.transcribe.pipeline import by_id
 from core.transcript import Transcript, speaker_stats
@@ -63,7 +63,7 @@ class ApiHandlers:
         try:
             reply = chat.ask(current.transcript, question_text, current.api_history, visitor_settings(self.base, api_key))
             for piece in reply.stream:
-                answer += piece
+                answer += to_visitor(piece, lang)
                 yield current, answer
         except Exception as e:
             raise gr.Error(failure(e, lang)) from None
@@ -119,7 +119,7 @@ class Tools:
             remove_folder(folder)
         result = {"id": transcript.meta.id or "", "transcript": to_lines(transcript),
                   "duration_seconds": round(transcript.duration, 2), "language": transcript.language,
-                  "notes": [localized(n, lang) for n in transcript.meta.notes],
+                  "notes": [to_visitor(n, lang) for n in transcript.meta.notes],
                   "cut_at_limit": transcript.meta.cut_at_limit}
         if stats := speaker_stats(transcript):
             result["speakers"] = [{"name": s.name, "seconds": round(s.seconds, 2), "share": round(s.share, 3)}
@@ -140,7 +140,7 @@ class Tools:
         transcript = self._recording(recording_id, lang)
         try:
             reply = chat.ask(transcript, question, [], self.base)
-            answer = "".join(reply.stream)
+            answer = "".join(to_visitor(piece, lang) for piece in reply.stream)
         except Exception as e:
             raise gr.Error(failure(e, lang)) from None
         notice = reply.notice_in(lang)

@@ -14,7 +14,7 @@ from core.answer.answering import Answer, Reading
 from core.job import (Done, Event, Failed, Jobs, Progressed, Source, Stage, Ticket, job_settings, visitor_settings,
                       work_folder)
 from core import render
-from core.i18n import tr
+from core.i18n import to_visitor, tr
 from core.service import models
 
 from . import views
@@ -93,7 +93,7 @@ class PageHandlers:
         if isinstance(event, Failed):
             return self.failed(event.error, lang)
         if isinstance(event, Stage):
-            return {p.status: status_html(event.text.localized(lang), "progress", event.fraction)}
+            return {p.status: status_html(to_visitor(event.text, lang), "progress", event.fraction)}
         return self.progressed(event, lang)
 
     def progressed(self, event: Progressed, lang: str) -> dict:
@@ -170,9 +170,11 @@ class PageHandlers:
         choices = language_choices(visitor_settings(self.base, key))
         return gr.update(choices=choices, value=chosen if chosen in {c for _, c in choices} else "")
 
-    def notice(self):
-        """The notice of the server's models that shut down soon (a visitor's key changes only the key)."""
-        text, visible = views.models_notice(models.warnings(self.base))
+    def notice(self, request: gr.Request):
+        """The notice of the server's models that shut down soon (a visitor's key changes only the
+        key), as a visitor is told it: no setting, no server named."""
+        lang = lang_of(request)
+        text, visible = views.models_notice([to_visitor(line, lang) for line in models.warnings(self.base)])
         return gr.update(value=text, visible=visible)
 
     def stop(self, request: gr.Request) -> None:
@@ -220,7 +222,7 @@ class PageHandlers:
                 if isinstance(item, Reading):  # a question about all of it: every part is read first
                     yield history + turn, "", self.reading(item, lang), gr.update()
                     continue
-                text += item
+                text += to_visitor(item, lang)  # a model's words as they are, a note of ours in the visitor's form
                 turn[1]["content"] = views.linked(text, t)
                 yield history + turn, "", shown, gr.update()
             if notice := answer.notice_in(lang):
