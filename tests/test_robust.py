@@ -367,3 +367,19 @@ def test_no_message_a_visitor_can_be_shown_names_an_internal():
         owners += bool(internals.search(str(message)))
     assert leaks == []
     assert owners >= 30 and len(VISITOR) >= 30, "the owner is still told the setting, the server"
+
+
+def test_a_local_models_folder_is_named_not_its_path():
+    """The status line and the JSON export name a local model's folder by its name (the server's
+    paths are for the owner); a model's id stays as it is."""
+    import json
+
+    from core.exports import to_json
+    from core.transcript import Segment, Transcript
+    from ui.status import summary_line
+
+    t = Transcript([Segment(0, 1, "Hi.")], 1.0, model="/srv/models/tiny-en")
+    t.meta.backend = "local"
+    assert "(tiny-en)" in summary_line(t, "en") and "/srv" not in summary_line(t, "en")
+    assert json.loads(to_json(t))["model"] == "tiny-en"
+    assert Transcript([], 0, model="Systran/faster-whisper-base").model_name == "Systran/faster-whisper-base"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import html
 import logging
-from pathlib import Path
 
 import gradio as gr
 
@@ -53,9 +52,8 @@ def summary_line(t: Transcript, lang: str) -> str:
     """What was transcribed, how, and the notes of the run."""
     where = tr(lang, "a local Whisper model") if t.meta.backend == "local" else tr(lang, "the API")
     segments = count(lang, len(t.segments), "{n} segment", "{n} segments")
-    model = Path(t.model).name if t.model and Path(t.model).is_absolute() else t.model  # a folder: its name only
     line = tr(lang, "Transcribed {minutes:.1f} min in {segments} with {where} ({model}). Ask away →",
-              minutes=t.duration / 60, segments=segments, where=where, model=model or "?")
+              minutes=t.duration / 60, segments=segments, where=where, model=t.model_name or "?")
     return " ".join([line, *(f"⚠️ {to_visitor(n, lang)}" for n in t.meta.notes)])
 
 
