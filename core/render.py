@@ -172,10 +172,12 @@ _WEB = re.compile(r"https?://[^\s<>\"'`\\]+", re.IGNORECASE)
 _ODD = r"(?<!\\)((?:\\\\)*)"  # after an even run of backslashes: what follows is not escaped
 _IMAGE = re.compile(_ODD + r"!\[")
 _ANGLE = re.compile(_ODD + r"\\?<")
-_DEFINITION = re.compile(_ODD + r"\[(?=(?:\\.|[^\\\[\]]){0,999}\]:)", re.DOTALL)  # `[label]:` defines a link
+_DEFINITION_END = re.compile(_ODD + r"\]:")  # `[label]:` defines a link
+_OPEN = re.compile(_ODD + r"\[")
 _LINK_END = re.compile(_ODD + r"\]\(")
 _FTP = re.compile(r"(ftp):(?=//)", re.IGNORECASE)
 _AT = re.compile(_ODD + "@")
+_WORD = re.compile(r"\S+")
 _MERMAID = re.compile(r"((?:`{3,}|~{3,})[ \t]*)mermaid", re.IGNORECASE)
 _BACKSLASH_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
 _ZWSP = "\u200b"
@@ -223,9 +225,9 @@ def plain_markdown(text: str) -> str:
 def _safe_text(text: str) -> str:
     """`safe_markdown` of a text without code."""
     text = _ANGLE.sub(r"\1&lt;", text)
-    text = _DEFINITION.sub(r"\1\\[", text)
+    text = _undefine(text)
     text = _FTP.sub(r"\1\\:", text)
-    text = _AT.sub(lambda m: m.group() if _in_web_address(text, m.end()) else m.group(1) + "\\@", text)
+    text = _WORD.sub(_unmail, text)
     text, images = _unimage(text)
     out, pos = [], 0
     for m in _LINK_END.finditer(text):
@@ -244,26 +246,77 @@ def _safe_text(text: str) -> str:
     return "".join(out)
 
 
+# How far an image's text is looked through for its end, and a link's destination for its own (in
+# characters, and brackets or parentheses deep): past them an image's `](` is judged as any link's,
+# and a destination is not one. Each `safe_markdown` then takes time in proportion to the text.
+MAX_ALT_CHARS = 1000
+MAX_URL_CHARS = 2000
+MAX_NESTING = 32
+_ESCAPED = r"\\[!-/:-@\[-`{-~]"
+_BRACKET = re.compile(_ESCAPED + r"|[\[\]]")
+_DEST_STOP = re.compile(_ESCAPED + r"|[()\s\x00-\x1f]")
+
+
+def _undefine(text: str) -> str:
+    """No link reference definitions (`[label]: url`): every `[` that could open a label closed by
+    a `]:` (up to 999 characters before it, after the last `]`) escaped."""
+    out, pos = [], 0
+    for end in _DEFINITION_END.finditer(text):
+        close = end.end() - 2
+        start = max(pos, close - 999)
+        for bracket in _BRACKET.finditer(text, start, close):
+            if bracket.group() == "]":
+                start = bracket.end()
+        for bracket in _OPEN.finditer(text, start, close):  # seeing the backslashes before `start`
+            out.append(text[pos:bracket.end() - 1] + "\\")
+            pos = bracket.end() - 1
+        out.append(text[pos:close])
+        pos = close
+    return "".join(out) + text[pos:]
+
+
 def _unimage(text: str) -> tuple[str, set[int]]:
     """Each image (`![alt](..)`, `![alt][..]`) as text, `\\!\\[alt](..)`, and where the `]`
     that ends each one's alt text now is, so that its destination is not made a link either."""
     bangs, ends = [], []
     for m in _IMAGE.finditer(text):
         bangs.append(m.end() - 2)
-        depth, i = 1, m.end()
-        while i < len(text) and depth:
-            depth += {"[": 1, "]": -1}.get(text[i], 0)
-            i += 2 if text[i] == "\\" else 1
-        if depth == 0:
-            ends.append(i - 1)
+        depth = 1
+        for bracket in _BRACKET.finditer(text, m.end(), min(len(text), m.end() + MAX_ALT_CHARS)):
+            depth += {"[": 1, "]": -1}.get(bracket.group(), 0)
+            if depth == 0:
+                ends.append(bracket.start())
+            if depth == 0 or depth > MAX_NESTING:
+                break
     shifted = {end + 2 * bisect.bisect_left(bangs, end) for end in ends}  # each image's two backslashes
     return _IMAGE.sub(r"\1\\!\\[", text), shifted
 
 
-def _in_web_address(text: str, at: int) -> bool:
-    """The `@` before `text[at]` is part of a web address (`https://x/@me`, `www.x/@me`), not of an e-mail's."""
-    word = re.split(r"\s", text[:at - 1])[-1].lower()
-    return "://" in word or word.startswith("www.")
+def _unmail(word: re.Match) -> str:
+    """A word's `@`s escaped, so that no e-mail address in it becomes a mailto: link, but for
+    those in a web address (`https://x/@me`, `www.x/@me`)."""
+    text = word.group()
+    if "@" not in text:
+        return text
+    web = 0 if text.lower().startswith("www.") else text.find("://")
+    return _AT.sub(lambda m: m.group() if web != -1 and m.end() - 1 > web else m.group(1) + "\\@", text)
+
+
+def _raw_destination_end(text: str, i: int) -> int | None:
+    """Where a destination written without `<>` that starts at `text[i]` ends: at a space, a
+    control character or an unbalanced `)`; None when it is too long or too deep to be one."""
+    depth, limit = 0, min(len(text), i + MAX_URL_CHARS)
+    for stop in _DEST_STOP.finditer(text, i, limit):
+        char = stop.group()
+        if char == "(":
+            depth += 1
+            if depth > MAX_NESTING:
+                return None
+        elif char == ")" and depth:
+            depth -= 1
+        elif len(char) == 1:
+            return stop.start()
+    return limit if limit == len(text) else None
 
 
 def _destination(text: str, start: int) -> tuple[str | None, int]:
@@ -279,15 +332,9 @@ def _destination(text: str, start: int) -> tuple[str | None, int]:
             return None, start
         raw, end = text[i:close], close + 1
     else:
-        end, depth = i, 0
-        while end < len(text) and not text[end].isspace() and ord(text[end]) > 0x1f:
-            if text[end] == "\\" and end + 1 < len(text):
-                end += 2
-                continue
-            depth += {"(": 1, ")": -1}.get(text[end], 0)
-            if depth < 0:
-                break
-            end += 1
+        end = _raw_destination_end(text, i)
+        if end is None:
+            return None, start
         raw = text[i:end]
     url = html.unescape(_BACKSLASH_ESCAPE.sub(r"\1", raw)).strip()
     if _MOMENT.fullmatch(url):

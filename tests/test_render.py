@@ -262,6 +262,7 @@ HOSTILE = {
     "reference image, shortcut": f"![logo]\n\n  [logo]: <{EVIL}/logo.png> 'title'",
     "definition in a quote": f"> [q]: {EVIL}/q.png\n\n![x][q]",
     "definition with an escaped bracket": f"[a\\]b]: {EVIL}/esc.png\n\n![x][a\\]b]",
+    "definition after a bracket": f"[[a]: {EVIL}/br.png\n\n![x][\\[a]\n\n[b]\n[c]: {EVIL}/two-lines.png\n\n![y][c]",
     "img tag": f'<img src="{EVIL}/img.png">',
     "img tag, uppercase, no quotes": f"<IMG SRC={EVIL}/up.png>",
     "img with srcset": f'<img srcset="{EVIL}/set.png 2x">',
@@ -339,6 +340,13 @@ def test_an_answer_shows_no_image_html_or_foreign_link(form):
     assert safe_markdown(safe) == safe, "made safe twice, as a conversation back from the browser is"
 
 
+def test_pathological_answers_stay_idempotent():
+    for answer in ("![" * 3000, "[a](" * 2000, "[" * 1200 + "]:", "@" * 3000, "\\" * 3000 + "<", "![[]" * 2000,
+                   "](" + "(" * 3000, "]:" * 3000, "[[a]: http://x\n" * 300):
+        safe = safe_markdown(answer)
+        assert safe_markdown(safe) == safe and "<" not in safe.replace("&lt;", "")
+
+
 def test_the_hostile_answers_are_hostile_before():
     """The check above can fail: the forms, left as they are, render an image, HTML or a foreign
     link (but for those kept to check that what is text stays text)."""
@@ -349,7 +357,8 @@ def test_the_hostile_answers_are_hostile_before():
             passed.add(form)
         except AssertionError:
             pass
-    assert passed == {"escaped lt", "entities", "autolink"}
+    assert passed == {"escaped lt", "entities", "autolink", "definition after a bracket"}  # the last: that
+    # escaping does not make a definition of what was none
 
 
 def test_what_is_hostile_is_shown_as_its_text():
