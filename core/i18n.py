@@ -178,10 +178,15 @@ def text_of(message: object) -> Text:
 
 
 def to_visitor(message: object, lang: str | None) -> str:
-    """`localized` for a web visitor (the page, the API, the MCP tools): a `Note` or `Text` in its
-    `VISITOR` form, without the servers, settings or folders the owner's form names; any
-    other text (a model's answer) as it is."""
-    return text_of(message).for_visitor().localized(lang) if isinstance(message, (Note, Text)) else str(message)
+    """`localized` for a web visitor (the page, the API, the MCP tools): a note or message in its
+    `VISITOR` form, without the servers, settings or folders the owner's form names."""
+    return text_of(message).for_visitor().localized(lang)
+
+
+def piece_to_visitor(piece: str, lang: str | None) -> str:
+    """A piece of an answer for a web visitor: a model's words as they are, a `Note` of ours
+    (the passages-only header) in its visitor's form."""
+    return to_visitor(piece, lang) if isinstance(piece, Note) else piece
 
 
 def tr(lang: str | None, template: str, /, **params: object) -> str:

@@ -11,7 +11,7 @@ import gradio as gr
 from core.answer import chat
 from core.answer import summary as summaries
 from core.exports import to_lines, to_txt
-from core.i18n import to_visitor, tr
+from core.i18n import piece_to_visitor, to_visitor, tr
 from core.job import Done, Failed, Jobs, Source, job_settings, remove_folder, visitor_settings, work_folder
 from core.transcribe.pipeline import by_id
 from core.transcript import Transcript, speaker_stats
@@ -63,7 +63,7 @@ class ApiHandlers:
         try:
             reply = chat.ask(current.transcript, question_text, current.api_history, visitor_settings(self.base, api_key))
             for piece in reply.stream:
-                answer += to_visitor(piece, lang)
+                answer += piece_to_visitor(piece, lang)
                 yield current, answer
         except Exception as e:
             raise gr.Error(failure(e, lang)) from None
@@ -140,7 +140,7 @@ class Tools:
         transcript = self._recording(recording_id, lang)
         try:
             reply = chat.ask(transcript, question, [], self.base)
-            answer = "".join(to_visitor(piece, lang) for piece in reply.stream)
+            answer = "".join(piece_to_visitor(piece, lang) for piece in reply.stream)
         except Exception as e:
             raise gr.Error(failure(e, lang)) from None
         notice = reply.notice_in(lang)

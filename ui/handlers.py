@@ -14,7 +14,7 @@ from core.answer.answering import Answer, Reading
 from core.job import (Done, Event, Failed, Jobs, Progressed, Source, Stage, Ticket, job_settings, visitor_settings,
                       work_folder)
 from core import render
-from core.i18n import to_visitor, tr
+from core.i18n import piece_to_visitor, to_visitor, tr
 from core.service import models
 
 from . import views
@@ -222,7 +222,7 @@ class PageHandlers:
                 if isinstance(item, Reading):  # a question about all of it: every part is read first
                     yield history + turn, "", self.reading(item, lang), gr.update()
                     continue
-                text += to_visitor(item, lang)  # a model's words as they are, a note of ours in the visitor's form
+                text += piece_to_visitor(item, lang)
                 turn[1]["content"] = views.linked(text, t)
                 yield history + turn, "", shown, gr.update()
             if notice := answer.notice_in(lang):
