@@ -184,7 +184,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
     result = summary.summarize(transcript, settings, on_progress=_parts_read)
     sys.stdout.write(summary.as_text(result) or "(nothing to summarize)\n")
     sys.stdout.flush()
-    if notice := result.notice_in("en"):
+    if notice := result.notice:
         print(f"({notice})", file=sys.stderr)
     return _exit_code(transcript)
 

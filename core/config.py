@@ -15,7 +15,7 @@ from pathlib import Path
 import platformdirs
 
 from .errors import AppError
-from .i18n import Text
+from .i18n import Text, visitor_forms
 from .service.catalogue import (CHAT_SUCCESSOR, DURATION_SAFETY_SECONDS, MAX_UPLOAD_BYTES,
                                  model_duration_cap)
 
@@ -85,6 +85,17 @@ ENV = {
     "queue_size": "QUEUE_SIZE",
 }
 
+
+# A setting a visitor chose (the speakers to find), or the server's own, as a visitor is told it.
+_SERVER_SETTINGS = "This server's settings are not valid; try again later."
+visitor_forms({
+    "{var} must be auto, off, a number of speakers or a range like 2-4.":
+        "The speakers to find must be auto, off, a number of speakers or a range like 2-4.",
+    **{template: _SERVER_SETTINGS for template in (
+        "{var} cannot be negative.", "{var} must be at least {minimum}.", "{var} must be between {low} and {high}.",
+        "{var} must be one of {choices}.", "{var} must be positive.", "{var} must be true or false, not {raw!r}.",
+        "{var} must be a number, not {raw!r}.")},
+})
 
 def _speaker_count_ok(text: str) -> bool:
     from .speakers.cluster import Count

@@ -51,8 +51,9 @@ class AppError(Exception):
 
     @property
     def for_visitor(self) -> Text:
-        """The message a web visitor is shown: `visitor` if there is one, else the message itself."""
-        return self.visitor if self.visitor is not None else self.text
+        """The message a web visitor is shown: `visitor` if there is one, else the message's
+        `VISITOR` form (`Text.for_visitor`: the message itself when it names nothing internal)."""
+        return self.visitor if self.visitor is not None else self.text.for_visitor()
 
     def localized(self, lang: str | None) -> str:
         """The message in `lang` ("en", "es"; English for any other)."""

@@ -94,7 +94,7 @@ def to_json(t: Transcript) -> str:
     `"speakers"` table gives every label's name (`{"S1": "Ana", "S2": "Speaker 2"}`), so that a
     reader needs neither our default names nor `meta.speakers` (which holds only the names
     given). The summary's bullets and titles use the names as they are now."""
-    data = t.to_dict()
+    data = {**t.to_dict(), "model": t.model_name}
     meta = dict(data["meta"])
     summary = meta.pop("summary", None)
     data["meta"] = meta

@@ -82,6 +82,19 @@ class _Formatter(string.Formatter):
         return text
 
 
+# What a web visitor is told instead of a message meant for the owner (the CLI, the log) that
+# names a server, a setting, a folder or a file: the owner's template -> the visitor's, filled
+# with the same values. Each module adds the forms of the messages it writes (`visitor_forms`);
+# the Spanish of both is in ES.
+VISITOR: dict[str, str] = {}
+
+
+def visitor_forms(forms: dict[str, str]) -> dict[str, str]:
+    """Add the visitor's forms of some owner messages to `VISITOR` (and give them back)."""
+    VISITOR.update(forms)
+    return forms
+
+
 class Text:
     """A message to translate: its English template and the values it is filled with."""
 
@@ -102,6 +115,11 @@ class Text:
             return text
         text = _try_fill(self.template, self.params, DEFAULT_LANGUAGE)  # a broken translation: in English
         return self.template if text is None else text
+
+    def for_visitor(self) -> Text:
+        """This message as a web visitor is told it: its `VISITOR` form (the values' too)."""
+        params = {key: value.for_visitor() if isinstance(value, Text) else value for key, value in self.params.items()}
+        return Text(VISITOR.get(self.template, self.template), **params)
 
     def __str__(self) -> str:
         return self.localized(DEFAULT_LANGUAGE)
@@ -152,6 +170,23 @@ def localized(message: object, lang: str | None) -> str:
     if isinstance(message, (Note, Text)):
         return message.localized(lang)
     return Text(str(message)).localized(lang)
+
+
+def text_of(message: object) -> Text:
+    """A `Note`'s or a `Text`'s own `Text` (its template, to translate), else the message as a plain `Text`."""
+    return message.text if isinstance(message, Note) else message if isinstance(message, Text) else Text(str(message))
+
+
+def to_visitor(message: object, lang: str | None) -> str:
+    """`localized` for a web visitor (the page, the API, the MCP tools): a note or message in its
+    `VISITOR` form, without the servers, settings or folders the owner's form names."""
+    return text_of(message).for_visitor().localized(lang)
+
+
+def piece_to_visitor(piece: str, lang: str | None) -> str:
+    """A piece of an answer for a web visitor: a model's words as they are, a `Note` of ours
+    (the passages-only header) in its visitor's form."""
+    return to_visitor(piece, lang) if isinstance(piece, Note) else piece
 
 
 def tr(lang: str | None, template: str, /, **params: object) -> str:
@@ -553,6 +588,82 @@ ES: dict[str, str] = {
         "propia clave de API de OpenAI, que este servidor no limita.",
     "You already have a transcription running here; wait for it to finish, then start the next one.":
         "Ya tienes una transcripción en marcha aquí; espera a que termine y luego empieza la siguiente.",
+    # what a web visitor is told instead (VISITOR): no server, setting or folder named
+    "the service": "el servicio",
+    "The service": "El servicio",
+    "{service} serves neither {model} nor {new}, which replaces it. Try again later.":
+        "{service} no ofrece ni {model} ni {new}, que lo sustituye. Vuelve a intentarlo más tarde.",
+    "This server has no OpenAI API key: paste yours in the key field to use it for your requests.":
+        "Este servidor no tiene clave de API de OpenAI: pega la tuya en el campo de la clave para usarla en tus peticiones.",
+    "{name} is {mb:.0f} MB; the limit on this server is {limit:g} MB.":
+        "{name} ocupa {mb:.0f} MB; el límite en este servidor es de {limit:g} MB.",
+    "{name} is {duration} long; the limit on this server is {limit:g} min.":
+        "{name} dura {duration}; el límite en este servidor es de {limit:g} min.",
+    "{name} goes on past this server's {limit:g} min limit, though its header says {header}: only the first {kept} "
+    "were transcribed.": "{name} sigue más allá del límite de {limit:g} min de este servidor, aunque su cabecera dice "
+                         "{header}: solo se transcribieron los primeros {kept}.",
+    "The file at that link is {mb:.0f} MB; the limit on this server is {limit:g} MB.":
+        "El archivo de ese enlace ocupa {mb:.0f} MB; el límite en este servidor es de {limit:g} MB.",
+    "The file at that link is over this server's {limit:g} MB limit.":
+        "El archivo de ese enlace supera el límite de {limit:g} MB de este servidor.",
+    "The download took longer than this server's limit of {timeout:g} s.":
+        "La descarga tardó más que el límite de {timeout:g} s de este servidor.",
+    "That recording is {minutes:.0f} min long; the limit on this server is {limit:g} min.":
+        "Esa grabación dura {minutes:.0f} min; el límite en este servidor es de {limit:g} min.",
+    "Chapters by time, titled with the words that set each one apart: keywords, not a summary (summaries are turned "
+    "off).": "Capítulos por tiempo, titulados con las palabras que distinguen a cada uno: palabras clave, no un resumen "
+             "(los resúmenes están desactivados).",
+    "**Transcript passages, not a generated answer** (no language model is configured; set OPENAI_API_KEY, or "
+    "CHAT_BASE_URL for a local server, to get answers):":
+        "**Pasajes de la transcripción, no una respuesta generada** (no hay ningún modelo de lenguaje configurado; "
+        "define OPENAI_API_KEY, o CHAT_BASE_URL para un servidor local, para obtener respuestas):",
+    "**Transcript passages, not a generated answer** (this server has no language model; paste your OpenAI API key "
+    "to get answers):": "**Pasajes de la transcripción, no una respuesta generada** (este servidor no tiene modelo "
+                        "de lenguaje; pega tu clave de API de OpenAI para obtener respuestas):",
+    "The speakers to find must be auto, off, a number of speakers or a range like 2-4.":
+        "Los hablantes que buscar deben ser auto, off, un número de hablantes o un intervalo como 2-4.",
+    "This server's settings are not valid; try again later.":
+        "La configuración de este servidor no es válida; vuelve a intentarlo más tarde.",
+    "{name} is no longer on the server: choose it again.": "{name} ya no está en el servidor: vuelve a elegirlo.",
+    "{name} is not a file.": "{name} no es un archivo.",
+    # service/retirement.py: a successor takes over
+    "{model} has been shut down {by_whom}": "{model} ha sido retirado {by_whom}",
+    "{model} has been shut down by its service": "{model} ha sido retirado por su servicio",
+    "{service} does not offer {model}": "{service} no ofrece {model}",
+    "{why}, so {new} answers instead (set {var} to choose another model).":
+        "{why}, así que responde {new} en su lugar (define {var} para elegir otro modelo).",
+    "{why}, so {new} transcribes instead (set {var} to choose another model).":
+        "{why}, así que transcribe {new} en su lugar (define {var} para elegir otro modelo).",
+    "{why}, so {new} answers instead.": "{why}, así que responde {new} en su lugar.",
+    "{why}, so {new} transcribes instead.": "{why}, así que transcribe {new} en su lugar.",
+    # service/models.py: models that shut down
+    "was shut down on {date}": "fue retirado el {date}",
+    "is not served by {where}": "no lo ofrece {where}",
+    "is not served by its service": "no lo ofrece su servicio",
+    "has no shutdown announced": "no tiene retirada anunciada",
+    "shuts down on {date} (in {days} days)": "se retira el {date} (dentro de {days} días)",
+    "shuts down tomorrow ({date})": "se retira mañana ({date})",
+    "shuts down today ({date})": "se retira hoy ({date})",
+    "was due to shut down on {date}": "debía retirarse el {date}",
+    "has taken over": "lo ha sustituido",
+    "takes over as soon as it is refused": "lo sustituye en cuanto sea rechazado",
+    "takes over automatically then": "lo sustituirá automáticamente entonces",
+    "chat model": "modelo de chat",
+    "transcription model": "modelo de transcripción",
+    "to {new}, which replaces it": "a {new}, que lo sustituye",
+    "to another model": "a otro modelo",
+    "{model}, the default {role}, {when}; {new} {then}. Set {setting} to choose another model.":
+        "{model}, el {role} predeterminado, {when}; {new} {then}. Define {setting} para elegir otro modelo.",
+    "{model} ({setting}) {when}: requests with it fail. Set {setting} {instead}.":
+        "{model} ({setting}) {when}: las peticiones con él fallan. Cambia {setting} {instead}.",
+    "{model} ({setting}) {when}: requests with it will fail. Set {setting} {instead}.":
+        "{model} ({setting}) {when}: las peticiones con él fallarán. Cambia {setting} {instead}.",
+    "{model} ({setting}) {when}. Set {setting} {instead}, before then.":
+        "{model} ({setting}) {when}. Cambia {setting} {instead} antes de esa fecha.",
+    "{model}, the default {role}, {when}; {new} {then}.": "{model}, el {role} predeterminado, {when}; {new} {then}.",
+    "{model} {when}: requests with it fail.": "{model} {when}: las peticiones con él fallan.",
+    "{model} {when}: requests with it will fail.": "{model} {when}: las peticiones con él fallarán.",
+    "{model}, the model this server uses, {when}.": "{model}, el modelo que usa este servidor, {when}.",
 }
 
 CATALOGUES: dict[str, dict[str, str]] = {"es": ES}

@@ -166,6 +166,184 @@ def link_citations(markdown: str, duration: float, starts: Sequence[float] = ())
     return "".join(out)
 
 
+# What `safe_markdown` lets through as a link: a moment of the recording, or a web page.
+_MOMENT = re.compile(r"#t=\d+(?:\.\d+)?")
+_WEB = re.compile(r"https?://[^\s<>\"'`\\]+", re.IGNORECASE)
+_ODD = r"(?<!\\)((?:\\\\)*)"  # after an even run of backslashes: what follows is not escaped
+_IMAGE = re.compile(_ODD + r"!\[")
+_ANGLE = re.compile(_ODD + r"\\?<")
+_DEFINITION_END = re.compile(_ODD + r"\]:")  # `[label]:` defines a link
+_OPEN = re.compile(_ODD + r"\[")
+_LINK_END = re.compile(_ODD + r"\]\(")
+_FTP = re.compile(r"(ftp):(?=//)", re.IGNORECASE)
+_AT = re.compile(_ODD + "@")
+_WORD = re.compile(r"\S+")
+_MERMAID = re.compile(r"((?:`{3,}|~{3,})[ \t]*)mermaid", re.IGNORECASE)
+_BACKSLASH_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
+_ZWSP = "\u200b"
+# In code, what would be an image, a tag, a link, a definition or an autolink if markdown read it
+# as text after all: a zero-width space breaks each, unseen.
+_CODE_DEFUSE = re.compile(r"(?<=<)(?=[A-Za-z/!?])|(?<=!)(?=\[)|(?<=\])(?=[(:])|(?<=[\w.+-])(?=@\w)|(?<=ftp)(?=:)",
+                          re.IGNORECASE)
+
+
+def safe_markdown(markdown: str) -> str:
+    """Model (or visitor) text made safe to render as markdown in the page: it shows text and
+    links, nothing else, so it cannot make the browser fetch or run anything.
+
+    - An image (`![..](..)`, `![..][ref]`) is shown as its text: its `!` is escaped.
+    - Raw HTML (`<img>`, `<picture>`, `<svg>`, `<iframe>`, `<style>`, `<a href=javascript:..>`...)
+      and autolinks (`<http://..>`) are shown as text: every `<` is `&lt;`.
+    - A link (`[..](dest)`) stays a link only to a moment (`#t=SECONDS`) or an http(s) page, its
+      destination read as the browser would (entities and escapes decoded) and written back
+      plainly; any other (javascript:, data:, file:, //host, a path) is shown as text. The page
+      (Gradio) opens web links in a new tab with rel="noopener noreferrer".
+    - Link reference definitions (`[1]: url`), hence reference links and images, are shown as
+      text; so are e-mail and ftp autolinks.
+    - Code is shown as it is, with a zero-width space inside anything above, so that it stays
+      harmless even where the page's markdown reads code differently from `_outside_code`; a
+      `mermaid` fence, which Gradio would put into the page as HTML, is plain code.
+
+    Idempotent (safe_markdown(safe_markdown(x)) == safe_markdown(x)): a conversation the
+    browser keeps is made safe again when it comes back, unchanged."""
+    if not markdown:
+        return ""
+    markdown = _MERMAID.sub(r"\1text", markdown)
+    return "".join(_CODE_DEFUSE.sub(_ZWSP, piece.replace(_ZWSP, "")) if code else _safe_text(piece)
+                   for code, piece in _outside_code(markdown))
+
+
+_PUNCTUATION = re.compile(r"[!-/:-@\[-`{-~]")
+
+
+def plain_markdown(text: str) -> str:
+    """A text shown in markdown exactly as it is, on one line (a file name, a page's title, a
+    speaker's name): every ASCII punctuation mark escaped, `<` as `&lt;`."""
+    return _PUNCTUATION.sub(lambda m: "&lt;" if m.group() == "<" else "\\" + m.group(), " ".join(text.split()))
+
+
+def _safe_text(text: str) -> str:
+    """`safe_markdown` of a text without code."""
+    text = _ANGLE.sub(r"\1&lt;", text)
+    text = _undefine(text)
+    text = _FTP.sub(r"\1\\:", text)
+    text = _WORD.sub(_unmail, text)
+    text, images = _unimage(text)
+    out, pos = [], 0
+    for m in _LINK_END.finditer(text):
+        if m.start() < pos:
+            continue
+        start = m.end()  # just past `](`
+        dest, end = _destination(text, start)
+        out.append(text[pos:start - 1])
+        if dest is None or start - 2 in images:  # not a link the page may show: the `(` escaped, the rest text
+            out.append("\\(")
+            pos = start
+        else:
+            out.append("(" + dest)
+            pos = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+# How far an image's text is looked through for its end, and a link's destination for its own (in
+# characters, and brackets or parentheses deep): past them an image's `](` is judged as any link's,
+# and a destination is not one. Each `safe_markdown` then takes time in proportion to the text.
+MAX_ALT_CHARS = 1000
+MAX_URL_CHARS = 2000
+MAX_NESTING = 32
+_ESCAPED = r"\\[!-/:-@\[-`{-~]"
+_BRACKET = re.compile(_ESCAPED + r"|[\[\]]")
+_DEST_STOP = re.compile(_ESCAPED + r"|[()\s\x00-\x1f]")
+
+
+def _undefine(text: str) -> str:
+    """No link reference definitions (`[label]: url`): every `[` that could open a label closed by
+    a `]:` (up to 999 characters before it, after the last `]`) escaped."""
+    out, pos = [], 0
+    for end in _DEFINITION_END.finditer(text):
+        close = end.end() - 2
+        start = max(pos, close - 999)
+        for bracket in _BRACKET.finditer(text, start, close):
+            if bracket.group() == "]":
+                start = bracket.end()
+        for bracket in _OPEN.finditer(text, start, close):  # seeing the backslashes before `start`
+            out.append(text[pos:bracket.end() - 1] + "\\")
+            pos = bracket.end() - 1
+        out.append(text[pos:close])
+        pos = close
+    return "".join(out) + text[pos:]
+
+
+def _unimage(text: str) -> tuple[str, set[int]]:
+    """Each image (`![alt](..)`, `![alt][..]`) as text, `\\!\\[alt](..)`, and where the `]`
+    that ends each one's alt text now is, so that its destination is not made a link either."""
+    bangs, ends = [], []
+    for m in _IMAGE.finditer(text):
+        bangs.append(m.end() - 2)
+        depth = 1
+        for bracket in _BRACKET.finditer(text, m.end(), min(len(text), m.end() + MAX_ALT_CHARS)):
+            depth += {"[": 1, "]": -1}.get(bracket.group(), 0)
+            if depth == 0:
+                ends.append(bracket.start())
+            if depth == 0 or depth > MAX_NESTING:
+                break
+    shifted = {end + 2 * bisect.bisect_left(bangs, end) for end in ends}  # each image's two backslashes
+    return _IMAGE.sub(r"\1\\!\\[", text), shifted
+
+
+def _unmail(word: re.Match) -> str:
+    """A word's `@`s escaped, so that no e-mail address in it becomes a mailto: link, but for
+    those in a web address (`https://x/@me`, `www.x/@me`)."""
+    text = word.group()
+    if "@" not in text:
+        return text
+    web = 0 if text.lower().startswith("www.") else text.find("://")
+    return _AT.sub(lambda m: m.group() if web != -1 and m.end() - 1 > web else m.group(1) + "\\@", text)
+
+
+def _raw_destination_end(text: str, i: int) -> int | None:
+    """Where a destination written without `<>` that starts at `text[i]` ends: at a space, a
+    control character or an unbalanced `)`; None when it is too long or too deep to be one."""
+    depth, limit = 0, min(len(text), i + MAX_URL_CHARS)
+    for stop in _DEST_STOP.finditer(text, i, limit):
+        char = stop.group()
+        if char == "(":
+            depth += 1
+            if depth > MAX_NESTING:
+                return None
+        elif char == ")" and depth:
+            depth -= 1
+        elif len(char) == 1:
+            return stop.start()
+    return limit if limit == len(text) else None
+
+
+def _destination(text: str, start: int) -> tuple[str | None, int]:
+    """The link destination that starts at `text[start]` (after `](`), as markdown will read it:
+    (the destination written back safely, where it ends) if it is a moment or an http(s) page,
+    else (None, start)."""
+    m = re.compile(r"[ \t]*\n?[ \t]*").match(text, start)
+    i = m.end()
+    if text.startswith("<", i) or text.startswith("&lt;", i):  # `<dest>` (its `<` already made `&lt;`)
+        i += 1 if text[i] == "<" else 4
+        close = text.find(">", i)
+        if close < 0 or "\n" in text[i:close]:
+            return None, start
+        raw, end = text[i:close], close + 1
+    else:
+        end = _raw_destination_end(text, i)
+        if end is None:
+            return None, start
+        raw = text[i:end]
+    url = html.unescape(_BACKSLASH_ESCAPE.sub(r"\1", raw)).strip()
+    if _MOMENT.fullmatch(url):
+        return url, end
+    if _WEB.fullmatch(url):
+        return html.escape(url.replace("(", "%28").replace(")", "%29"), quote=False), end
+    return None, start
+
+
 def _unlink(m: re.Match) -> str:
     text = m.group()
     if "](#t=" not in text:

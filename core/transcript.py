@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import PurePath
 from dataclasses import asdict, dataclass, field, fields
 
 
@@ -59,6 +60,11 @@ class Transcript:
     @property
     def text(self) -> str:
         return " ".join(s.text for s in self.segments if s.text)
+
+    @property
+    def model_name(self) -> str | None:
+        """The model, as shown and exported: a local model's folder by its name, never its path."""
+        return PurePath(self.model).name if self.model and PurePath(self.model).is_absolute() else self.model
 
     def speaker_of(self, seg: Segment) -> str | None:
         """The name shown for the segment's speaker, or None when speakers are not known."""

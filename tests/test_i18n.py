@@ -376,3 +376,20 @@ def test_retired_model_in_spanish():
     english, spanish = str(e), e.localized("es")
     assert english.startswith("whisper-1 has been shut down by OpenAI; set TRANSCRIBE_MODEL")
     assert spanish.startswith("whisper-1 ha sido retirado por OpenAI; pon TRANSCRIBE_MODEL")
+
+
+def test_every_visitor_form_has_its_spanish():
+    """What a visitor is told instead of the owner's message (`VISITOR`), and the owner's message, both in Spanish."""
+    import importlib
+    import pkgutil
+
+    from core.i18n import VISITOR
+
+    for module in pkgutil.walk_packages([str(CORE)], prefix="core."):
+        if not module.name.endswith("__main__"):
+            importlib.import_module(module.name)
+    assert len(VISITOR) >= 30
+    missing = [t for pair in VISITOR.items() for t in pair if t not in ES]
+    assert missing == []
+    assert all(_fields(visitor) <= _fields(owner) | {"name"} for owner, visitor in VISITOR.items()), \
+        "a visitor form is filled with the owner's values"

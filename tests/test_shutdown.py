@@ -128,6 +128,11 @@ def catalogue(server):
 
 
 @pytest.mark.slow
+def owner_warnings(*args, **kwargs) -> list[str]:
+    """`models.warnings` as the owner reads them (the CLI, the log)."""
+    return [str(w) for w in models.warnings(*args, **kwargs)]
+
+
 def test_info_lists_the_models_with_the_servers_dates_and_successors(server_env, catalogue, short_talk):
     """The server's catalogue wins over the dates the SDK announced (whisper-1: 2027-02-26)."""
     c = catalogue({"whisper-1": "2027-06-30", "gpt-4o": "2027-01-14"})
@@ -215,7 +220,7 @@ def test_an_unreachable_server_or_no_key_falls_back_for_openai_only(server):
     openai_service = Settings(backend="openai")  # no key: no request is made at all
     s = models.status(openai_service, "whisper-1")
     assert (s.shutdown, s.source, s.successor, s.automatic) == (date(2027, 2, 26), "announced", "gpt-transcribe", True)
-    assert models.warnings(openai_service, today=date(2027, 1, 1)) == [
+    assert owner_warnings(openai_service, today=date(2027, 1, 1)) == [
         "whisper-1, the default transcription model, shuts down on 2027-02-26 (in 56 days); gpt-transcribe "
         "takes over automatically then. Set TRANSCRIBE_MODEL to choose another model."]
 
@@ -236,26 +241,26 @@ def test_the_lookup_is_made_once_per_process_and_model(server, catalogue):
 
 def test_the_window_is_60_days_and_past_dates_say_what_happened(settings):
     chose = settings.replace(chat_model="gpt-4o")
-    assert len(models.warnings(settings, today=date(2026, 11, 15))) == 1, "gpt-4o: 60 days ahead"
-    assert models.warnings(settings, today=date(2026, 11, 14)) == [], "61 days ahead"
-    assert models.warnings(settings, today=date(2026, 11, 14), within_days=90) != []
-    after = models.warnings(settings, today=date(2027, 3, 1))  # past the dates, still served here
+    assert len(owner_warnings(settings, today=date(2026, 11, 15))) == 1, "gpt-4o: 60 days ahead"
+    assert owner_warnings(settings, today=date(2026, 11, 14)) == [], "61 days ahead"
+    assert owner_warnings(settings, today=date(2026, 11, 14), within_days=90) != []
+    after = owner_warnings(settings, today=date(2027, 3, 1))  # past the dates, still served here
     assert after == [("whisper-1, the default transcription model, was due to shut down on 2027-02-26; "
                       "gpt-transcribe takes over as soon as it is refused. Set TRANSCRIBE_MODEL to choose another "
                       "model."),
                      ("gpt-4o, the default chat model, was due to shut down on 2027-01-14; gpt-6-luna takes over "
                       "as soon as it is refused. Set CHAT_MODEL to choose another model.")]
-    assert models.warnings(chose, today=date(2027, 1, 15))[-1] == (
+    assert owner_warnings(chose, today=date(2027, 1, 15))[-1] == (
         "gpt-4o (CHAT_MODEL) was due to shut down on 2027-01-14: requests with it will fail. "
         "Set CHAT_MODEL to gpt-6-luna, which replaces it.")
-    assert models.warnings(settings.replace(chat_model="none"), today=date(2026, 12, 1)) == [], "no chat model"
+    assert owner_warnings(settings.replace(chat_model="none"), today=date(2026, 12, 1)) == [], "no chat model"
 
 
 def test_a_model_the_server_no_longer_serves_is_reported(settings, server):
     server.retired.add("gpt-4o")
     try:
-        (line,) = models.warnings(settings, today=date(2026, 10, 1))
-        (chosen,) = models.warnings(settings.replace(chat_model="gpt-4o"), today=date(2026, 10, 1))
+        (line,) = owner_warnings(settings, today=date(2026, 10, 1))
+        (chosen,) = owner_warnings(settings.replace(chat_model="gpt-4o"), today=date(2026, 10, 1))
     finally:
         server.retired.discard("gpt-4o")
     assert line.startswith("gpt-4o, the default chat model, is not served by the server at 127.0.0.1:")
@@ -298,6 +303,7 @@ def test_the_page_shows_a_notice_when_a_model_shuts_down_soon(fake_server, tmp_p
             text = notice.inner_text()
             assert "gpt-4o, the default chat model, shuts down on 2027-01-14 (in 25 days)" in text
             assert "whisper-1" not in text, "68 days away: not yet"
+            assert "CHAT_MODEL" not in text and "127.0.0.1" not in text, "a visitor is told no setting, no server"
             browser.close()
     finally:
         proc.terminate()

@@ -163,7 +163,8 @@ def test_without_a_model_chapters_by_time_titled_with_keywords(tmp_path):
 def test_summaries_turned_off_send_nothing(settings, server):
     s = summary.summarize(speech_transcript(20), settings.replace(summary="off"))
     assert s.kind == summary.KEYWORDS and s.why == summary.TURNED_OFF and len(s.chapters) == 4
-    assert "SUMMARY=off" in s.notice_in("en") and "SUMMARY=off" in s.notice_in("es")
+    assert "SUMMARY=off" in s.notice, "the owner is told the setting"
+    assert "SUMMARY" not in s.notice_in("en") + s.notice_in("es") and "desactivados" in s.notice_in("es")
     assert server.requests("chat") == []
     assert Settings.from_env({"SUMMARY": "off", "SUMMARY_CONCURRENCY": "2"}).summary_concurrency == 2
     with pytest.raises(Exception, match="SUMMARY must be one of auto, off"):

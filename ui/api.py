@@ -11,7 +11,7 @@ import gradio as gr
 from core.answer import chat
 from core.answer import summary as summaries
 from core.exports import to_lines, to_txt
-from core.i18n import localized, tr
+from core.i18n import piece_to_visitor, to_visitor, tr
 from core.job import Done, Failed, Jobs, Source, job_settings, visitor_settings
 from core.transcript import Transcript, speaker_stats
 
@@ -66,7 +66,7 @@ class ApiHandlers:
             self.jobs.asking(visitor_of(request, self.base, page=False), settings, question_text)
             reply = chat.ask(current.transcript, question_text, current.api_history, settings)
             for piece in reply.stream:
-                answer += piece
+                answer += piece_to_visitor(piece, lang)
                 yield current, answer
         except Exception as e:
             raise gr.Error(failure(e, lang)) from None
@@ -124,7 +124,7 @@ class Tools:
             self.jobs.folders.remove(folder)
         result = {"id": self.jobs.public_id(transcript), "transcript": to_lines(transcript),
                   "duration_seconds": round(transcript.duration, 2), "language": transcript.language,
-                  "notes": [localized(n, lang) for n in transcript.meta.notes],
+                  "notes": [to_visitor(n, lang) for n in transcript.meta.notes],
                   "cut_at_limit": transcript.meta.cut_at_limit}
         if stats := speaker_stats(transcript):
             result["speakers"] = [{"name": s.name, "seconds": round(s.seconds, 2), "share": round(s.share, 3)}
@@ -146,7 +146,7 @@ class Tools:
         try:
             self.jobs.asking(visitor_of(request, self.base, page=False), self.base, question)
             reply = chat.ask(transcript, question, [], self.base)
-            answer = "".join(reply.stream)
+            answer = "".join(piece_to_visitor(piece, lang) for piece in reply.stream)
         except Exception as e:
             raise gr.Error(failure(e, lang)) from None
         notice = reply.notice_in(lang)

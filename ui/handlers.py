@@ -13,7 +13,7 @@ from core.answer import summary as summaries
 from core.answer.answering import Answer, Reading
 from core.job import Done, Event, Failed, Jobs, Progressed, Source, Stage, Ticket, job_settings, visitor_settings
 from core import render
-from core.i18n import tr
+from core.i18n import piece_to_visitor, to_visitor, tr
 from core.service import models
 
 from . import views
@@ -103,7 +103,7 @@ class PageHandlers:
         if isinstance(event, Failed):
             return self.failed(event.error, lang)
         if isinstance(event, Stage):
-            return {p.status: status_html(event.text.localized(lang), "progress", event.fraction)}
+            return {p.status: status_html(to_visitor(event.text, lang), "progress", event.fraction)}
         return self.progressed(event, lang)
 
     def progressed(self, event: Progressed, lang: str) -> dict:
@@ -182,9 +182,11 @@ class PageHandlers:
         choices = language_choices(visitor_settings(self.base, key))
         return gr.update(choices=choices, value=chosen if chosen in {c for _, c in choices} else "")
 
-    def notice(self):
-        """The notice of the server's models that shut down soon (a visitor's key changes only the key)."""
-        text, visible = views.models_notice(models.warnings(self.base))
+    def notice(self, request: gr.Request):
+        """The notice of the server's models that shut down soon (a visitor's key changes only the
+        key), as a visitor is told it: no setting, no server named."""
+        lang = lang_of(request)
+        text, visible = views.models_notice([to_visitor(line, lang) for line in models.warnings(self.base)])
         return gr.update(value=text, visible=visible)
 
     def stop(self, request: gr.Request) -> None:
@@ -207,7 +209,7 @@ class PageHandlers:
             for piece in summaries.stream(t, settings):
                 if isinstance(piece, str):
                     written += piece
-                    yield {p.summary_view: written}
+                    yield {p.summary_view: render.safe_markdown(written)}
                 else:
                     files = self.jobs.exports(t, current.folder)  # now with it
                     yield {p.summary_view: views.linked(summaries.as_markdown(piece, lang), t),
@@ -224,7 +226,8 @@ class PageHandlers:
                                                       "error"), gr.update()
             return
         t = current.transcript
-        turn = [{"role": "user", "content": (question_text or "").strip()}, {"role": "assistant", "content": ""}]
+        turn = [{"role": "user", "content": render.safe_markdown((question_text or "").strip())},
+                {"role": "assistant", "content": ""}]
         try:
             settings = visitor_settings(self.base, api_key)
             self.jobs.asking(visitor_of(request, self.base), settings, question_text)
@@ -234,7 +237,7 @@ class PageHandlers:
                 if isinstance(item, Reading):  # a question about all of it: every part is read first
                     yield history + turn, "", self.reading(item, lang), gr.update()
                     continue
-                text += item
+                text += piece_to_visitor(item, lang)
                 turn[1]["content"] = views.linked(text, t)
                 yield history + turn, "", shown, gr.update()
             if notice := answer.notice_in(lang):

@@ -133,7 +133,7 @@ def _recording_column() -> dict:
     loaded = gr.Markdown(elem_id="loaded")
     player = gr.HTML(elem_id="player")
     with gr.Accordion(I18N("summary"), open=True, elem_id="summary-panel"):
-        summary_view = gr.Markdown(elem_id="summary")
+        summary_view = gr.Markdown(elem_id="summary", sanitize_html=True)
     transcript_view = gr.HTML(elem_id="transcript-panel")
     speakers_view = gr.HTML(elem_id="speakers-view")
     with gr.Row(elem_id="speaker-row", equal_height=True):
@@ -150,7 +150,9 @@ def _recording_column() -> dict:
 
 
 def _chat_column() -> dict:
-    chatbot = gr.Chatbot(label=I18N("chat"), height=460, elem_id="chatbot", buttons=["copy", "copy_all"])
+    # What it shows is made safe first (views.linked); Gradio's own sanitizing, and no custom tags, besides.
+    chatbot = gr.Chatbot(label=I18N("chat"), height=460, elem_id="chatbot", buttons=["copy", "copy_all"],
+                         sanitize_html=True, allow_tags=False)
     question = gr.Textbox(label=I18N("question"), placeholder=I18N("question_locked"), interactive=False,
                           max_length=MAX_QUESTION_CHARS, submit_btn=True, elem_id="question")
     clear = gr.ClearButton([question, chatbot], value=I18N("clear"), elem_id="clear", size="sm")

@@ -9,8 +9,9 @@ import logging
 import gradio as gr
 
 from core.config import Settings
-from core.errors import AppError, MissingApiKey, redact
-from core.i18n import language_of, localized, tr
+from core.errors import AppError, redact
+from core.i18n import language_of, to_visitor, tr
+from core.render import plain_markdown
 from core.transcribe.backends.languages import language_name, languages
 from core.transcribe.progress import Progress
 from core.transcript import Transcript, format_timestamp
@@ -36,8 +37,6 @@ def status_html(text: str, kind: str = "info", fraction: float | None = None) ->
 
 def failure(error: Exception, lang: str) -> str:
     """A message for the visitor, whatever went wrong; our own bugs are logged, not shown."""
-    if isinstance(error, MissingApiKey):
-        return tr(lang, "This server has no OpenAI API key: paste yours in the key field to use it for your requests.")
     if isinstance(error, AppError):  # what a visitor can do: no server, setting or password named
         return redact(error.for_visitor.localized(lang))
     log.error("unexpected error: %s", redact(repr(error)), exc_info=error)
@@ -54,15 +53,15 @@ def summary_line(t: Transcript, lang: str) -> str:
     where = tr(lang, "a local Whisper model") if t.meta.backend == "local" else tr(lang, "the API")
     segments = count(lang, len(t.segments), "{n} segment", "{n} segments")
     line = tr(lang, "Transcribed {minutes:.1f} min in {segments} with {where} ({model}). Ask away →",
-              minutes=t.duration / 60, segments=segments, where=where, model=t.model or "?")
-    return " ".join([line, *(f"⚠️ {localized(n, lang)}" for n in t.meta.notes)])
+              minutes=t.duration / 60, segments=segments, where=where, model=t.model_name or "?")
+    return " ".join([line, *(f"⚠️ {to_visitor(n, lang)}" for n in t.meta.notes)])
 
 
 def describe(p: Progress, left: float | None, lang: str) -> str:
     """One status line for a person: what is happening now, part k of n, and the time left once
     this run's own pace can tell it."""
     if p.message:
-        return localized(p.message, lang)  # the notes core knows in Spanish too
+        return to_visitor(p.message, lang)  # the notes core knows in Spanish too
     if p.stage == "decoding" or (p.stage == "preparing" and not p.sent):
         return tr(lang, "Reading the recording…")
     if p.stage == "done":
@@ -89,7 +88,7 @@ def duration(seconds: float) -> str:
 
 def loaded_line(t: Transcript, lang: str, stale: bool = False) -> str:
     """The recording shown: its name, length, segments, speakers (when known) and the language heard."""
-    bits = [f"**{t.source or tr(lang, 'Recording')}**", format_timestamp(t.duration),
+    bits = [f"**{plain_markdown(t.source or tr(lang, 'Recording'))}**", format_timestamp(t.duration),
             count(lang, len(t.segments), "{n} segment", "{n} segments")]
     if speakers := len(t.speaker_names()):
         bits.append(count(lang, speakers, "{n} speaker", "{n} speakers"))

@@ -42,13 +42,15 @@ def player(media: Playback | None, subtitles: Path | None, lang: str) -> str:
 
 
 def linked(text: str, t: Transcript) -> str:
-    """An answer with its cited moments as links to the sentences they cite."""
-    return render.link_citations(text, t.duration, [s.start for s in t.segments])
+    """An answer (or a summary) safe to show (`render.safe_markdown`: text and links, no images
+    or HTML), its cited moments links to the sentences they cite."""
+    return render.link_citations(render.safe_markdown(text), t.duration, [s.start for s in t.segments])
 
 
 def linked_history(turns: list[dict], t: Transcript) -> list[dict]:
-    return [{"role": m["role"], "content": linked(m["content"], t) if m["role"] == "assistant" else m["content"]}
-            for m in turns]
+    """A conversation to show again (it comes back from the visitor's browser): every message made safe."""
+    return [{"role": m["role"], "content": linked(m["content"], t) if m["role"] == "assistant"
+             else render.safe_markdown(m["content"])} for m in turns]
 
 
 def models_notice(lines: list[str]) -> tuple[str, bool]:

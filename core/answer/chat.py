@@ -17,7 +17,8 @@ from typing import Callable, Iterable, Iterator
 
 from ..config import Settings
 from ..errors import AppError
-from ..i18n import Text
+from .. import i18n
+from ..i18n import Text, text_of, to_visitor, visitor_forms
 from ..service.client import make_client
 from ..transcript import Transcript, format_timestamp
 from .completion import open_stream
@@ -129,12 +130,12 @@ class Reply:
 
     @property
     def notice(self) -> str | None:
-        """The notices in English (the CLI's, the logs'), None when there are none."""
-        return self.notice_in("en")
+        """The notices in English, as the owner is told them (the CLI, the log); None when there are none."""
+        return " ".join(map(str, self.notices)) or None
 
     def notice_in(self, lang: str | None) -> str | None:
-        """The notices in the visitor's language ("en", "es"), None when there are none."""
-        return " ".join(n.localized(lang) for n in self.notices) or None
+        """The notices as a web visitor is told them, in their language ("en", "es"); None when there are none."""
+        return " ".join(to_visitor(n, lang) for n in self.notices) or None
 
 
 def ask(transcript: Transcript, question: str, history: Iterable[dict] | None, settings: Settings, *,
@@ -162,7 +163,7 @@ def ask(transcript: Transcript, question: str, history: Iterable[dict] | None, s
                             "passages of the transcript.", used=context.passages_used, total=context.passages_total))
     pieces, took_over = open_stream(client, messages, settings)
     if took_over:
-        notices.append(Text(took_over))
+        notices.append(text_of(took_over))
     return Reply(pieces, context, notices, RELEVANT if context.partial else WHOLE)
 
 
@@ -187,7 +188,7 @@ def _by_parts(client, transcript: Transcript, question: str, turns: list[dict], 
         notes = [Note(p.start, p.end, text) for p, text in zip(parts, found)]
         notes = combine(client, transcript, notes, settings, reduce_request, announcements=said)
         pieces, took_over = open_stream(client, reduce_request(notes), settings)
-        reply.notices += [Text(words) for words in [*said, took_over] if words]
+        reply.notices += [text_of(words) for words in [*said, took_over] if words]
         yield from pieces
 
     reply.stream = answer()
@@ -198,6 +199,8 @@ PASSAGES_SHOWN = 3  # passages returned when there is no language model
 
 PASSAGES_HEADER = ("**Transcript passages, not a generated answer** (no language model is configured; "
                    "set OPENAI_API_KEY, or CHAT_BASE_URL for a local server, to get answers):")
+visitor_forms({PASSAGES_HEADER: "**Transcript passages, not a generated answer** (this server has no language "
+                                "model; paste your OpenAI API key to get answers):"})
 
 
 def passages_reply(transcript: Transcript, question: str, history: Iterable[dict] | None) -> Reply:
@@ -212,9 +215,10 @@ def passages_reply(transcript: Transcript, question: str, history: Iterable[dict
         body = "\n".join("> " + " ".join(segment_line(s, hours, transcript.speaker_of(s)) if i == 0 else s.text
                                    for i, s in enumerate(p))
                          for _, p in best)
-        text = f"{PASSAGES_HEADER}\n\n{body}"
+        text = f"\n\n{body}"
     else:
-        text = f"{PASSAGES_HEADER}\n\nNo passage of the transcript matches the words of your question."
+        text = "\n\nNo passage of the transcript matches the words of your question."
     total = len(transcript.segments)
-    return Reply(iter([text]), Context(body if best else "", True, len(best), total), how=PASSAGES)
+    # The header a Note: English where a str goes (the CLI), the visitor's form on the page (`to_visitor`).
+    return Reply(iter([i18n.Note(Text(PASSAGES_HEADER)), text]), Context(body if best else "", True, len(best), total), how=PASSAGES)
 

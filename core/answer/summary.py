@@ -45,7 +45,7 @@ from typing import Callable, Generator, Iterator
 from .. import render
 from ..cache import Cache, make_key
 from ..config import Settings
-from ..i18n import Text
+from ..i18n import Text, text_of, to_visitor, visitor_forms
 from ..service.client import make_client
 from ..service.retirement import model_in_force
 from ..transcript import Transcript, format_timestamp, renamed_summary
@@ -114,6 +114,10 @@ WRITE = "Write the summary and the chapters."
 WRITE_PART = "Summarize this part."
 
 
+visitor_forms({"Chapters by time, titled with the words that set each one apart: keywords, not a summary (summaries "
+               "are turned off: SUMMARY=off).": "Chapters by time, titled with the words that set each one apart: "
+                                                "keywords, not a summary (summaries are turned off)."})
+
 @dataclass(frozen=True)
 class Chapter:
     start: float  # seconds: a segment start of the transcript
@@ -137,7 +141,7 @@ class Summary:
     def notices(self) -> list[Text]:
         """What to say with it: that it is keywords and why, or that it was made in parts; and
         that another model wrote it, the first time one takes over."""
-        said = [Text(words) for words in self.announcements]
+        said = [text_of(words) for words in self.announcements]
         if self.kind == KEYWORDS and self.why == TURNED_OFF:
             return [Text("Chapters by time, titled with the words that set each one apart: keywords, not a summary "
                          "(summaries are turned off: SUMMARY=off).")]
@@ -149,9 +153,14 @@ class Summary:
                          parts=self.parts), *said]
         return said
 
+    @property
+    def notice(self) -> str | None:
+        """The notices in English, as the owner is told them (the CLI, the log)."""
+        return " ".join(map(str, self.notices)) or None
+
     def notice_in(self, lang: str | None) -> str | None:
-        """The notices in the visitor's language ("en", "es"), None when there are none."""
-        return " ".join(n.localized(lang) for n in self.notices) or None
+        """The notices as a web visitor is told them, in their language ("en", "es"); None when there are none."""
+        return " ".join(to_visitor(n, lang) for n in self.notices) or None
 
     def to_dict(self) -> dict:
         """As the JSON export carries it (`meta.summary`) and the cache keeps it."""

@@ -26,7 +26,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from ..errors import UnsupportedMedia
-from ..i18n import Text
+from ..i18n import Text, visitor_forms
 
 SAMPLE_RATE = 16_000  # Hz: Whisper's input rate
 SAMPLE_WIDTH = 2  # bytes per sample: signed 16-bit little-endian
@@ -83,12 +83,17 @@ class MediaInfo:
     container: str
 
 
+# The path is the server's: a visitor is told it by the file's name.
+visitor_forms({"File not found: {path}": "{name} is no longer on the server: choose it again.",
+               "Not a file: {path}": "{name} is not a file."})
+
+
 def check_file(path: Path) -> Path:
     path = Path(path)
     if not path.exists():
-        raise UnsupportedMedia("File not found: {path}", path=path)
+        raise UnsupportedMedia("File not found: {path}", path=path, name=path.name)
     if not path.is_file():
-        raise UnsupportedMedia("Not a file: {path}", path=path)
+        raise UnsupportedMedia("Not a file: {path}", path=path, name=path.name)
     if path.stat().st_size == 0:
         raise UnsupportedMedia("{name} is empty (0 bytes).", name=path.name)
     return path

@@ -31,7 +31,7 @@ import httpx
 
 from ..config import Settings
 from ..errors import AppError
-from ..i18n import Text
+from ..i18n import Text, visitor_forms
 from ..exports import safe_stem
 
 MAX_REDIRECTS = 5
@@ -50,6 +50,19 @@ class UrlRefused(AppError):
 # number, an IPv4 address in octal ("0177.0.0.1"), a host name IDNA cannot encode...
 MALFORMED = "That link is not a valid web address; check it and paste it again."
 
+
+
+# The limits, for a visitor: without the settings that set them.
+visitor_forms({
+    "The file at that link is {mb:.0f} MB; the limit is {limit:g} MB (MAX_FILE_MB).":
+        "The file at that link is {mb:.0f} MB; the limit on this server is {limit:g} MB.",
+    "The file at that link is over the {limit:g} MB limit (MAX_FILE_MB).":
+        "The file at that link is over this server's {limit:g} MB limit.",
+    "The download took longer than {timeout:g} s (URL_TIMEOUT).":
+        "The download took longer than this server's limit of {timeout:g} s.",
+    "That recording is {minutes:.0f} min long; the limit is {limit:g} min (MAX_DURATION_MINUTES).":
+        "That recording is {minutes:.0f} min long; the limit on this server is {limit:g} min.",
+})
 
 def check_url(url: str) -> str:
     """`url` stripped, if it is a well-formed http(s) link to a host without credentials; else

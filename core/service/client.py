@@ -11,7 +11,7 @@ import openai
 
 from ..config import Settings
 from ..errors import MissingApiKey, redact
-from ..i18n import Text
+from ..i18n import Text, visitor_forms
 
 MAX_RETRY_AFTER = 120.0  # seconds; a longer Retry-After is not waited for
 NO_KEY = "not-needed"  # sent to self-hosted servers that take no key (Ollama, llama.cpp)
@@ -29,13 +29,16 @@ def model_setting(chat: bool) -> str:
     return "chat_model" if chat else "transcribe_model"
 
 
+NO_KEY_MESSAGE = ("No OpenAI API key: set the OPENAI_API_KEY environment variable (export OPENAI_API_KEY=sk-...) "
+                  "and try again.")
+visitor_forms({NO_KEY_MESSAGE: "This server has no OpenAI API key: paste yours in the key field to use it for your "
+                               "requests."})
+
+
 def make_client(settings: Settings, *, max_retries: int, chat: bool = False) -> openai.OpenAI:
     base_url, key = endpoint(settings, chat)
     if not key and not base_url:
-        raise MissingApiKey(
-            "No OpenAI API key: set the OPENAI_API_KEY environment variable "
-            "(export OPENAI_API_KEY=sk-...) and try again."
-        )
+        raise MissingApiKey(NO_KEY_MESSAGE)
     return openai.OpenAI(
         api_key=key or NO_KEY,
         base_url=base_url or None,

@@ -13,7 +13,7 @@ import openai
 
 from ..config import ENV, Settings
 from ..errors import ServiceError
-from ..i18n import Text
+from ..i18n import Text, visitor_forms
 from .catalogue import SHUTDOWN_DATES, successor
 from .client import by_whom, model_setting, retry_after, service_text
 
@@ -92,7 +92,7 @@ def retired_message(settings: Settings, model: str, *, chat: bool) -> Text:
 # values): no server address, no setting to change, nothing a visitor cannot act on. The messages
 # not listed name nothing internal and are shown as they are.
 SERVICE_UNREACHABLE = "{what}: the service could not be reached. Try again later."
-VISITOR_WORDS = {
+VISITOR_WORDS = visitor_forms({
     "{what}: {where} did not answer within {timeout:g} s (REQUEST_TIMEOUT).":
         "{what}: the service did not answer in time. Try again later.",
     "{what}: could not connect to {where}. Check your network connection and OPENAI_BASE_URL.": SERVICE_UNREACHABLE,
@@ -114,22 +114,23 @@ VISITOR_WORDS = {
     "OpenAI-compatible server.": "{what}: the service sent a response that could not be read. Try again later.",
     NO_CHAT_ENDPOINT: "{what}: the service this server uses cannot answer questions (404).",
     NO_TRANSCRIPTION_ENDPOINT: "{what}: the service this server uses cannot transcribe (404).",
-}
+    "the server at {host}": "the service",
+    "The server at {host}": "The service",
+    "{service} serves neither {model} nor {new}, which replaces it; set {var} to a model it serves.":
+        "{service} serves neither {model} nor {new}, which replaces it. Try again later.",
+})
 
 
 def explain(exc: Exception, settings: Settings, *, model: str, what: str | Text, chat: bool = False
             ) -> ServiceError:
     """A `ServiceError` for an exception of the openai client; `retryable` says if trying again may
     help. Its message names the server and the setting to change, for the owner (the CLI, the
-    log); its `visitor` says it without them, for the page (`VISITOR_WORDS`).
+    log); its `for_visitor` says it without them, for the page (`VISITOR_WORDS`).
 
     `what` starts the message ("Answering"): a `Text`, so that it is translated with the rest."""
     if isinstance(exc, ServiceError):
         return exc
-    error = _for_owner(exc, settings, model=model, what=what, chat=chat)
-    if (words := VISITOR_WORDS.get(error.text.template)) is not None:
-        error.visitor = Text(words, **error.text.params)
-    return error
+    return _for_owner(exc, settings, model=model, what=what, chat=chat)
 
 
 def _for_owner(exc: Exception, settings: Settings, *, model: str, what: str | Text, chat: bool) -> ServiceError:

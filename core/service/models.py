@@ -23,6 +23,7 @@ import openai
 
 from ..config import ENV, Settings
 from .catalogue import SHUTDOWN_DATES, successor
+from ..i18n import Text, visitor_forms
 from .client import endpoint, make_client, service_name
 from .retirement import model_in_force
 
@@ -49,10 +50,6 @@ class ModelStatus:
     @property
     def setting(self) -> str:
         return ENV["chat_model" if self.chat else "transcribe_model"]
-
-    @property
-    def role(self) -> str:
-        return "chat model" if self.chat else "transcription model"
 
     def days_left(self, today: date) -> int | None:
         return None if self.shutdown is None else (self.shutdown - today).days
@@ -170,34 +167,50 @@ def prefetch(settings: Settings, *, chat: bool = True) -> None:
                      name="model-lookup").start()
 
 
-def _when(s: ModelStatus, day: date) -> str:
+AUTOMATIC = "{model}, the default {role}, {when}; {new} {then}. Set {setting} to choose another model."
+CHOSEN_GONE = "{model} ({setting}) {when}: requests with it fail. Set {setting} {instead}."
+CHOSEN_PAST = "{model} ({setting}) {when}: requests with it will fail. Set {setting} {instead}."
+CHOSEN_SOON = "{model} ({setting}) {when}. Set {setting} {instead}, before then."
+
+
+def _when(s: ModelStatus, day: date) -> Text:
     days = s.days_left(day)
     if s.gone:
-        return f"was shut down on {s.shutdown}" if days is not None and days <= 0 else f"is not served by {s.where}"
+        return (Text("was shut down on {date}", date=s.shutdown) if days is not None and days <= 0
+                else Text("is not served by {where}", where=s.where))
     if days is None:
-        return "has no shutdown announced"
+        return Text("has no shutdown announced")
     if days > 1:
-        return f"shuts down on {s.shutdown} (in {days} days)"
+        return Text("shuts down on {date} (in {days} days)", date=s.shutdown, days=days)
     if days == 1:
-        return f"shuts down tomorrow ({s.shutdown})"
+        return Text("shuts down tomorrow ({date})", date=s.shutdown)
     if days == 0:
-        return f"shuts down today ({s.shutdown})"
-    return f"was due to shut down on {s.shutdown}"  # past the date, but still served as far as we know
+        return Text("shuts down today ({date})", date=s.shutdown)
+    return Text("was due to shut down on {date}", date=s.shutdown)  # past the date, but still served as far as we know
 
 
-def warning(s: ModelStatus, day: date) -> str:
-    """One line: which model, when, and what happens then or what to set."""
+# A model's shutdown for a visitor: what happens, without the setting that changes it or the server's address.
+visitor_forms({
+    "is not served by {where}": "is not served by its service",
+    AUTOMATIC: "{model}, the default {role}, {when}; {new} {then}.",
+    CHOSEN_GONE: "{model} {when}: requests with it fail.",
+    CHOSEN_PAST: "{model} {when}: requests with it will fail.",
+    CHOSEN_SOON: "{model}, the model this server uses, {when}.",
+})
+
+
+def warning(s: ModelStatus, day: date) -> Text:
+    """One line: which model, when, and what happens then or what to set (`str()` of it: English)."""
     past = (s.days_left(day) or 0) < 0
+    when = _when(s, day)
     if s.automatic:
-        then = ("has taken over" if s.gone else "takes over as soon as it is refused" if past
-                else "takes over automatically then")
-        return (f"{s.model}, the default {s.role}, {_when(s, day)}; {s.successor} {then}. "
-                f"Set {s.setting} to choose another model.")
-    instead = f"to {s.successor}, which replaces it" if s.successor else "to another model"
-    if s.gone or past:
-        fail = "fail" if s.gone else "will fail"
-        return f"{s.model} ({s.setting}) {_when(s, day)}: requests with it {fail}. Set {s.setting} {instead}."
-    return f"{s.model} ({s.setting}) {_when(s, day)}. Set {s.setting} {instead}, before then."
+        then = (Text("has taken over") if s.gone else Text("takes over as soon as it is refused") if past
+                else Text("takes over automatically then"))
+        role = Text("chat model") if s.chat else Text("transcription model")
+        return Text(AUTOMATIC, model=s.model, role=role, when=when, new=s.successor, then=then, setting=s.setting)
+    instead = (Text("to {new}, which replaces it", new=s.successor) if s.successor else Text("to another model"))
+    template = CHOSEN_GONE if s.gone else CHOSEN_PAST if past else CHOSEN_SOON
+    return Text(template, model=s.model, when=when, setting=s.setting, instead=instead)
 
 
 def _announced_on_use(settings: Settings, s: ModelStatus) -> bool:
@@ -207,7 +220,7 @@ def _announced_on_use(settings: Settings, s: ModelStatus) -> bool:
 
 
 def warnings(settings: Settings, today: date | None = None, within_days: int = WARN_DAYS, *,
-             chat: bool = True, unannounced: bool = False) -> list[str]:
+             chat: bool = True, unannounced: bool = False) -> list[Text]:
     """A line for each model in use that shuts down within `within_days` or is gone already.
     With `unannounced`, none for a refused default, whose replacement is announced when it is
     used (the CLI, which uses the models it warns about)."""

@@ -15,6 +15,7 @@ import openai
 
 from ..config import ENV, Settings
 from ..errors import ServiceError
+from ..i18n import Note, Text, visitor_forms
 from .catalogue import successor
 from .client import by_whom, endpoint, model_setting, service_text_first
 from .errors import error_code, error_message, is_retired, model_gone
@@ -74,10 +75,17 @@ def take_over(exc: Exception, settings: Settings, refused: str, *, chat: bool = 
         _gone.add(key)
     if not first:
         return new, None
-    why = (f"{model} has been shut down {by_whom(settings, chat)}" if is_retired(exc, model)
-           else f"{service_text_first(settings, chat)} does not offer {model}")
-    doing = "answers" if chat else "transcribes"
-    return new, f"{why}, so {new} {doing} instead (set {ENV[setting]} to choose another model)."
+    why = (Text("{model} has been shut down {by_whom}", model=model, by_whom=by_whom(settings, chat))
+           if is_retired(exc, model) else Text("{service} does not offer {model}",
+                                               service=service_text_first(settings, chat), model=model))
+    doing = Text(TOOK_OVER_CHAT if chat else TOOK_OVER, why=why, new=new, var=ENV[setting])
+    return new, Note(doing)
+
+
+TOOK_OVER_CHAT = "{why}, so {new} answers instead (set {var} to choose another model)."
+TOOK_OVER = "{why}, so {new} transcribes instead (set {var} to choose another model)."
+visitor_forms({TOOK_OVER_CHAT: "{why}, so {new} answers instead.", TOOK_OVER: "{why}, so {new} transcribes instead.",
+               "{model} has been shut down {by_whom}": "{model} has been shut down by its service"})
 
 
 def refused_params(settings: Settings, model: str) -> frozenset[str]:

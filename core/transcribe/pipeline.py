@@ -30,7 +30,7 @@ from ..errors import (
     TranscriptionFailed,
     UnsupportedMedia,
 )
-from ..i18n import Note, Text
+from ..i18n import Note, Text, visitor_forms
 from ..library import sync as library
 from ..speakers.attach import Beside, with_speakers
 from ..transcript import Meta, Segment, Transcript, format_timestamp
@@ -61,6 +61,18 @@ def _fixes_starts(backend: Backend) -> bool:
     """Whether segment starts are moved to the voice: the backend's segments are timed by a server
     that may start one before it (Whisper without voice detection starts one at 0.0 after music)."""
     return backend.timestamps and not backend.starts_at_voice
+
+
+# The limits, for a visitor: without the settings that set them.
+visitor_forms({
+    "{name} is {mb:.0f} MB; the limit is {limit:g} MB (MAX_FILE_MB).":
+        "{name} is {mb:.0f} MB; the limit on this server is {limit:g} MB.",
+    "{name} is {duration} long; the limit is {limit:g} min (MAX_DURATION_MINUTES).":
+        "{name} is {duration} long; the limit on this server is {limit:g} min.",
+    "{name} goes on past the {limit:g} min limit (MAX_DURATION_MINUTES), though its header says {header}: only the "
+    "first {kept} were transcribed.": "{name} goes on past this server's {limit:g} min limit, though its header says "
+                                      "{header}: only the first {kept} were transcribed.",
+})
 
 
 def check_limits(path: Path, info: decode.MediaInfo, settings: Settings) -> float:
