@@ -16,7 +16,7 @@ The result is cached next to the transcript (the cache's `summaries` folder), ke
 transcript's id, the chat server and model, and the budget: a second call sends nothing.
 
 Without a language model (no key and no chat server, CHAT_MODEL=none) or with SUMMARY=off,
-nothing is sent: the chapters come every KEYWORD_CHAPTER_SECONDS, on a segment start, titled
+nothing is sent: the chapters (`keywords`) come every KEYWORD_CHAPTER_SECONDS, on a segment start, titled
 with the words that set their stretch apart from the rest (TF-IDF), and labelled as keywords,
 not a summary.
 
@@ -36,9 +36,7 @@ import bisect
 import hashlib
 import json
 import logging
-import math
 import re
-from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Callable, Generator, Iterator
 
@@ -51,7 +49,8 @@ from ..service.retirement import model_in_force
 from ..transcript import Transcript, format_timestamp, renamed_summary
 from .completion import open_stream
 from .mapreduce import Note, combine, notes_message, notes_tokens, part_message, run_all, split_parts
-from .retrieval import STOPWORDS, TOKEN, estimate_tokens, fold, with_speaker_rule
+from .keywords import keyword_chapters
+from .retrieval import estimate_tokens, with_speaker_rule
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +67,6 @@ MAX_TITLE_CHARS = 80
 # any, it is not a moment of the transcript, and the chapter is dropped.
 CHAPTER_SNAP_SECONDS = 30.0
 
-KEYWORD_CHAPTER_SECONDS = 300.0  # a chapter about every five minutes, without a model
-KEYWORDS_PER_TITLE = 4
 # Estimates for `estimate`, in tokens the model writes: a part's summary (2-5 bullets and its
 # chapters) and the final one. Measured on gpt-4o's summaries of meetings: 150-350 and 250-500.
 PART_NOTES_TOKENS = 350
@@ -375,75 +372,9 @@ def place_chapters(candidates: list[tuple[float, str]], transcript: Transcript) 
 
 # Without a language model: chapters by time, titled with keywords
 
-# Spoken filler in English and Spanish, on top of `STOPWORDS` (written lower case, without
-# accents, as `tokenize` folds them): they set no stretch apart.
-FILLER = frozenset("""about after again all also always am any anything around back because been before being
-both can come could day did didn doesn don done down even every going gonna got here just know let like little
-lot lots maybe mean more most much need now off okay one only other out over people pretty put quite really
-right said same say see should some something still sure take talk than thing things think time told too two
-want way well were what yeah yes yet you'll actually basically course first good great kind last many next
-sort very why isn wasn aren won wouldn couldn shouldn hasn haven hadn ll ve re
-pues bueno entonces tambien porque todo toda todos todas nada algo cosa cosas vamos hay ahora aqui alli asi bien
-creo digo hacer hace tiene tienen tengo esta estan estamos estaba eso esto ese esa muy mas ya ser sido era han
-hemos vez veces otro otra otros otras mismo cada solo tan tanto poco mucho mucha muchos dos uno gracias claro""".split())
-
-
 def keyword_summary(transcript: Transcript, why: str = NO_MODEL) -> Summary:
-    return Summary(KEYWORDS, (), keyword_chapters(transcript), transcript.duration, parts=0, why=why)
-
-
-def keyword_chapters(transcript: Transcript, seconds: float = KEYWORD_CHAPTER_SECONDS,
-                     per_title: int = KEYWORDS_PER_TITLE) -> tuple[Chapter, ...]:
-    """Chapters every `seconds` or so, each on a segment start (a last stretch under a third of
-    that joins the one before), titled with the words that set their stretch apart from the
-    others: term frequency times log((stretches + 1) / stretches with the word)."""
-    stretches: list[list] = []
-    for seg in (s for s in transcript.segments if s.text.strip()):
-        if not stretches or seg.start >= stretches[-1][0].start + seconds:
-            stretches.append([])
-        stretches[-1].append(seg)
-    if len(stretches) > 1 and stretches[-1][-1].end - stretches[-1][0].start < seconds / 3:
-        last = stretches.pop()
-        stretches[-1] += last
-    counts, forms = [], Counter()
-    for stretch in stretches:
-        words = Counter()
-        for seg in stretch:
-            for key, surface in _keywords(seg.text):
-                words[key] += 1
-                forms[key, surface] += 1
-        counts.append(words)
-    df = Counter(key for words in counts for key in words)
-    shown: dict[str, str] = {}  # each word as said most often
-    for (key, surface), _ in forms.most_common():
-        shown.setdefault(key, surface)
-    chapters = []
-    for stretch, words in zip(stretches, counts):
-        order = {key: i for i, key in enumerate(words)}  # first said first, among equals
-        best = sorted(words, key=lambda k: (-words[k] * math.log((len(stretches) + 1) / df[k]), order[k]))
-        chapters.append(Chapter(stretch[0].start, ", ".join(shown[k] for k in best[:per_title])))
-    return tuple(chapters)
-
-
-def _keywords(text: str) -> Iterator[tuple[str, str]]:
-    """(folded word, word as said) for each word worth a title: not a function word or filler,
-    not a number, three letters or more; Chinese and Japanese as character pairs. A name keeps
-    its capital, if it is said anywhere but at the start of a sentence."""
-    for match in TOKEN.finditer(text):
-        word = match.group()
-        if match.group(1):  # a run of CJK letters
-            for pair in [word[i:i + 2] for i in range(len(word) - 1)] or [word]:
-                key = fold(pair)
-                if key not in STOPWORDS:
-                    yield key, pair
-            continue
-        key = fold(word)
-        if len(key) >= 3 and not key.isdigit() and key not in STOPWORDS and key not in FILLER:
-            # A capital that starts a sentence says nothing about the word: it is written lower case.
-            yield key, word.lower() if _SENTENCE_START.search(text[:match.start()]) else word
-
-
-_SENTENCE_START = re.compile(r"(?:^|[.!?¡¿…]['\"”’)\]]*)\s*$")
+    chapters = tuple(Chapter(start, title) for start, title in keyword_chapters(transcript))
+    return Summary(KEYWORDS, (), chapters, transcript.duration, parts=0, why=why)
 
 
 # Showing it
