@@ -97,14 +97,16 @@ print(json.dumps({"stages": spent, "job_cpu": job, "encoders_cpu": encoders,
 ORDER = ("decode", "cut", "silence", "voice", "encode", "hash", "python", "imports")
 
 
-def measure(minutes: int, upload: str) -> dict:
-    """One run of the staged pipeline on the recording of `minutes`; its figures per audio hour."""
+def measure(minutes: int, upload: str, root: Path = run.ROOT) -> dict:
+    """One run of the staged pipeline (the code of the tree `root`) on the recording of `minutes`;
+    its figures per audio hour."""
     service = run.Service(rtf=1e9, fast_decode=True)
     service.fake.latency = lambda seconds: 0.0
     service.reset()
     audio, expected = run.make_recording(minutes)
     cache = run.WORK / f"cache-stages-{time.time_ns()}"
-    result, wall, peak = run.run_child(STAGED, str(audio), service.base_url, run.KEY, str(cache), upload)
+    result, wall, peak = run.run_child(STAGED, str(audio), service.base_url, run.KEY, str(cache), upload,
+                                       root=root)
     if "error" in result:
         raise SystemExit(f"the pipeline failed: {result['error']}")
     stages = dict(result["stages"])
@@ -136,8 +138,9 @@ def main() -> None:
     parser.add_argument("--minutes", type=int, default=70)
     parser.add_argument("--upload", default="opus-24k", help="UPLOAD_FORMAT")
     parser.add_argument("--name", default="this run", help="the row's name in the table")
+    parser.add_argument("--root", type=Path, default=run.ROOT, help="the tree whose code runs (default: this one)")
     args = parser.parse_args()
-    r = measure(args.minutes, args.upload)
+    r = measure(args.minutes, args.upload, args.root.resolve())
     print(json.dumps(r))
     print("\n".join(table([(args.name, r)])))
     print(f"{r['requests']} requests, {r['sent_mb']:.1f} MB sent, {r['complete']}")

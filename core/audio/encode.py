@@ -128,8 +128,11 @@ class _Worker:
 
     def close(self) -> None:
         for pipe in (self.proc.stdin, self.proc.stdout):
-            if pipe:
-                pipe.close()
+            try:
+                if pipe:
+                    pipe.close()
+            except OSError:  # a dead worker's pipe: what was buffered for it goes nowhere
+                pass
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
