@@ -523,10 +523,32 @@ def compare_speed(minutes: int, long_minutes: int, links: list[float | None], rt
         "finds none). \"CPU s\" is the CPU time of the pipeline's process and the children it waited for "
         "(ffmpeg, encoders): the parser's is small, as it mostly waits for the service; a busy machine "
         "changes it far less than the wall time.", "",
-        *runs_table(runs), "",
+        *issue_table(runs, rows, minutes, long_minutes), "", *runs_table(runs), "",
         f"CPU seconds per audio hour by stage (`python bench/stages.py`: the service answers at once, so what "
         f"is left is the job's own work; speakers off), and peak RSS of the process and its children, "
         f"at {minutes} and {long_minutes} minutes:", "", *stages.table(rows)])
+
+
+def issue_table(runs: list[Run], rows: list[tuple[str, dict]], minutes: int, long_minutes: int) -> list[str]:
+    """The table of issue 22: each pipeline's wall time (and times the parser's) with its peak
+    memory unlimited and its bytes at 20 Mbit/s, its first text, and the peak memory of the
+    stage runs (`stages.py`, the service answering at once) at both lengths."""
+    names = list(dict.fromkeys(r.pipeline for r in runs))
+    out = ["| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for scenario in dict.fromkeys(r.scenario for r in runs):
+        these = {r.pipeline: r for r in runs if r.scenario == scenario}
+        base = these[names[0]]
+        cells = [f"{r.wall_s:.0f} s, " + (f"{r.sent_mb:.0f} MB sent" if scenario != "unlimited" else f"{r.peak_mb:.0f} MB")
+                 + ("" if r is base else f" ({base.wall_s / r.wall_s:.1f}x)") for r in (these[n] for n in names)]
+        out.append(f"| {scenario} | " + " | ".join(cells) + " |")
+        if scenario == "unlimited":
+            out.append("| first text, unlimited | " + " | ".join(
+                f"{these[n].first_text_s:.1f} s" if these[n].first_text_s is not None else "-" for n in names) + " |")
+    peaks = [r["peak_mb"] for _, r in rows]
+    if len(peaks) == 4:
+        out.append(f"| peak RSS, service answering at once, {minutes} min / {long_minutes} min | - | - | "
+                   f"{peaks[0]:.0f} / {peaks[2]:.0f} MB | {peaks[1]:.0f} / {peaks[3]:.0f} MB |")
+    return out
 
 
 def compare_rate_limit(minutes: int, rpm: int, rtf: float, mbps: float | None) -> None:
