@@ -479,78 +479,6 @@ UPLINK_NOTES = (
     "about 80 MB (tracemalloc), the chunks in flight included.")
 
 
-SPEED_HEADING = "## Fast again (issue 22)"
-
-
-def tree_of(commit: str) -> Path:
-    """The project's code at `commit`, unpacked in bench/work (`git archive`; the repository is not touched)."""
-    tree = WORK / f"tree-{commit}"
-    if not tree.exists():
-        tree.mkdir(parents=True)
-        archive = subprocess.run(["git", "archive", commit], cwd=ROOT, capture_output=True, check=True).stdout
-        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
-    return tree
-
-
-def compare_speed(minutes: int, long_minutes: int, links: list[float | None], rtf: float, before: str) -> None:
-    """Issue 22: the parser, this project before issue 14 (FLAC), at commit `before`, and now, side by
-    side through each uplink; then the CPU of each stage and the peak memory, before and now."""
-    import stages
-
-    service = Service(rtf)
-    audio, expected = make_recording(minutes)
-    old = tree_of(before)
-    pipelines = (*PIPELINES[:2], (f"talk-to-your-audio at {before} (before issue 22)", OURS, (), old),
-                 ("talk-to-your-audio, now", OURS, ()))
-    runs = []
-    for mbps in links:
-        scenario = f"{mbps:g} Mbit/s" if mbps else "unlimited"
-        for name, code, extra, *root in pipelines:
-            service.reset(uplink_mbps=mbps)
-            runs.append(run_pipeline(service, scenario, name, code, extra, audio, expected, *root))
-    service.fake.stop()
-    rows = []
-    for length in (minutes, long_minutes):
-        for name, root in ((f"{before}, before", old), ("now", ROOT)):
-            r = stages.measure(length, "opus-24k", root)
-            rows.append((f"{length} min, {name}", r))
-            print(f"  stages, {length} min, {name}: {r['per_hour']}, {r['peak_mb']:.0f} MB", flush=True)
-    write_section(SPEED_HEADING, [
-        SPEED_HEADING, "",
-        f"`python bench/run.py --speed --before {before}` on {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}: "
-        f"the {minutes}-minute recording on the simulated service above (0.5 s + audio/{rtf:g} per request, "
-        f"{ACCOUNT_RPM} requests a minute), each pipeline in turn, with speakers off (DIARIZATION=off: the parser "
-        "finds none). \"CPU s\" is the CPU time of the pipeline's process and the children it waited for "
-        "(ffmpeg, encoders): the parser's is small, as it mostly waits for the service; a busy machine "
-        "changes it far less than the wall time.", "",
-        *issue_table(runs, rows, minutes, long_minutes), "", *runs_table(runs), "",
-        f"CPU seconds per audio hour by stage (`python bench/stages.py`: the service answers at once, so what "
-        f"is left is the job's own work; speakers off), and peak RSS of the process and its children, "
-        f"at {minutes} and {long_minutes} minutes:", "", *stages.table(rows)])
-
-
-def issue_table(runs: list[Run], rows: list[tuple[str, dict]], minutes: int, long_minutes: int) -> list[str]:
-    """The table of issue 22: each pipeline's wall time (and times the parser's) with its peak
-    memory unlimited and its bytes at 20 Mbit/s, its first text, and the peak memory of the
-    stage runs (`stages.py`, the service answering at once) at both lengths."""
-    names = list(dict.fromkeys(r.pipeline for r in runs))
-    out = ["| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-    for scenario in dict.fromkeys(r.scenario for r in runs):
-        these = {r.pipeline: r for r in runs if r.scenario == scenario}
-        base = these[names[0]]
-        cells = [f"{r.wall_s:.0f} s, " + (f"{r.sent_mb:.0f} MB sent" if scenario != "unlimited" else f"{r.peak_mb:.0f} MB")
-                 + ("" if r is base else f" ({base.wall_s / r.wall_s:.1f}x)") for r in (these[n] for n in names)]
-        out.append(f"| {scenario} | " + " | ".join(cells) + " |")
-        if scenario == "unlimited":
-            out.append("| first text, unlimited | " + " | ".join(
-                f"{these[n].first_text_s:.1f} s" if these[n].first_text_s is not None else "-" for n in names) + " |")
-    peaks = [r["peak_mb"] for _, r in rows]
-    if len(peaks) == 4:
-        out.append(f"| peak RSS, service answering at once, {minutes} min / {long_minutes} min | - | - | "
-                   f"{peaks[0]:.0f} / {peaks[2]:.0f} MB | {peaks[1]:.0f} / {peaks[3]:.0f} MB |")
-    return out
-
-
 def compare_rate_limit(minutes: int, rpm: int, rtf: float, mbps: float | None) -> None:
     """Every pipeline on one recording, on an account allowed `rpm` requests a minute."""
     service = Service(rtf)
@@ -600,7 +528,9 @@ def main() -> None:
     parser.add_argument("--speed-long", type=int, default=180, help="the long recording --speed measures memory on")
     args = parser.parse_args()
     if args.speed:
-        compare_speed(args.speed_minutes, args.speed_long, [float(x) or None for x in args.speed_links.split(",")],
+        import stages
+
+        stages.compare_speed(args.speed_minutes, args.speed_long, [float(x) or None for x in args.speed_links.split(",")],
                       args.rtf, args.before)
         return
     if args.pieces:
