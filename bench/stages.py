@@ -180,7 +180,19 @@ def compare_speed(minutes: int, long_minutes: int, links: list[float | None], rt
         *issue_table(runs, rows, minutes, long_minutes), "", *run.runs_table(runs), "",
         f"CPU seconds per audio hour by stage (`python bench/stages.py`: the service answers at once, so what "
         f"is left is the job's own work; speakers off), and peak RSS of the process and its children, "
-        f"at {minutes} and {long_minutes} minutes:", "", *table(rows)])
+        f"at {minutes} and {long_minutes} minutes:", "", *table(rows), "", SPEED_NOTES])
+
+
+SPEED_NOTES = (
+    "What changed (issue 22): the uploads are encoded by encoder processes of their own (`encode_worker`; "
+    "the cores but one), fed in 4 s blocks: PyAV in a thread of the job hands the GIL back and forth for "
+    "every 20 ms Opus packet, so the decoding, the pause search and the answers ran at the encoder's pace "
+    "on one core (a thread spinning beside one encoder of 3 minutes of audio took it from 1.3 s to 82 s). "
+    "Silero checks a suspect segment's first 1.6 s first and all of it only when no voice starts within "
+    "1 s there (the same starts). A chunk in flight holds only its upload: its PCM was kept by the "
+    "thread pool's work item until its answer, and where starts are checked it now waits in a "
+    "temporary file; glibc is told to give large buffers back (a fixed mmap threshold). Decoding, "
+    "cutting, the cache keys and the uploads' bytes are as before.")
 
 
 def issue_table(runs: list[run.Run], rows: list[tuple[str, dict]], minutes: int, long_minutes: int) -> list[str]:
