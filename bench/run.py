@@ -6,10 +6,12 @@
     python bench/run.py --pieces           # text-only model: utterance pieces vs 3-minute chunks, 60 min
     python bench/run.py --uplink           # 70 min through a 20 and a 100 Mbit/s uplink and an unlimited one
     python bench/run.py --rate-limit       # 70 min on an account allowed 10 requests a minute
+    python bench/run.py --speed            # issue 22: 70 min, unlimited and 20 Mbit/s, against commit
+                                           # --before too, and CPU by stage at 70 and 180 min (~20 min)
 
 Writes bench/RESULTS.md and prints, last, `speedup_vs_langchain=<x> peak_rss_mb=<y>` for the
 largest size. `--pieces`, `--uplink` and `--rate-limit` each rewrite only their own section of
-RESULTS.md, and the full run only its preamble and its two sections.
+RESULTS.md, and the full run only its preamble and its two sections (`--speed` too).
 
 The recordings are varied espeak-ng sentences joined with pauses, 44.1 kHz mono MP3 at 96 kbps
 (podcast-like). The simulated service (tests/fakeopenai.py on 127.0.0.1) refuses uploads over 25 MB
@@ -181,8 +183,10 @@ if before:
     InFlight.succeeded = lambda self, sent_in: None
     InFlight.throttled = lambda self, sent_in, retry_after: None
     InFlight.budget = lambda self, seen: None
+# DIARIZATION=off: the parser finds no speakers, and they cost the same on any pipeline (about 195 s
+# of one core an hour, bench/diarization_speed.py): like is compared with like.
 s = Settings(api_key=sys.argv[3], base_url=sys.argv[2], cache_dir=Path(sys.argv[4]), backend="openai",
-             **({"upload_format": "flac", "concurrency": 16} if before else {}))
+             diarization="off", **({"upload_format": "flac", "concurrency": 16} if before else {}))
 first = []
 def progress(p):
     if p.segments and not first:
@@ -243,13 +247,15 @@ PIECES_HEADING = "## Text-only models: utterance pieces against 3-minute chunks"
 CITE_WITHIN = 10.0  # s: the target, a segment starts at most this long before what it holds
 
 
-def run_child(code: str, *args: str) -> tuple[dict, float, float]:
-    """Run a pipeline; return its JSON, wall seconds and peak RSS (MB) of it and its children."""
+def run_child(code: str, *args: str, root: Path = ROOT) -> tuple[dict, float, float]:
+    """Run a pipeline (the code of the tree `root`); return its JSON, wall seconds and peak RSS (MB)
+    of it and its children. The JSON gets `cpu_s`: the CPU time of the process and of the children
+    it waited for (ffmpeg, encoders), which a busy machine changes far less than the wall time."""
     import psutil
 
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = dict(os.environ, PYTHONPATH=str(root))
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", code, *args], cwd=ROOT, env=env,
+    proc = subprocess.Popen([sys.executable, "-c", code, *args], cwd=root, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     peak, done = [0], threading.Event()
 
@@ -264,12 +270,17 @@ def run_child(code: str, *args: str) -> tuple[dict, float, float]:
             time.sleep(0.02)
 
     threading.Thread(target=sample, daemon=True).start()
-    out, _ = proc.communicate()
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - start
     done.set()
     if proc.returncode != 0:
-        return {"error": f"exit {proc.returncode}"}, wall, peak[0] / 2**20
-    return json.loads(out.strip().splitlines()[-1]), wall, peak[0] / 2**20
+        return {"error": f"exit {proc.returncode}", "cpu_s": usage.ru_utime + usage.ru_stime}, wall, peak[0] / 2**20
+    result = json.loads(out.strip().splitlines()[-1])
+    result["cpu_s"] = usage.ru_utime + usage.ru_stime
+    return result, wall, peak[0] / 2**20
 
 
 @dataclass
@@ -402,34 +413,36 @@ class Run:
     refused: int  # 429s
     first_text_s: float | None
     complete: str
+    cpu_s: float = 0.0
 
 
 def run_pipeline(service: Service, scenario: str, name: str, code: str, extra: tuple, audio: Path,
-                 expected: list[float]) -> Run:
+                 expected: list[float], root: Path = ROOT) -> Run:
     cache = WORK / f"cache-{time.time_ns()}"
-    result, wall, peak = run_child(code, str(audio), service.base_url, KEY, str(cache), *extra)
+    result, wall, peak = run_child(code, str(audio), service.base_url, KEY, str(cache), *extra, root=root)
     shutil.rmtree(cache, ignore_errors=True)
     stats = service.stats()
     complete = (check_baseline(result, expected, decode.probe(audio).duration) if code is BASELINE
                 else check_ours(result, expected))
     run = Run(scenario, name, wall, peak, stats["uploaded_mb"], stats["requests"], stats["refused_429"],
-              result.get("first_text_s"), complete)
+              result.get("first_text_s"), complete, result.get("cpu_s", 0.0))
     first = f"{run.first_text_s:.1f}" if run.first_text_s is not None else "-"
-    print(f"  {scenario}, {name}: {wall:.1f} s, {run.sent_mb:.1f} MB, first text {first} s, {peak:.0f} MB, "
+    print(f"  {scenario}, {name}: {wall:.1f} s ({run.cpu_s:.1f} s CPU), {run.sent_mb:.1f} MB, first text {first} s, {peak:.0f} MB, "
           f"{run.requests} requests ({run.refused} refused), {complete}", flush=True)
     return run
 
 
 def runs_table(runs: list[Run]) -> list[str]:
-    out = ["| scenario | pipeline | wall s | vs parser | MB sent | of parser's bytes | first text s | peak RSS MB "
-           "| requests (429) | complete |", "|---|---|---|---|---|---|---|---|---|---|"]
+    out = ["| scenario | pipeline | wall s | vs parser | CPU s | MB sent | of parser's bytes "
+           "| first text s | peak RSS MB | requests (429) | complete |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in runs:
         base = next((b for b in runs if b.scenario == r.scenario and b.pipeline.startswith("langchain")), None)
         faster = f"{base.wall_s / r.wall_s:.1f}x" if base else "-"
         share = f"{r.sent_mb / base.sent_mb:.0%}" if base and base.sent_mb else "-"
         first = f"{r.first_text_s:.1f}" if r.first_text_s is not None else "-"
-        out.append(f"| {r.scenario} | {r.pipeline} | {r.wall_s:.1f} | {faster} | {r.sent_mb:.1f} | {share} | {first} "
-                   f"| {r.peak_mb:.0f} | {r.requests} ({r.refused}) | {r.complete} |")
+        out.append(f"| {r.scenario} | {r.pipeline} | {r.wall_s:.1f} | {faster} | {r.cpu_s:.1f} "
+                   f"| {r.sent_mb:.1f} | {share} | {first} | {r.peak_mb:.0f} | {r.requests} ({r.refused}) "
+                   f"| {r.complete} |")
     return out
 
 
@@ -507,7 +520,19 @@ def main() -> None:
     parser.add_argument("--rate-minutes", type=int, default=70, help="length of the recording for --rate-limit")
     parser.add_argument("--rpm", type=int, default=10, help="requests a minute the account may send, for --rate-limit")
     parser.add_argument("--rate-link", type=float, default=0, help="Mbit/s for --rate-limit; 0 is unlimited")
+    parser.add_argument("--speed", action="store_true",
+                        help="issue 22: the pipelines side by side, with the project at --before, and CPU by stage")
+    parser.add_argument("--before", default="826985d", help="the commit --speed compares with")
+    parser.add_argument("--speed-minutes", type=int, default=70, help="length of the recording for --speed")
+    parser.add_argument("--speed-links", default="0,20", help="Mbit/s for --speed, comma-separated; 0 is unlimited")
+    parser.add_argument("--speed-long", type=int, default=180, help="the long recording --speed measures memory on")
     args = parser.parse_args()
+    if args.speed:
+        import stages
+
+        stages.compare_speed(args.speed_minutes, args.speed_long, [float(x) or None for x in args.speed_links.split(",")],
+                      args.rtf, args.before)
+        return
     if args.pieces:
         compare_pieces(args.pieces_minutes, args.rtf)
         return

@@ -102,3 +102,32 @@ def test_the_first_chunks_are_short_then_double_and_the_last_ones_short_again(se
     for length, aim in zip(lengths[:-1], aims):
         assert aim - min(settings.silence_window, aim / 2) <= length <= aim, (lengths, aims)
     assert lengths[-1] <= aims[-1]
+
+def test_uploads_are_encoded_by_encoder_processes_into_the_same_files():
+    """Encoding runs in processes of its own (PyAV in a thread holds up the job's other threads),
+    fed in blocks: the file is the one the encoder makes in one piece here (FLAC and MP3 byte for
+    byte; Ogg Opus but for its random stream serial number, so it is compared decoded)."""
+    import os
+
+    pcm = speech.speak_pcm("The budget was approved on Tuesday morning.") + b"\x01"  # an odd byte is dropped
+    for name in ("flac", "mp3-64k", "opus-24k"):
+        fmt = encode.UPLOAD_FORMATS[name]
+        sent, here = encode.encode_pcm(pcm, fmt), encode._encode_in_process(pcm, fmt)
+        assert sent == here if name != "opus-24k" else decode.decode_bytes(sent) == decode.decode_bytes(here), name
+    worker = encode._idle.get_nowait()
+    encode._idle.put(worker)
+    assert worker.proc.pid != os.getpid() and worker.proc.poll() is None
+
+
+def test_an_encoder_process_that_dies_costs_no_upload():
+    fmt, pcm = encode.LOSSLESS, speech.speak_pcm("Maria will travel to Lisbon.")
+    encode.encode_pcm(pcm, fmt)
+    dead = encode._idle.get_nowait()
+    dead.proc.kill()
+    dead.proc.wait()
+    encode._idle.put(dead)
+    assert encode.encode_pcm(pcm, fmt) == encode._encode_in_process(pcm, fmt)  # encoded here, this once
+    assert encode.encode_pcm(pcm, fmt) == encode._encode_in_process(pcm, fmt)  # by a new worker
+    worker = encode._idle.get_nowait()
+    encode._idle.put(worker)
+    assert worker is not dead and worker.proc.poll() is None

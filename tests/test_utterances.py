@@ -412,6 +412,34 @@ def test_starts_are_kept_where_no_voice_is_heard_or_nothing_is_early(late_speech
     assert calls == [], "segments that cannot be early cost no decoding"
 
 
+def test_the_start_check_decides_from_a_segments_first_seconds_as_from_all_of_it(monkeypatch):
+    """Silero runs over a suspect segment's first PROBE_SECONDS first, and over all of it only when
+    no voice starts in time there: the starts come out as they would from the whole segment."""
+    from core.transcribe import stitch
+
+    said = speech.speak_pcm("The budget for the new library was approved on Tuesday morning.")
+    blip = speech.speak_pcm("Ah.")[:decode.pcm_bytes(0.2)]
+    cases = {"voice at once": said, "voice at 0.9 s": speech.silence(0.9) + said,
+             "voice at 1.1 s": speech.silence(1.1) + said, "voice after a hum": hum(3.0) + said,
+             "a blip, then voice at 3 s": speech.silence(0.8) + blip + speech.silence(2.0) + said,
+             "a hum only": hum(6.0)}
+    analysed = []
+    first_voice = voice.first_voice
+    monkeypatch.setattr(voice, "first_voice", lambda pcm: analysed.append(len(pcm)) or first_voice(pcm))
+    for name, pcm in cases.items():
+        whole = first_voice(pcm)
+        early = whole is not None and whole >= stitch.MIN_SHIFT_SECONDS
+        analysed.clear()
+        onset = stitch._onset(pcm)
+        assert early == (onset is not None and onset >= stitch.MIN_SHIFT_SECONDS), name
+        assert not early or onset == whole, name
+        assert early or whole is None or analysed == [decode.pcm_bytes(stitch.PROBE_SECONDS)], name
+    analysed.clear()
+    segment = [Segment(0.0, len(said) / decode.BYTES_PER_SECOND, "The budget for the new library was approved.")]
+    assert stitch.start_at_speech(segment, lambda: said) == segment
+    assert analysed == [decode.pcm_bytes(stitch.PROBE_SECONDS)], "a voice at once: 1.6 s analysed, not 4"
+
+
 @pytest.mark.slow
 def test_whisper_servers_without_voice_detection_are_cited_at_the_voice(settings, server, late_speech):
     path, said = late_speech

@@ -13,6 +13,7 @@ lie about the length, decoding stops at `max_seconds` whatever the header said.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 import shutil
@@ -58,6 +59,22 @@ HEADER_DURATION = re.compile(r"Duration:\s*(\d+):(\d+):(\d+(?:\.\d+)?)")
 HEADER_CONTAINER = re.compile(r"Input #0, ([^,]+)")
 NOT_ALLOWED = "Format not on whitelist"  # what ffmpeg says when it detects a format not allowed
 _DETECTED = re.compile(r"Format (\S+) (?:probed with size|detected only with low score)")  # at -loglevel debug
+
+
+def _return_big_buffers() -> None:
+    """Make large buffers (a chunk's PCM: megabytes) go back to the system when freed. glibc raises
+    its mmap threshold to the size of the first such buffer freed and serves the next ones from its
+    heaps, where, freed by one thread and made by another, they stay: a 70-minute job grew by about
+    60 MB that way (bench/stages.py). A fixed threshold keeps them apart. Not glibc: nothing done."""
+    try:
+        ctypes.CDLL(None).mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+    except (OSError, AttributeError, TypeError):
+        pass
+
+
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+MMAP_THRESHOLD_BYTES = 1 << 20
+_return_big_buffers()
 
 
 @lru_cache(maxsize=1)
@@ -187,6 +204,28 @@ def pcm_seconds(nbytes: int) -> float:
 
 def pcm_samples(pcm: bytes) -> np.ndarray:
     return np.frombuffer(pcm[: len(pcm) - len(pcm) % SAMPLE_WIDTH], dtype=np.int16)
+
+
+class PcmOnDisk:
+    """PCM kept in an unnamed temporary file until it is needed again, instead of in memory (the
+    chunks in flight of a long recording would hold hundreds of MB). Closing it deletes it."""
+
+    def __init__(self, pcm: bytes):
+        self._file = tempfile.TemporaryFile()
+        self._file.write(pcm)
+
+    def read(self) -> bytes:
+        self._file.seek(0)
+        return self._file.read()
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> "PcmOnDisk":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 class Decoder:

@@ -1,18 +1,33 @@
 """Encode 16 kHz mono PCM into the file a chunk is uploaded as (the UPLOAD_FORMAT setting).
 
-In-process with PyAV where it can (the libav faster-whisper decodes with): FLAC takes about 7 ms
-for a 10 s piece where starting ffmpeg takes over 100 ms, which the hundreds of utterance pieces
-in an hour would pay. Else with the ffmpeg binary, which says what is wrong, if anything.
+With PyAV (the libav faster-whisper decodes with) in a few encoder processes that stay up
+(`encode_worker`): starting ffmpeg takes over 100 ms of CPU, which the hundreds of utterance
+pieces in an hour would pay, and PyAV in a thread of the job's process holds up its other threads
+(see `encode_worker`). Where no worker can run, with PyAV here; else with the ffmpeg binary, which
+says what is wrong, if anything.
 """
 
 from __future__ import annotations
 
+import atexit
+import json
+import os
+import queue
+import struct
 import subprocess
+import sys
 import threading
 from dataclasses import dataclass
+from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
 
 from ..errors import UnsupportedMedia
-from .decode import BYTES_PER_SECOND, SAMPLE_RATE, ffmpeg_exe, pcm_samples
+from . import encode_worker
+from .decode import BYTES_PER_SECOND, SAMPLE_RATE, ffmpeg_exe
 
 
 @dataclass(frozen=True)
@@ -56,35 +71,111 @@ UPLOAD_FORMATS = {
 }
 LOSSLESS = UPLOAD_FORMATS["flac"]
 
-_encoders = threading.BoundedSemaphore(2)  # encoders at once: bounds CPU and memory with many uploads
+# Encoder processes at most: the cores but one, which the job's own thread and its decoder keep
+# busy (on 2 cores, decoding and cutting an hour take about 10 s of CPU, encoding it in Opus 11 s).
+WORKERS = max(1, min((os.cpu_count() or 1) - 1, 4))
+PIPE_BYTES = 1 << 20  # the pipes' buffers (Linux's most for a user: /proc/sys/fs/pipe-max-size)
+_slots = threading.BoundedSemaphore(WORKERS)  # encodings at once
+_idle: queue.SimpleQueue = queue.SimpleQueue()  # workers started and free
+_failed_starts = [0]  # workers that could not start: after two, everything is encoded here
 
 
 def encode_pcm(pcm: bytes, fmt: UploadFormat = LOSSLESS) -> bytes:
     """16 kHz mono PCM as an upload file in `fmt`."""
-    with _encoders:
+    with _slots:
+        worker = _worker()
+        if worker is not None:
+            try:
+                status, body = worker.encode(pcm, fmt)
+            except (OSError, EOFError, ValueError):  # the worker died (killed, out of memory): not reused
+                worker.close()
+            else:
+                _idle.put(worker)
+                if status == 0:
+                    return body
         try:
             return _encode_in_process(pcm, fmt)
         except Exception:  # no PyAV, or a libav without the encoder: ffmpeg says what is wrong, if anything
             return _encode_with_ffmpeg(pcm, fmt)
 
 
+class _Worker:
+    """One `encode_worker` process, used by one thread at a time."""
+
+    def __init__(self):
+        self.proc = subprocess.Popen([sys.executable, "-I", str(Path(__file__).with_name("encode_worker.py"))],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        for pipe in (self.proc.stdin, self.proc.stdout):  # a chunk in a few writes, not a hundred
+            try:  # (each takes the GIL again: with a busy thread beside it, 5 ms a time)
+                fcntl.fcntl(pipe.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_BYTES)
+            except (OSError, AttributeError):  # not Linux
+                pass
+
+    def encode(self, pcm: bytes, fmt: UploadFormat) -> tuple[int, bytes]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        spec = json.dumps(_spec(fmt)).encode()
+        self.proc.stdin.write(struct.pack("<I", len(spec)) + spec + struct.pack("<Q", len(pcm)))
+        self.proc.stdin.write(pcm)
+        self.proc.stdin.flush()
+        head = self.proc.stdout.read(9)
+        if len(head) != 9:
+            raise EOFError
+        status, size = struct.unpack("<BQ", head)
+        body = self.proc.stdout.read(size)
+        if len(body) != size:
+            raise EOFError
+        return status, body
+
+    def close(self) -> None:
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            try:
+                if pipe:
+                    pipe.close()
+            except OSError:  # a dead worker's pipe: what was buffered for it goes nowhere
+                pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _worker() -> _Worker | None:
+    """A free worker (started if none is), or None where none can run."""
+    try:
+        return _idle.get_nowait()
+    except queue.Empty:
+        pass
+    if _failed_starts[0] >= 2 or not sys.executable:
+        return None
+    try:
+        worker = _Worker()
+    except OSError:
+        _failed_starts[0] += 1
+        return None
+    if worker.proc.poll() is not None:
+        _failed_starts[0] += 1
+        return None
+    return worker
+
+
+@atexit.register
+def _stop_workers() -> None:
+    while True:
+        try:
+            _idle.get_nowait().close()
+        except queue.Empty:
+            return
+
+
+def _spec(fmt: UploadFormat) -> dict:
+    """What an encoder is told of the format (`encode_worker.encode`)."""
+    return {"container": fmt.container, "codec": fmt.codec, "bitrate": fmt.bitrate, "options": fmt.options,
+            "rate": SAMPLE_RATE}
+
+
 def _encode_in_process(pcm: bytes, fmt: UploadFormat) -> bytes:
-    import io
-
-    import av
-
-    samples = pcm_samples(pcm).reshape(1, -1)
-    out = io.BytesIO()
-    with av.open(out, mode="w", format=fmt.container) as container:
-        stream = container.add_stream(fmt.codec, rate=SAMPLE_RATE, layout="mono")
-        if fmt.bitrate:
-            stream.bit_rate = fmt.bitrate
-        stream.codec_context.options = dict(fmt.options)
-        frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
-        frame.sample_rate = SAMPLE_RATE
-        for packet in [*stream.encode(frame), *stream.encode(None)]:
-            container.mux(packet)
-    return out.getvalue()
+    return encode_worker.encode(pcm, _spec(fmt))
 
 
 def _encode_with_ffmpeg(pcm: bytes, fmt: UploadFormat) -> bytes:

@@ -401,7 +401,7 @@ class _Run:
             return False  # stop sending; what is in flight finishes and is cached
         with self._encoding_lock:
             self.encoding += 1
-        future = pool.submit(self.transcribe, chunk, self.on_segment(part))
+        future = pool.submit(self.transcribe, [chunk], self.on_segment(part))
         self.pending[future] = part
         self.sent += 1
         self.report(Progress("sending", self.seconds, self.info.duration, self.saved, self.total,
@@ -417,36 +417,42 @@ class _Run:
         self.over_budget.append(chunk.keep_start)
         return False
 
-    def transcribe(self, chunk: Chunk, on_segment: Callable[[Segment], None]) -> tuple[list[Segment], str | None]:
-        """One chunk, in a worker: encoded for upload (here, not in the thread that decodes: Opus
-        takes a core for about 12 s an hour of audio, two encoders run beside the decoder), then
-        its segments (starts moved to the voice where a server put them before it) and language.
+    def transcribe(self, handed: list[Chunk], on_segment: Callable[[Segment], None]
+                   ) -> tuple[list[Segment], str | None]:
+        """One chunk, in a worker: encoded for upload (here, not in the thread that decodes, by the
+        encoder processes of `encode`), then its segments (starts moved to the voice where a server
+        put them before it) and language.
 
-        The chunk's PCM is kept while it is in flight only where segment starts are checked:
-        decoding an Opus upload again would cost about 0.4 s of CPU for 3 minutes, as much as
-        encoding it. Elsewhere a chunk in flight holds only what it sends."""
+        The chunk comes in `handed`, which the worker empties: its PCM is then held only here, and
+        dropped once the upload is made, so a chunk in flight holds only what it sends. Where segment
+        starts are checked, the PCM waits on disk (`decode.PcmOnDisk`) for the answer: decoding an
+        Opus upload again would cost about 0.4 s of CPU for 3 minutes, as much as encoding it."""
+        chunk = handed.pop()
         recut = self.recut(chunk)
         try:
             upload = chunk if recut else self.backend.prepare(chunk)
+            kept = decode.PcmOnDisk(chunk.pcm) if self.fix_starts and not recut else None
         finally:
             self.unencoded.release()
             with self._encoding_lock:
                 self.encoding -= 1
         if recut:
             return self.in_pieces(chunk)
-        heard = chunk if self.fix_starts else upload  # what the audio is read from after the answer
-        try:
-            segments, language = transcribe_with_retries(self.backend, upload, self.settings, self.inflight,
-                                                         self.cancel, on_segment)
-        except TimesLost:  # a successor without times took over before this chunk was sent
-            return self.in_pieces(heard)
-        if not self.utterances and _one_text(segments, heard):  # no times: a piece's text gets the piece's
-            self.untimed = True
-            log.info("%s came back as one text: sending it again in utterance pieces", span(heard))
-            return self.in_pieces(heard)
-        if self.fix_starts:
-            segments = start_at_speech(segments, heard.audio)
-        return segments, language
+        del chunk
+        with kept or nullcontext():
+            audio = kept.read if kept else upload.audio  # the chunk's PCM, read after the answer if need be
+            try:
+                segments, language = transcribe_with_retries(self.backend, upload, self.settings, self.inflight,
+                                                             self.cancel, on_segment)
+            except TimesLost:  # a successor without times took over before this chunk was sent
+                return self.in_pieces(replace(upload, pcm=audio()))
+            if not self.utterances and _one_text(segments, upload):  # no times: a piece's text gets the piece's
+                self.untimed = True
+                log.info("%s came back as one text: sending it again in utterance pieces", span(upload))
+                return self.in_pieces(replace(upload, pcm=audio()))
+            if self.fix_starts:
+                segments = start_at_speech(segments, audio)
+            return segments, language
 
     def recut(self, chunk: Chunk) -> bool:
         """Whether a chunk cut for a model that gives times goes to one that does not after all: a

@@ -229,6 +229,25 @@ def _may_start_early(seg: Segment, previous: Segment | None) -> bool:
     return seg.end - seg.start > len(seg.text.split()) / SLOWEST_WORDS_PER_SECOND + SLOW_SLACK_SECONDS
 
 
+# Silero decides whether a voice starts within a segment's first MIN_SHIFT_SECONDS (so the start
+# stays) within this much of it: a voice starting before then is heard, or a blip dismissed (250 ms
+# at most, then 200 ms of quiet), by 1.5 s. A whole number of Silero's 512-sample windows, so its
+# windows are the same as over the whole segment.
+PROBE_SECONDS = 1.6
+
+
+def _onset(pcm: bytes) -> float | None:
+    """Where Silero first hears a voice in `pcm` (`voice.first_voice`), or a time under
+    MIN_SHIFT_SECONDS when it hears one start there: Silero runs over the first PROBE_SECONDS
+    first, and over the rest only when no voice starts in time there (a segment starting early)."""
+    probe = pcm[:decode.pcm_bytes(PROBE_SECONDS)]
+    if len(probe) < len(pcm):
+        early = voice.first_voice(probe)
+        if early is not None and early < MIN_SHIFT_SECONDS:
+            return early
+    return voice.first_voice(pcm)
+
+
 def start_at_speech(segments: list[Segment], audio: Callable[[], bytes]) -> list[Segment]:
     """The chunk's segments (times into its audio), each starting no earlier than the first voice
     Silero hears in it. A segment with no voice heard in it is kept as it is: singing, whispering
@@ -244,7 +263,7 @@ def start_at_speech(segments: list[Segment], audio: Callable[[], bytes]) -> list
     out = list(segments)
     for i in suspects:
         seg = out[i]
-        onset = voice.first_voice(pcm[decode.pcm_bytes(max(0.0, seg.start)):decode.pcm_bytes(seg.end)])
+        onset = _onset(pcm[decode.pcm_bytes(max(0.0, seg.start)):decode.pcm_bytes(seg.end)])
         if onset is not None and onset >= MIN_SHIFT_SECONDS:
             start = round(max(0.0, seg.start) + onset - SHIFT_LEAD_SECONDS, 3)
             out[i] = Segment(start, max(seg.end, start), seg.text)
