@@ -271,7 +271,7 @@ def test_not_media(tmp_path):
 
 
 def test_too_large(tmp_path):
-    from core.transcribe.pipeline import check_limits
+    from core.transcribe.limits import check_limits
 
     path = tmp_path / "big.wav"
     path.write_bytes(b"\0" * 3 * 2**20)

@@ -26,18 +26,18 @@ from ..errors import (
     Cancelled,
     NoSpeech,
     ServiceError,
-    TooLarge,
     TranscriptionFailed,
     UnsupportedMedia,
 )
-from ..i18n import Note, Text, visitor_forms
+from ..i18n import Text
 from ..library import sync as library
 from ..speakers.attach import Beside, with_speakers
-from ..transcript import Meta, Segment, Transcript, format_timestamp
+from ..transcript import Meta, Segment, Transcript
 from .backends import get_backend
 from .backends.base import Backend, TimesLost
 from .cutting import by_utterance, piece_seconds, split
 from .keys import chunk_key, transcript_key
+from .limits import check_limits, cut_note, damage_note
 from .progress import Progress
 from .ratelimit import CANCEL_POLL, InFlight
 from .retries import span, transcribe_with_retries
@@ -63,33 +63,6 @@ def _fixes_starts(backend: Backend) -> bool:
     return backend.timestamps and not backend.starts_at_voice
 
 
-# The limits, for a visitor: without the settings that set them.
-visitor_forms({
-    "{name} is {mb:.0f} MB; the limit is {limit:g} MB (MAX_FILE_MB).":
-        "{name} is {mb:.0f} MB; the limit on this server is {limit:g} MB.",
-    "{name} is {duration} long; the limit is {limit:g} min (MAX_DURATION_MINUTES).":
-        "{name} is {duration} long; the limit on this server is {limit:g} min.",
-    "{name} goes on past the {limit:g} min limit (MAX_DURATION_MINUTES), though its header says {header}: only the "
-    "first {kept} were transcribed.": "{name} goes on past this server's {limit:g} min limit, though its header says "
-                                      "{header}: only the first {kept} were transcribed.",
-})
-
-
-def check_limits(path: Path, info: decode.MediaInfo, settings: Settings) -> float:
-    """Refuse, before anything is decoded, sent or paid for, what is over the configured limits."""
-    size = path.stat().st_size
-    if size > settings.max_file_mb * 1024 * 1024:
-        raise TooLarge("{name} is {mb:.0f} MB; the limit is {limit:g} MB (MAX_FILE_MB).",
-                       name=path.name, mb=size / 2**20, limit=settings.max_file_mb)
-    if not info.has_audio:
-        raise UnsupportedMedia("{name} has no audio track.", name=path.name)
-    duration = info.duration if info.duration is not None else decode.measure_duration(
-        path, max_seconds=settings.max_duration_minutes * 60)
-    if duration > settings.max_duration_minutes * 60:
-        raise TooLarge("{name} is {duration} long; the limit is {limit:g} min (MAX_DURATION_MINUTES).",
-                       name=path.name, duration=format_timestamp(duration, hours=True),
-                       limit=settings.max_duration_minutes)
-    return duration
 
 
 def _one_text(segments: list[Segment], chunk: Chunk) -> bool:
@@ -164,22 +137,6 @@ def _cache(settings: Settings) -> Cache:
     return Cache(settings.cache_dir, max_bytes=int(settings.cache_max_mb * 2**20))
 
 
-def _damage_note(name: str, duration: float, expected: float | None) -> Note:
-    if expected:
-        return Note(Text("{name} seems damaged or cut short: the transcript covers the {covered} of {expected} that "
-                         "could be decoded.", name=name, covered=format_timestamp(duration),
-                         expected=format_timestamp(expected)))
-    return Note(Text("{name} seems damaged or cut short: the transcript covers the {covered} that could be decoded.",
-                     name=name, covered=format_timestamp(duration)))
-
-
-def _cut_note(name: str, limit_minutes: float, expected: float | None, kept: float) -> Note:
-    """The note of a recording decoded past MAX_DURATION_MINUTES, though its header said less."""
-    return Note(Text("{name} goes on past the {limit:g} min limit (MAX_DURATION_MINUTES), though its header says "
-                     "{header}: only the first {kept} were transcribed.", name=name, limit=limit_minutes,
-                     header=format_timestamp(expected or 0, hours=True), kept=format_timestamp(kept, hours=True)))
-
-
 def transcribe_file(path: Path, settings: Settings, on_progress: Callable[[Progress], None] | None = None,
                     *, use_cache: bool = True, backend: Backend | None = None,
                     cancel: threading.Event | None = None, allowance: Allowance | None = None) -> Transcript:
@@ -211,7 +168,7 @@ def transcribe_file(path: Path, settings: Settings, on_progress: Callable[[Progr
         hit = cache.get_transcript(key, source=path.name) if use_cache else None
         if hit is not None:
             if hit.meta.damaged:  # the cache keeps the fact, not the note naming someone's file
-                hit.meta.notes.append(_damage_note(path.name, hit.duration, expected))
+                hit.meta.notes.append(damage_note(path.name, hit.duration, expected))
             hit.meta.id = key
             hit = speakers.finish(hit, waiting_for)
             library.saved(settings, hit, fresh=False)
@@ -493,9 +450,9 @@ class _Run:
         duration = round(self.parts[-1].chunk.keep_end, 3) if self.parts else 0.0
         damaged = bool(self.damage) or bool(expected and duration < expected * 0.95 - 1 and not self.over_budget)
         if damaged:
-            notes.append(_damage_note(name, duration, expected))
+            notes.append(damage_note(name, duration, expected))
         if self.limited:
-            notes.append(_cut_note(name, self.settings.max_duration_minutes, expected, self.limited[0]))
+            notes.append(cut_note(name, self.settings.max_duration_minutes, expected, self.limited[0]))
         if self.over_budget:
             notes.append(self.allowance.cut_note(name, self.over_budget[0]))
         segments = stitch(self.parts)

@@ -12,7 +12,8 @@ from ..config import Settings
 from ..service.catalogue import PRICE_PER_MINUTE, model_has_timestamps
 from ..service.retirement import model_in_force
 from .cutting import piece_seconds, split
-from .pipeline import check_limits, lookup
+from .limits import check_limits
+from .pipeline import lookup
 
 
 @dataclass(frozen=True)
