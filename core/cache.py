@@ -313,6 +313,10 @@ class Cache:
         about the recording only."""
         self._write("transcripts", key, _strip_run(transcript.to_dict()))
 
+    def remove_transcript(self, key: str) -> None:
+        """Delete a cached transcript (taken out of the last library that held it)."""
+        _remove(os.fspath(self._path("transcripts", key)))
+
     # Chunks: segments with times relative to the chunk
 
     def get_chunk(self, key: str) -> list[Segment] | None:

@@ -1,4 +1,5 @@
-"""Command line: `python -m core transcribe|ask|summary|info FILE`."""
+"""Command line: `python -m core transcribe|ask|summary|info FILE`, `python -m core add FOLDER_OR_FILES...`
+and `python -m core library list|search|ask|remove|rename|rebuild`."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ from .transcribe.pipeline import transcribe_file
 from .transcribe.plan import plan
 from .transcribe.progress import Progress
 from .exports import EXPORTERS
+from .library import LOCAL, sync as library
+from .library import cli as library_cli
 from .transcript import Transcript, format_timestamp
 
 # Exit codes: 0 done, 1 an error (one `error:` line), 130 stopped (Ctrl-C). CUT: the output is
@@ -100,7 +103,8 @@ def _warn_about_models(settings: Settings, *, chat: bool = True) -> None:
 
 def _transcribe(path: str, settings: Settings, use_cache: bool = True) -> Transcript:
     """The transcript, then each of its notes not yet said on stderr (a cut at the limit, damaged
-    audio, speech left out...): the page shows them, and the CLI must not hide them."""
+    audio, speech left out...): the page shows them, and the CLI must not hide them. It is put
+    in the local library, titled with the file's name."""
     bar = _Bar(Path(path).name[:30])
     cancel = threading.Event()
     try:
@@ -111,6 +115,7 @@ def _transcribe(path: str, settings: Settings, use_cache: bool = True) -> Transc
     for note in map(str, transcript.meta.notes):
         if note not in bar.said:
             print(f"warning: {note}", file=sys.stderr)
+    library.saved(settings, transcript, LOCAL, Path(path).name, fresh=False)  # this machine's library
     return transcript
 
 
@@ -144,17 +149,23 @@ def cmd_ask(args: argparse.Namespace) -> int:
     questions = [args.question] if args.question else _read_questions()
     for question in questions:
         reply = chat.ask(transcript, question, history, settings, on_progress=_parts_read)
-        answer = []
-        for piece in reply.stream:
-            answer.append(piece)
-            sys.stdout.write(piece)
-            sys.stdout.flush()
-        sys.stdout.write("\n")
-        sys.stdout.flush()
+        answer = write_stream(reply.stream)
         if reply.notice:  # after the answer: one made in parts knows it all only then
             print(f"({reply.notice})", file=sys.stderr)
-        history += [{"role": "user", "content": question}, {"role": "assistant", "content": "".join(answer)}]
+        history += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
     return _exit_code(transcript)
+
+
+def write_stream(pieces) -> str:
+    """Write an answer to stdout as it streams, then a newline; the whole answer."""
+    answer = []
+    for piece in pieces:
+        answer.append(piece)
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+    return "".join(answer)
 
 
 def _parts_read(done: int, total: int) -> None:
@@ -225,6 +236,18 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _transcription_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", choices=["auto", "openai", "local"],
+                   help="where to transcribe (TRANSCRIBE_BACKEND; auto: OpenAI with a key, else local)")
+    p.add_argument("--model", help="transcription model (TRANSCRIBE_MODEL)")
+    p.add_argument("--language", help="spoken language, e.g. en, es (TRANSCRIBE_LANGUAGE)")
+    p.add_argument("--prompt", help="vocabulary hint: names, jargon (TRANSCRIBE_PROMPT)")
+    p.add_argument("--concurrency", type=int, help="requests in parallel (TRANSCRIBE_CONCURRENCY)")
+    p.add_argument("--chunk-seconds", type=float, help="target chunk length (CHUNK_SECONDS)")
+    p.add_argument("--speakers", metavar="auto|N|MIN-MAX|off",
+                   help="speakers to find: auto, a count (3), a range (2-4) or off (DIARIZATION)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log retries and cache events")
@@ -236,19 +259,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("file", help="audio or video file")
         if extra == "question":
             p.add_argument("question", nargs="?", help="omit it to ask several, one per line")
-        p.add_argument("--backend", choices=["auto", "openai", "local"],
-                       help="where to transcribe (TRANSCRIBE_BACKEND; auto: OpenAI with a key, else local)")
-        p.add_argument("--model", help="transcription model (TRANSCRIBE_MODEL)")
-        p.add_argument("--language", help="spoken language, e.g. en, es (TRANSCRIBE_LANGUAGE)")
-        p.add_argument("--prompt", help="vocabulary hint: names, jargon (TRANSCRIBE_PROMPT)")
-        p.add_argument("--concurrency", type=int, help="requests in parallel (TRANSCRIBE_CONCURRENCY)")
-        p.add_argument("--chunk-seconds", type=float, help="target chunk length (CHUNK_SECONDS)")
-        p.add_argument("--speakers", metavar="auto|N|MIN-MAX|off",
-                       help="speakers to find: auto, a count (3), a range (2-4) or off (DIARIZATION)")
+        _transcription_options(p)
         if extra == "format":
             p.add_argument("-f", "--format", choices=sorted(EXPORTERS), default="txt")
             p.add_argument("-o", "--output", help="write to this file instead of standard output")
             p.add_argument("--no-cache", action="store_true", help="transcribe again even if cached")
+    library_cli.register(sub, _transcription_options)
     return parser
 
 

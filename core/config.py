@@ -50,6 +50,7 @@ ENV = {
     "chat_api_key": "CHAT_API_KEY",
     "cache_dir": "CACHE_DIR",
     "cache_max_mb": "CACHE_MAX_MB",
+    "database_url": "DATABASE_URL",
     "language": "TRANSCRIBE_LANGUAGE",
     "prompt": "TRANSCRIBE_PROMPT",
     "concurrency": "TRANSCRIBE_CONCURRENCY",
@@ -94,6 +95,7 @@ class Settings:
     chat_api_key: str | None = field(default=None, repr=False)
     cache_dir: Path = field(default_factory=default_cache_dir)
     cache_max_mb: float = 1024.0  # the cache's size cap; the least recently used entries go first
+    database_url: str | None = field(default=None, repr=False)  # postgresql://...: the library there, not in SQLite
     language: str | None = None  # ISO-639-1 code; None lets the model detect it
     prompt: str | None = None  # vocabulary hint: names, jargon, spelling
     concurrency: int = 32  # chunk requests in flight at once (OpenAI tier 1 allows 500 a minute)

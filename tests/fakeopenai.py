@@ -687,7 +687,8 @@ those what which who whom when where why how did does do done has have had i you
 your my me about into than then there here so as can could would should will just also not no yes please tell say said
 recording transcript""".split())
 
-_LINE = re.compile(r"^\[(\d+:\d{2}(?::\d{2})?)\] (.*)$", re.MULTILINE)
+# A transcript line: "[01:23] text", or, from a library of recordings, "[Weekly sync · 01:23] text".
+_LINE = re.compile(r"^\[((?:[^\]\n]+ · )?\d+:\d{2}(?::\d{2})?)\] (.*)$", re.MULTILINE)
 
 
 def _singular(word: str) -> str:

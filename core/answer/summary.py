@@ -251,6 +251,9 @@ def _generate(transcript: Transcript, settings: Settings, on_progress, use_cache
     if summary.bullets or summary.chapters:
         for key in {cache_key(transcript, settings, asked), cache_key(transcript, settings, model)}:
             cache.put_summary(key, summary.to_dict())
+        from ..library import sync  # the library lists a recording with its summary's first point
+
+        sync.summarized(settings, transcript.meta.id, (summary.bullets or ("",))[0])
     return _attach(transcript, replace(summary, announcements=tuple(w for w in [*said, took_over] if w)))
 
 

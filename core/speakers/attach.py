@@ -158,7 +158,11 @@ def rename(cache: Cache, t: Transcript, setting: str, label: str, name: str) -> 
             names[other] = clean_name(name)
     names[label] = clean_name(name)
     cache.put_names(key, {k: v for k, v in names.items() if v})
-    return with_speakers(t, cache, setting)
+    renamed = with_speakers(t, cache, setting)
+    from ..library import sync  # the library's sentences carry the new name too
+
+    sync.renamed(cache, setting, renamed)
+    return renamed
 
 
 class Beside:

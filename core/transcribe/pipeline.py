@@ -31,6 +31,7 @@ from ..errors import (
     UnsupportedMedia,
 )
 from ..i18n import Note, Text
+from ..library import sync as library
 from ..speakers.attach import Beside, with_speakers
 from ..transcript import Meta, Segment, Transcript, format_timestamp
 from .backends import get_backend
@@ -196,6 +197,7 @@ def transcribe_file(path: Path, settings: Settings, on_progress: Callable[[Progr
                 hit.meta.notes.append(_damage_note(path.name, hit.duration, expected))
             hit.meta.id = key
             hit = speakers.finish(hit, waiting_for)
+            library.saved(settings, hit, fresh=False)
             n = len(hit.segments)
             report(Progress("done", hit.duration, hit.duration, n, n, tuple(hit.segments), cached=True))
         return hit
@@ -213,7 +215,9 @@ def transcribe_file(path: Path, settings: Settings, on_progress: Callable[[Progr
             if use_cache and not transcript.meta.cut_at_limit:  # a higher limit later must not get the cut one
                 cache.put_transcript(key, transcript)
                 transcript.meta.id = key
-        return speakers.finish(transcript, waiting_for)
+        transcript = speakers.finish(transcript, waiting_for)
+        library.saved(settings, transcript)
+        return transcript
     finally:
         speakers.stop()  # a failed or stopped job stops listening too
 
