@@ -13,6 +13,7 @@ from core.config import Settings
 from core.errors import AppError
 from core.service import models
 from ui.labels import I18N
+from core.library.owners import single_user
 from ui.page import build_app, media_routes
 
 ASSETS = Path(__file__).parent / "assets"
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     models.prefetch(settings)  # the first visitor's notice need not wait for the lookups
-    demo = build_app(settings)
+    demo = build_app(settings, single_user(args.host, args.share))  # whose library: this machine's, or each visitor's
     _, local_url, share_url = demo.launch(server_name=args.host, server_port=args.port, share=args.share,
                                           mcp_server=True if args.mcp else None,  # None: GRADIO_MCP_SERVER
                                           prevent_thread_lock=True, **launch_options(settings))
