@@ -9,7 +9,7 @@ joins it when the page shows it (`held`, chained after every event that shows on
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import gradio as gr
 
@@ -71,7 +71,7 @@ def lay_out(owner: gr.BrowserState) -> LibraryTab:
         sort = gr.Dropdown([(I18N(f"library_sort_{s}"), s) for s in SORTS], value="newest",
                            label=I18N("library_sort"), elem_id="library-sort", scale=1, min_width=140)
     listing = gr.HTML("", elem_id="library-list", js_on_load=views.OPEN_JS)
-    with gr.Row(equal_height=True, elem_id="library-edit"):
+    with gr.Row(equal_height=False, elem_id="library-edit"):
         pick = gr.Dropdown([], label=I18N("library_pick"), elem_id="library-pick", scale=3)
         title = gr.Textbox(label=I18N("library_title"), max_length=200, elem_id="library-title", scale=2)
         rename = gr.Button(I18N("rename"), size="sm", elem_id="library-rename", scale=0, min_width=90)
@@ -123,12 +123,13 @@ class LibraryHandlers:
         lang, data = lang_of(request), getattr(evt, "_data", None) or {}
         shelf, _ = self.shelf(owner_value)
         rec = data.get("rec") if isinstance(data, dict) else None
-        if shelf.internal(rec) is None:
+        if (listed := shelf.recording(rec)) is None:
             return {self.tab.status: status_html(tr(lang, "That recording is not in your library."), "error")}
         entry = next((e for e in recent_entries(self.jobs, remembered) if e.id == rec), None)
         done = self.jobs.reopen(rec, (entry and entry.media) or shelf.player(rec), entry.speakers if entry else None)
         if done is None:
             return {self.tab.status: status_html(tr(lang, "That recording is no longer on this server."), "error")}
+        done = replace(done, transcript=replace(done.transcript, source=listed.title))  # named as listed
         try:
             seconds = max(0.0, float(data.get("t") or 0))
         except (TypeError, ValueError):

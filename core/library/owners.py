@@ -107,6 +107,11 @@ class Shelf:
         if media and is_served_name(media):
             self.jobs.cache._write("aliases", PLAYERS + key, media)  # under the cache's cap, like aliases
 
+    def recording(self, public_id: str) -> Recording | None:
+        """The recording as this owner's library lists it (its title, their own)."""
+        key = self.internal(public_id)
+        return next(iter(self.library.recordings(self.owner, [key])), None) if key else None
+
     def player(self, public_id: str) -> str | None:
         """The name of the player's copy last made of the recording (it may have been evicted since)."""
         key = self.internal(public_id)
