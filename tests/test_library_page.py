@@ -28,16 +28,16 @@ def talks(media_dir):
     return (alpha, speech.recording(alpha, ALPHA)), (beta, speech.recording(beta, BETA))
 
 
-def _app(fake_server, tmp, **env):
+def _app(fake_server, tmp, args=(), **env):
     return start_app({"OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": fake_server.base_url, "UPLOAD_FORMAT": "flac",
-                      "SUMMARY": "off", **env}, tmp)
+                      "SUMMARY": "off", **env}, tmp, args=args)
 
 
 @pytest.fixture(scope="module")
 def shared_app(fake_server, tmp_path_factory):
     """A server people share (a Space: SPACE_ID set): each visitor has a library of their own."""
     tmp = tmp_path_factory.mktemp("shared-library")
-    proc, url = _app(fake_server, tmp, SPACE_ID="someone/talk-to-your-audio")
+    proc, url = _app(fake_server, tmp, ("--mcp",), SPACE_ID="someone/talk-to-your-audio")
     yield url, tmp
     proc.terminate()
     proc.wait(timeout=20)
@@ -114,6 +114,10 @@ def sent_to_model(fake_server) -> str:
     return fake_server.requests("chat")[-1].info["messages"][1]["content"]
 
 
+def data_url(path) -> str:
+    return "data:audio/wav;base64," + base64.b64encode(path.read_bytes()).decode()
+
+
 def test_a_shared_server_keeps_each_visitors_library_apart(chromium, shared_app, talks, fake_server, artifacts):
     from gradio_client import Client
 
@@ -143,8 +147,7 @@ def test_a_shared_server_keeps_each_visitors_library_apart(chromium, shared_app,
         client.predict("revenue", [], api_name="/search_recordings")
     with pytest.raises(Exception, match="No recording has that id here"):
         client.predict("revenue", ["0" * 32], api_name="/search_recordings")
-    data_url = "data:audio/wav;base64," + base64.b64encode(beta.read_bytes()).decode()
-    made = json.loads(client.predict(data_url, "", "", api_name="/transcribe_recording"))
+    made = json.loads(client.predict(data_url(beta), "", "", api_name="/transcribe_recording"))
     assert json.loads(client.predict("revenue", [made["id"]], api_name="/search_recordings")) == []
     found = json.loads(client.predict("concert park", [made["id"]], api_name="/search_recordings"))
     assert found[0]["recording_id"] == made["id"] and "concert" in found[0]["text"].lower()
@@ -229,3 +232,47 @@ def test_the_tools_search_and_ask_the_local_library(local_app, fake_server):
     assert "[Weekly sync · 00:" in reply["answer"] and reply["sources"] == {"Weekly sync": found[0]["recording_id"]}
     with pytest.raises(Exception, match="No recording has that id here"):
         client.predict("revenue", ["f" * 32], api_name="/ask_across_recordings")
+
+
+@pytest.mark.filterwarnings("ignore:Use `streamable_http_client`:DeprecationWarning")
+def test_mcp_tools_search_and_ask_across_the_recordings_given(shared_app, talks, fake_server):
+    """Through a real MCP client: the ids transcribe_recording returned scope both tools; an id
+    this server did not give is refused with the ordinary sentence."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamablehttp_client
+
+    (alpha, _), (beta, _) = talks
+
+    async def steps(session):
+        def text(result):
+            assert not result.isError, result.content
+            return "".join(c.text for c in result.content if c.type == "text")
+        tools = {t.name: t for t in (await session.list_tools()).tools}
+        ids = [json.loads(text(await session.call_tool("transcribe_recording", {"media": data_url(path)})))["id"]
+               for path in (alpha, beta)]
+        both = json.loads(text(await session.call_tool("search_recordings", {"query": "engineers server museum",
+                                                                             "recording_ids": ids})))
+        one = json.loads(text(await session.call_tool("search_recordings", {"query": "museum",
+                                                                            "recording_ids": ids[:1]})))
+        asked = json.loads(text(await session.call_tool("ask_across_recordings", {
+            "question": "When will the museum open its dinosaur exhibition?", "recording_ids": ids})))
+        refused = await session.call_tool("ask_across_recordings", {"question": "Hi?", "recording_ids": ["0" * 32]})
+        return tools, ids, both, one, asked, refused
+
+    async def run():
+        async with streamablehttp_client(shared_app[0] + "gradio_api/mcp/") as (read, write, _):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                return await steps(session)
+
+    with ThreadPoolExecutor(1) as thread:  # this thread has Playwright's event loop
+        tools, ids, both, one, asked, refused = thread.submit(asyncio.run, run()).result()
+    assert "recording_ids" in tools["search_recordings"].inputSchema["properties"]
+    assert "recording_ids" in tools["ask_across_recordings"].inputSchema["properties"]
+    assert {f["recording_id"] for f in both} == set(ids) and one == []
+    assert "museum" in asked["answer"] and asked["sources"] == {i: i for i in ids}  # titled by their ids
+    assert f"[{ids[1]} · 00:" in asked["answer"]
+    assert refused.isError and "No recording has that id here" in "".join(c.text for c in refused.content)
