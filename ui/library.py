@@ -26,6 +26,7 @@ from .labels import I18N
 from .layout import BROWSER_WRAPPING, Page
 from .state import recent_entries, remember, sealed
 from .status import failure, lang_of, status_html
+from .views import file_url
 
 OWNER_KEY = "talk-to-your-audio-library"  # the browser's storage key for the visitor's sealed owner id
 PRIVATE = {"api_visibility": "private"}
@@ -134,11 +135,11 @@ class LibraryHandlers:
             seconds = max(0.0, float(data.get("t") or 0))
         except (TypeError, ValueError):
             seconds = 0.0
-        src = views_src(done.media)
-        return {**self.shown.show(done, current, lang, history=list(entry.chat) if entry else []),
+        speakers = (entry.speakers or None) if entry else None
+        return {**self.shown.show(done, current, lang, history=list(entry.chat) if entry else [], speakers=speakers),
                 self.page.recent: remember(self.jobs, remembered, done.transcript, done.media),
                 self.tabs: gr.Tabs(selected="recording"), self.tab.status: "",
-                self.tab.seek: json.dumps({"src": src, "t": seconds, "n": id(data)})}
+                self.tab.seek: json.dumps({"src": file_url(done.media.path) if done.media else "", "t": seconds})}
 
     def search(self, text, owner_value, request: gr.Request):
         lang = lang_of(request)
@@ -185,12 +186,6 @@ class LibraryHandlers:
         kept = [e for e in recent_entries(self.jobs, remembered) if e.id != public_id]
         return {**self.listed(shelf, text, sort, lang), self.page.recent: sealed(self.jobs, kept),
                 self.tab.status: status_html(tr(lang, "Removed from your library."), "done")}
-
-
-def views_src(media) -> str:
-    from .views import file_url
-
-    return file_url(media.path) if media is not None else ""
 
 
 def held_step(h: LibraryHandlers) -> dict:
