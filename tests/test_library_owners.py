@@ -61,6 +61,8 @@ def test_owners_see_only_their_recordings_by_public_ids(jobs):
     ana, bob = Shelf(jobs, ANA), Shelf(jobs, BOB)
     ana.hold(alpha, "Weekly sync")
     bob.hold(beta, "Coffee podcast")
+    Shelf(jobs, "visitor:" + "c" * 32).hold(beta)  # no title, no file name: a date, never the cache key
+    assert Shelf(jobs, "visitor:" + "c" * 32).entries()[0].recording.title.startswith("Recording of 20")
     (mine,) = ana.entries()
     assert mine.id == jobs.key.public_id(alpha.meta.id) and mine.recording.title == "Weekly sync"
     theirs = bob.entries()[0].id

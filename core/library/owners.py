@@ -17,6 +17,7 @@ import ipaddress
 import os
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Iterable
 
 from ..errors import AppError
@@ -103,7 +104,8 @@ class Shelf:
         key = transcript.meta.id
         if not key:
             return
-        sync.saved(self.jobs.base, transcript, self.owner, title or transcript.source or "", fresh=False)
+        title = title or transcript.source or f"Recording of {datetime.now():%Y-%m-%d %H:%M}"  # never its cache key
+        sync.saved(self.jobs.base, transcript, self.owner, title, fresh=False)
         if media and is_served_name(media):
             self.jobs.cache._write("aliases", PLAYERS + key, media)  # under the cache's cap, like aliases
 
