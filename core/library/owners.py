@@ -82,9 +82,12 @@ class Shelf:
 
     # Ids: public outside, cache keys inside
 
-    def public(self, internal: str) -> str:
+    def public(self, internal: str, keep: bool = True) -> str:
+        """The public id of a recording; `keep`: recorded in the cache, so that `Jobs.recording`
+        finds the transcript by it (a listing does not: `internal` records the one opened)."""
         public = self.jobs.key.public_id(internal)
-        self.jobs.cache.put_alias(public, internal)  # so that `Jobs.recording` finds it again
+        if keep:
+            self.jobs.cache.put_alias(public, internal)
         return public
 
     def internal(self, public_id) -> str | None:
@@ -93,7 +96,11 @@ class Shelf:
             return None
         key = self.jobs.cache.get_alias(public_id)
         if key is None or not hmac.compare_digest(self.jobs.key.public_id(key), public_id):
-            return None
+            key = next((r.id for r in self.library.recordings(self.owner)
+                        if hmac.compare_digest(self.public(r.id, keep=False), public_id)), None)
+            if key is None:
+                return None
+            self.jobs.cache.put_alias(public_id, key)
         return key if self.library.holds(self.owner, key) else None
 
     # Holding
@@ -144,7 +151,7 @@ class Shelf:
                         for w in words)]
         order = {"oldest": lambda r: r.added, "title": lambda r: r.title.casefold(),
                  "longest": lambda r: -r.duration}.get(sort, lambda r: -r.added)
-        return [Entry(self.public(r.id), r) for r in sorted(found, key=order)]
+        return [Entry(self.public(r.id, keep=False), r) for r in sorted(found, key=order)]
 
     def search(self, text: str, ids: Iterable[str] | None = None, limit: int = 20) -> list[Found]:
         """The owner's sentences that match `text` (words, and meaning where the library has vectors)."""
