@@ -17,6 +17,7 @@ from core.job import Jobs
 from core.service import budget, models
 from ui.bodies import limited_bodies
 from ui.labels import I18N
+from core.library.owners import single_user
 from ui.page import build_app, media_routes
 from ui.sessions import forgetting_sessions
 from ui.visitor import McpCaller
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
                                   os.environ.get("BUDGET", "auto") or "auto")
     models.prefetch(settings)  # the first visitor's notice need not wait for the lookups
     jobs = Jobs(settings)
-    demo = build_app(settings, jobs)
+    demo = build_app(settings, jobs, single_user(args.host, args.share))  # whose library: this machine's, or each visitor's
     _, local_url, share_url = demo.launch(server_name=args.host, server_port=args.port, share=args.share,
                                           mcp_server=True if args.mcp else None,  # None: GRADIO_MCP_SERVER
                                           prevent_thread_lock=True, **launch_options(settings, jobs))

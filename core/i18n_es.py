@@ -472,4 +472,21 @@ ES: dict[str, str] = {
     "{model} {when}: requests with it fail.": "{model} {when}: las peticiones con él fallan.",
     "{model} {when}: requests with it will fail.": "{model} {when}: las peticiones con él fallarán.",
     "{model}, the model this server uses, {when}.": "{model}, el modelo que usa este servidor, {when}.",
+    # ui/library.py, ui/library_views.py, core/library/owners.py: the Library tab and its tools
+    "Title": "Título",
+    "Added": "Añadida",
+    "Length": "Duración",
+    "Language": "Idioma",
+    "Speakers": "Hablantes",
+    "No recording of your library matches.": "Ninguna grabación de tu biblioteca coincide.",
+    "Your library is empty: the recordings you transcribe on this page come here.":
+        "Tu biblioteca está vacía: aquí llegan las grabaciones que transcribes en esta página.",
+    "Nothing in your library matches.": "Nada de tu biblioteca coincide.",
+    "That recording is not in your library.": "Esa grabación no está en tu biblioteca.",
+    "That recording is no longer on this server.": "Esa grabación ya no está en este servidor.",
+    "Choose a recording of your library first.": "Elige primero una grabación de tu biblioteca.",
+    "Removed from your library.": "Quitada de tu biblioteca.",
+    "A title cannot be empty.": "Un título no puede estar vacío.",
+    "Give the ids of the recordings to search (transcribe_recording returns them).":
+        "Da los ids de las grabaciones en las que buscar (los devuelve transcribe_recording).",
 }

@@ -422,7 +422,8 @@ def test_the_key_is_in_no_response_and_the_browser_holds_only_what_the_server_se
             bodies[url + path] = r.read()
     assert len(bodies) > 10 and any(".js" in u for u in bodies), list(bodies)
     config = json.loads(bodies[url + "config"])
-    [state] = [c["props"] for c in config["components"] if c.get("type") == "browserstate"]
+    [state] = [c["props"] for c in config["components"] if c.get("type") == "browserstate"
+               and c["props"].get("storage_key") == RECENT_KEY]  # (the other: the Library's owner id)
     internal = cache_key(player_app, short_talk[0])
     digest = file_digest(short_talk[0])
     for where, body in bodies.items():

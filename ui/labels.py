@@ -38,6 +38,12 @@ I18N = gr.I18n(
         "speakers": "Speakers", "speakers_info": "How many people talk: Auto finds out; Off finds none.",
         "speaker_pick": "Speaker (or click a name in the transcript)", "speaker_name": "Name",
         "rename": "Rename",
+        "recording_tab": "Transcribe", "library_tab": "Library",
+        "library_search": "Search your recordings", "library_ask": "Ask across your recordings",
+        "library_filter": "Filter the list", "library_sort": "Sort by",
+        "library_sort_newest": "Newest", "library_sort_oldest": "Oldest", "library_sort_title": "Title",
+        "library_sort_longest": "Longest",
+        "library_pick": "Recording to rename or remove", "library_title": "Title", "library_remove": "Remove",
     },
     es={
         "title": "# Habla con tu audio\nSube una grabación, obtén una transcripción con marcas de tiempo y "
@@ -64,6 +70,12 @@ I18N = gr.I18n(
         "speakers": "Hablantes", "speakers_info": "Cuántas personas hablan: Auto lo averigua; Off no busca ninguna.",
         "speaker_pick": "Hablante (o haz clic en un nombre de la transcripción)", "speaker_name": "Nombre",
         "rename": "Renombrar",
+        "recording_tab": "Transcribir", "library_tab": "Biblioteca",
+        "library_search": "Busca en tus grabaciones", "library_ask": "Pregunta a todas tus grabaciones",
+        "library_filter": "Filtra la lista", "library_sort": "Ordenar por",
+        "library_sort_newest": "Más recientes", "library_sort_oldest": "Más antiguas", "library_sort_title": "Título",
+        "library_sort_longest": "Más largas",
+        "library_pick": "Grabación que renombrar o quitar", "library_title": "Título", "library_remove": "Quitar",
     },
 )
 

@@ -16,8 +16,10 @@ from core.config import Settings
 from core.job import Jobs
 from core.seal import is_served_name
 
+from . import library
 from .api import ApiHandlers, Tools
 from .handlers import PageHandlers
+from .labels import I18N
 from .layout import Page, lay_out
 from .views import MEDIA_ROUTE
 
@@ -25,23 +27,32 @@ PRIVATE = {"api_visibility": "private"}  # the page's own events: not offered to
 ASKING = "ask"  # answers and summaries share MAX_CONCURRENT_ASKS places (apart from the transcriptions)
 
 
-def build_app(base: Settings, jobs: Jobs | None = None) -> gr.Blocks:
+def build_app(base: Settings, jobs: Jobs | None = None, single_user: bool | None = None) -> gr.Blocks:
     """The page over `jobs` (made from `base` if not given). Gradio's copies of uploads and
-    downloads go once SESSION_TTL_MINUTES old, like the work folder's files."""
+    downloads go once SESSION_TTL_MINUTES old, like the work folder's files. `single_user`: the
+    library is this machine's, not each visitor's (None: when the app listens on the loopback
+    only and is not a Space, `owners.single_user`)."""
     jobs = jobs or Jobs(base)
     jobs.folders.start()
     ttl = max(1, int(base.session_ttl_minutes * 60))
     with gr.Blocks(title="Talk to your Audio", delete_cache=(min(60, ttl), ttl)) as demo:
-        page = lay_out(base)
+        owner = library.owner_state()
+        with gr.Tabs(elem_id="main-tabs") as tabs:
+            with gr.Tab(I18N("recording_tab"), id="recording", elem_id="recording-tab"):
+                page = lay_out(base)
+            with gr.Tab(I18N("library_tab"), id="library", elem_id="library-tab") as library_tab:
+                shelf = library.lay_out(owner)
         handlers = PageHandlers(jobs, page)
-        _offer_tools(Tools(jobs), base)
+        lib = library.LibraryHandlers(jobs, page, shelf, tabs, handlers, single_user)
+        _offer_tools(Tools(jobs), base, library.LibraryTools(jobs, lib.local))
         _wire_input(page, handlers)
-        _wire_processing(page, handlers, base)
+        _wire_processing(page, handlers, base, library.held_step(lib))
         _wire_api(page, ApiHandlers(jobs), base)
         demo.unload(handlers.stop)
         demo.load(handlers.notice, None, page.notice, queue=False, show_progress="hidden", **PRIVATE)
         demo.load(handlers.restore, [page.recent], page.shown, show_progress="hidden", **PRIVATE
-                  ).then(**_summary_step(page, handlers, base))
+                  ).then(**library.held_step(lib)).then(**_summary_step(page, handlers, base))
+        library.wire(lib, library_tab, _summary_step(page, handlers, base), _asking(base))
         _wire_chat(page, handlers, base)
         _wire_speakers(page, handlers)
     return demo.queue(max_size=base.queue_size)  # more waiting than QUEUE_SIZE are turned away
@@ -67,7 +78,7 @@ def _summary_step(page: Page, h: PageHandlers, base: Settings) -> dict:
             **_asking(base), **PRIVATE}
 
 
-def _wire_processing(page: Page, h: PageHandlers, base: Settings) -> None:
+def _wire_processing(page: Page, h: PageHandlers, base: Settings, held: dict) -> None:
     """A click checks the cache at once (no limit); only a recording that needs work sets the
     ticket, whose job then waits in Gradio's queue for one of MAX_CONCURRENT_JOBS slots (waiting
     visitors see their place; a waiting job holds no thread). `trigger_mode="once"`: a click while
@@ -75,10 +86,10 @@ def _wire_processing(page: Page, h: PageHandlers, base: Settings) -> None:
     inputs = [page.upload, page.recording, page.link, page.source, page.language, page.speakers, page.vocabulary,
               page.user_key, page.state, page.recent]
     page.process.click(h.begin, inputs, [*page.shown, page.ticket], concurrency_limit=None, show_progress="hidden",
-                       trigger_mode="once", **PRIVATE).then(**_summary_step(page, h, base))
+                       trigger_mode="once", **PRIVATE).then(**held).then(**_summary_step(page, h, base))
     page.ticket.change(h.run, [page.ticket, page.state, page.recent], page.shown, concurrency_limit=base.max_jobs,
                        concurrency_id="transcribe", show_progress="minimal", show_progress_on=[page.status],
-                       **PRIVATE).then(**_summary_step(page, h, base))
+                       **PRIVATE).then(**held).then(**_summary_step(page, h, base))
 
 
 def _wire_speakers(page: Page, h: PageHandlers) -> None:
@@ -102,13 +113,15 @@ def _wire_chat(page: Page, h: PageHandlers, base: Settings) -> None:
     page.clear.click(h.cleared, [page.state, page.recent], [page.recent], queue=False, **PRIVATE)
 
 
-def _offer_tools(tools: Tools, base: Settings) -> None:
+def _offer_tools(tools: Tools, base: Settings, across: "library.LibraryTools") -> None:
     """Tools for AI agents (MCP, and any API client): stateless, the recording's id carries the context."""
     gr.api(tools.transcribe_recording, api_name="transcribe_recording", concurrency_limit=base.max_jobs,
            concurrency_id="transcribe")
     gr.api(tools.ask_about_recording, api_name="ask_about_recording", **_asking(base))
     gr.api(tools.summary_of_recording, api_name="summary_of_recording", **_asking(base))
     gr.api(tools.rename_speaker, api_name="rename_speaker", concurrency_limit=None)
+    gr.api(across.search_recordings, api_name="search_recordings", concurrency_limit=None)
+    gr.api(across.ask_across_recordings, api_name="ask_across_recordings", **_asking(base))
 
 
 def _wire_api(page: Page, api: ApiHandlers, base: Settings) -> None:

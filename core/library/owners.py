@@ -1,0 +1,188 @@
+"""Whose library, and one owner's library as the app shows it: recordings named by their
+public ids (`core.seal`), never by their cache keys.
+
+On a single-user app (listening on the loopback only, not a Space, no share link) the library
+is `LOCAL`: everything this machine transcribed. On a server people share, each visitor's
+browser keeps a random owner id sealed by the server (`visitor_owner`): nobody can read, guess
+or change it, and the recordings their browser transcribes or opens are held under it. An agent
+(MCP, gradio_client) has no owner: it reaches the recordings whose public ids it gives
+(`Shelf.reach`), held under `TOOLS`, and only those; on a single-user app, no ids means the
+local library.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Iterable
+
+from ..errors import AppError
+from ..seal import ServerKey, is_keyed, is_served_name
+from ..transcript import Transcript
+from . import LOCAL, ask, sync
+from .store import Hit, Library, Recording
+
+OWNER_PURPOSE = "library-owner"  # what a visitor's owner id is sealed for
+VISITOR = "visitor:"  # a visitor's owner id: this, then 32 random hex digits
+TOOLS = "tools"  # the owner of what agents reached: read only through the ids they give
+PLAYERS = "player-"  # an `aliases` cache entry: "player-" + a recording's cache key -> its player's copy
+SORTS = ("newest", "oldest", "title", "longest")
+NO_SUCH_ID = "No recording has that id here: transcribe it first."
+
+
+def single_user(host: str | None = None, share: bool = False, environ=None) -> bool:
+    """Whether the app serves one person: it listens on the loopback only (`host`, else
+    GRADIO_SERVER_NAME, else Gradio's 127.0.0.1), is not a Hugging Face Space and makes no share link."""
+    env = os.environ if environ is None else environ
+    if share or env.get("SPACE_ID"):
+        return False
+    host = (host or env.get("GRADIO_SERVER_NAME") or "127.0.0.1").strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def visitor_owner(key: ServerKey, value) -> tuple[str, str | None]:
+    """The owner id sealed in a visitor's browser; or, when it holds none that unseals, a new
+    random one with its sealed value for the browser to keep (else None)."""
+    owner = key.unseal(value, OWNER_PURPOSE)
+    if isinstance(owner, str) and owner.startswith(VISITOR) and len(owner) == len(VISITOR) + 32:
+        return owner, None
+    owner = VISITOR + secrets.token_hex(16)
+    return owner, key.seal(owner, OWNER_PURPOSE)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A recording of the library, with the id its owner is given for it."""
+
+    id: str  # public
+    recording: Recording
+
+
+@dataclass(frozen=True)
+class Found:
+    id: str  # public
+    hit: Hit
+
+
+class Shelf:
+    """One owner's library through the app's cache and key (`core.job.Jobs`)."""
+
+    def __init__(self, jobs, owner: str, library: Library | None = None):
+        self.jobs, self.owner = jobs, owner
+        self.library = library or sync.open_library(jobs.base)
+
+    # Ids: public outside, cache keys inside
+
+    def public(self, internal: str, keep: bool = True) -> str:
+        """The public id of a recording; `keep`: recorded in the cache, so that `Jobs.recording`
+        finds the transcript by it (a listing does not: `internal` records the one opened)."""
+        public = self.jobs.key.public_id(internal)
+        if keep:
+            self.jobs.cache.put_alias(public, internal)
+        return public
+
+    def internal(self, public_id) -> str | None:
+        """The cache key of a public id of a recording this owner holds; None for anything else."""
+        if not is_keyed(public_id):
+            return None
+        key = self.jobs.cache.get_alias(public_id)
+        if key is None or not hmac.compare_digest(self.jobs.key.public_id(key), public_id):
+            key = next((r.id for r in self.library.recordings(self.owner)
+                        if hmac.compare_digest(self.public(r.id, keep=False), public_id)), None)
+            if key is None:
+                return None
+            self.jobs.cache.put_alias(public_id, key)
+        return key if self.library.holds(self.owner, key) else None
+
+    # Holding
+
+    def hold(self, transcript: Transcript, title: str | None = None, media: str | None = None) -> None:
+        """Put a cached transcript in this owner's library (indexed first if the index lacks it),
+        and remember the name of its player's copy."""
+        key = transcript.meta.id
+        if not key:
+            return
+        title = title or transcript.source or f"Recording of {datetime.now():%Y-%m-%d %H:%M}"  # never its cache key
+        sync.saved(self.jobs.base, transcript, self.owner, title, fresh=False)
+        if media and is_served_name(media):
+            self.jobs.cache._write("aliases", PLAYERS + key, media)  # under the cache's cap, like aliases
+
+    def recording(self, public_id: str) -> Recording | None:
+        """The recording as this owner's library lists it (its title, their own)."""
+        key = self.internal(public_id)
+        return next(iter(self.library.recordings(self.owner, [key])), None) if key else None
+
+    def player(self, public_id: str) -> str | None:
+        """The name of the player's copy last made of the recording (it may have been evicted since)."""
+        key = self.internal(public_id)
+        name = self.jobs.cache._read("aliases", PLAYERS + key) if key else None
+        return name if isinstance(name, str) and is_served_name(name) else None
+
+    def reach(self, public_ids: Iterable[str]) -> list[str]:
+        """The cache keys of recordings an agent names by their public ids, held under this
+        owner (their title: the public id, which the agent knows) so that they can be searched;
+        an `AppError` for any id this server did not give."""
+        keys = []
+        for public in dict.fromkeys(p.strip() if isinstance(p, str) else "" for p in public_ids):
+            transcript = self.jobs.recording(public)
+            if transcript is None:
+                raise AppError(NO_SUCH_ID)
+            if not self.library.holds(self.owner, transcript.meta.id):
+                self.hold(transcript, public)
+            keys.append(transcript.meta.id)
+        return keys
+
+    # Reading
+
+    def entries(self, text: str = "", sort: str = "newest") -> list[Entry]:
+        """The owner's recordings whose title, summary, speakers or language hold `text`, sorted."""
+        words = (text or "").casefold().split()
+        found = [r for r in self.library.recordings(self.owner)
+                 if all(w in " ".join([r.title, r.summary, r.language or "", *r.speakers]).casefold()
+                        for w in words)]
+        order = {"oldest": lambda r: r.added, "title": lambda r: r.title.casefold(),
+                 "longest": lambda r: -r.duration}.get(sort, lambda r: -r.added)
+        return [Entry(self.public(r.id, keep=False), r) for r in sorted(found, key=order)]
+
+    def search(self, text: str, ids: Iterable[str] | None = None, limit: int = 20) -> list[Found]:
+        """The owner's sentences that match `text` (words, and meaning where the library has vectors)."""
+        return [Found(self.public(h.recording), h) for h in sync.search(self.library, self.owner, text, limit, ids=ids)]
+
+    def ask(self, question: str, settings, ids: Iterable[str] | None = None) -> ask.Answer:
+        """The answer from the owner's recordings; its `sources` name public ids."""
+        answer = ask.ask(self.library, self.owner, question, settings, ids=ids)
+        answer.sources = {title: self.public(key) for title, key in answer.sources.items()}
+        return answer
+
+    # Changing
+
+    def rename(self, public_id: str, title: str) -> bool:
+        key = self.internal(public_id)
+        if not (title or "").strip():
+            raise AppError("A title cannot be empty.")
+        return bool(key) and self.library.retitle(self.owner, key, title.strip()[:200])
+
+    def remove(self, public_id: str) -> bool:
+        """Take a recording out of this owner's library; when no one else's holds it, its cached
+        transcript, player's copy and captions go too. False if the owner did not hold it."""
+        key = self.internal(public_id)
+        if key is None:
+            return False
+        media = self.player(public_id)
+        held, orphan = self.library.drop(self.owner, key)
+        if orphan:
+            cache = self.jobs.cache
+            cache.remove_transcript(key)
+            names = [media, f"{self.jobs.key.name('captions', key)}.vtt"]
+            for path in [cache.root / "aliases" / f"{PLAYERS}{key}.json", *(cache.media_folder / n for n in names if n)]:
+                path.unlink(missing_ok=True)
+        return held

@@ -1,0 +1,119 @@
+"""Whose library (core/library/owners.py) and what the Library tab shows (ui/library_views.py):
+a single-user app or a shared server, a visitor's owner id that only this server can read or
+make, recordings named by public ids and kept apart by owner, agents reaching only the ids they
+give, a removal that deletes cached files only when no one else holds them, and answers whose
+citations open recordings while nothing of the model's text is rendered as markup."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+import pytest
+
+from core.config import Settings
+from core.errors import AppError
+from core.job import Jobs
+from core.library.owners import TOOLS, Shelf, single_user, visitor_owner
+from core.seal import ServerKey
+from core.transcript import Meta, Segment, Transcript
+from ui import library_views as views
+
+ANA, BOB = "visitor:" + "a" * 32, "visitor:" + "b" * 32
+
+
+@pytest.fixture
+def jobs(tmp_path) -> Jobs:
+    return Jobs(Settings(cache_dir=tmp_path / "cache", api_key=None, diarization="off"))
+
+
+def cached(jobs: Jobs, n: int, lines: list[str]) -> Transcript:
+    """A transcript in the cache under a made-up cache key, a sentence every 30 s."""
+    key = hashlib.sha256(str(n).encode()).hexdigest()
+    t = Transcript([Segment(i * 30.0, i * 30.0 + 29, text) for i, text in enumerate(lines)], len(lines) * 30.0, "en",
+                   meta=Meta(id=key))
+    jobs.cache.put_transcript(key, t)
+    return t
+
+
+@pytest.mark.parametrize("host, env, share, alone", [
+    (None, {}, False, True), ("127.0.0.1", {}, False, True), ("localhost", {}, False, True), ("::1", {}, False, True),
+    (None, {"GRADIO_SERVER_NAME": "0.0.0.0"}, False, False), ("192.168.1.5", {}, False, False),
+    (None, {"SPACE_ID": "someone/app"}, False, False), ("127.0.0.1", {}, True, False)])
+def test_whose_library_a_single_user_app_or_a_shared_server(host, env, share, alone):
+    assert single_user(host, share, env) is alone
+
+
+def test_a_visitors_owner_id_is_random_and_only_this_server_reads_or_makes_it(jobs):
+    owner, kept = visitor_owner(jobs.key, "")
+    assert re.fullmatch(r"visitor:[0-9a-f]{32}", owner) and owner not in kept
+    assert visitor_owner(jobs.key, kept) == (owner, None)
+    other = ServerKey(b"another server's secret, 32 bytes")
+    for forged in (other.seal(owner, "library-owner"), jobs.key.seal(owner, "recent"), kept[:-2] + "AA",
+                   jobs.key.seal("local", "library-owner"), owner, None, 7):
+        fresh, new = visitor_owner(jobs.key, forged)
+        assert fresh != owner and fresh.startswith("visitor:") and new
+
+
+def test_owners_see_only_their_recordings_by_public_ids(jobs):
+    alpha = cached(jobs, 1, ["The budget is over by twenty thousand.", "We move the launch to March."])
+    beta = cached(jobs, 2, ["The concert starts at seven.", "The launch of the roast is on Friday."])
+    ana, bob = Shelf(jobs, ANA), Shelf(jobs, BOB)
+    ana.hold(alpha, "Weekly sync")
+    bob.hold(beta, "Coffee podcast")
+    Shelf(jobs, "visitor:" + "c" * 32).hold(beta)  # no title, no file name: a date, never the cache key
+    assert Shelf(jobs, "visitor:" + "c" * 32).entries()[0].recording.title.startswith("Recording of 20")
+    (mine,) = ana.entries()
+    assert mine.id == jobs.key.public_id(alpha.meta.id) and mine.recording.title == "Weekly sync"
+    theirs = bob.entries()[0].id
+    assert [f.hit.title for f in ana.search("launch")] == ["Weekly sync"]
+    assert [f.id for f in ana.search("launch")] == [mine.id]
+    assert ana.internal(theirs) is None and ana.internal(alpha.meta.id) is None and ana.recording(theirs) is None
+    assert not ana.rename(theirs, "Mine now") and not ana.remove(theirs)
+    assert [e.recording.title for e in bob.entries()] == ["Coffee podcast"]
+    assert ana.rename(mine.id, "  Sync of the week ") and ana.entries("week")[0].recording.title == "Sync of the week"
+    assert ana.entries("concert") == [] and ana.entries("march") == []  # title, summary, speakers, language
+    with pytest.raises(AppError):
+        ana.rename(mine.id, "   ")
+
+
+def test_an_agent_reaches_only_the_ids_it_gives(jobs):
+    alpha = cached(jobs, 1, ["The budget is over by twenty thousand."])
+    beta = cached(jobs, 2, ["The concert starts at seven."])
+    tools = Shelf(jobs, TOOLS)
+    given = jobs.public_id(alpha)  # what transcribe_recording returned
+    jobs.public_id(beta)  # someone else's recording, whose id this agent does not have
+    keys = tools.reach([given])
+    assert keys == [alpha.meta.id] and tools.search("concert", keys) == []
+    assert [f.id for f in tools.search("budget", keys)] == [given]
+    for wrong in ("0" * 32, alpha.meta.id, given[:-1] + ("1" if given.endswith("0") else "0"), ""):
+        with pytest.raises(AppError, match="No recording has that id here"):
+            tools.reach([given, wrong])
+
+
+def test_removing_deletes_the_cached_files_only_when_no_one_else_holds_the_recording(jobs):
+    alpha = cached(jobs, 1, ["The budget is over by twenty thousand."])
+    media = jobs.cache.media_folder / f"{jobs.key.name('media', 'file digest')}.mp3"
+    captions = jobs.cache.media_folder / f"{jobs.key.name('captions', alpha.meta.id)}.vtt"
+    for path in (media, captions):
+        path.write_bytes(b"x")
+    ana, bob = Shelf(jobs, ANA), Shelf(jobs, BOB)
+    ana.hold(alpha, "Weekly sync", media.name)
+    bob.hold(alpha, "Budget talk")
+    public = ana.entries()[0].id
+    assert ana.player(public) == media.name
+    assert ana.remove(public) and ana.entries() == [] and not ana.remove(public)
+    assert jobs.cache.get_transcript(alpha.meta.id) is not None and media.exists()  # Bob still holds it
+    assert bob.remove(public)
+    assert jobs.cache.get_transcript(alpha.meta.id) is None and not media.exists() and not captions.exists()
+    assert jobs.recording(public) is None
+
+
+def test_an_answer_links_its_citations_and_renders_nothing_of_the_models_markup():
+    text = ('The launch moves **to March** [Weekly sync · 01:30] <img src="http://evil.example/x.png">\n\n'
+            '![x](http://evil.example/y.png) <script>alert(1)</script> [Not given · 00:10] [Weekly sync · 1:02:03]')
+    shown = views.answer(text, {"Weekly sync": "f" * 32}, ["Read in 2 parts."])
+    assert "<img" not in shown and "<script" not in shown and "&lt;img" in shown
+    assert re.findall(r'data-rec="(\w+)" data-t="([\d.]+)"', shown) == [("f" * 32, "90.00"), ("f" * 32, "3723.00")]
+    assert "[Not given · 00:10]" in shown and "<strong>to March</strong>" in shown and "data-done" in shown
+    assert "data-done" not in views.answer("streaming", {})
