@@ -87,8 +87,10 @@ def test_a_cached_recording_does_not_wait_for_a_slot(browser, shared_app, fake_s
             process(page, short_talk[0])
             wait_transcript(page, "Lisbon")
             waited = time.monotonic() - started
+            # Shown while both slots were still taken: it waited for no slot. (The time is only a
+            # sanity bound: two jobs encoding on both cores slow the page itself down.)
             assert not any(f.done() for f in busy), "both slots were still taken"
-            assert waited < 5, f"a cached recording waited {waited:.1f} s"
+            assert waited < 15, f"a cached recording waited {waited:.1f} s"
             page.context.close()
             assert all("budget" in f.result(timeout=120) for f in busy)
     finally:
