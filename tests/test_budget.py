@@ -78,6 +78,7 @@ def test_the_one_hertz_wav_is_refused_before_anything_is_sent(shared, quick_serv
     assert "quedan 2 min" in failure(failed.error, "es")
 
 
+@pytest.mark.slow  # seconds of work: in the full suite, not the fast tier
 def test_a_header_that_says_less_is_charged_by_the_decoded_audio(shared, quick_server, long_talk, tmp_path):
     """45 s of speech whose header says 10 s, with 30 s left: sending stops at the budget, the
     transcript says why, and the next job is refused before it waits for a slot."""
@@ -129,6 +130,7 @@ def test_sixty_questions_at_once_get_the_budgeted_ten(shared, quick_server):
         summary(recording)
 
 
+@pytest.mark.slow  # seconds of work: in the full suite, not the fast tier
 def test_one_visitor_with_four_jobs_holds_one_slot(shared, quick_server, long_talk, short_talk):
     """Alice's second, third and fourth jobs are refused at once, so Bob's short one runs beside
     her first instead of waiting behind all four."""

@@ -377,6 +377,7 @@ def test_a_whole_recording_question_that_fits_is_one_request(settings, server, t
     assert reply.how == chat.WHOLE and reply.notice is None and len(server.requests("chat")) == 1
 
 
+@pytest.mark.slow  # seconds of work: in the full suite, not the fast tier
 def test_notes_too_long_for_one_request_are_combined_in_rounds(settings, server):
     from support import speech_transcript
 

@@ -39,6 +39,7 @@ def test_nothing_chosen_is_said_in_the_status_line(handlers):
     assert handlers.page.ticket not in out, "no job is queued"
 
 
+@pytest.mark.slow  # seconds of work: in the full suite, not the fast tier
 def test_a_new_recording_gets_a_ticket_then_its_events_fill_the_page(handlers, server, short_talk):
     h, page = handlers, handlers.page
     out = h.begin(str(short_talk[0]), None, "", "upload", "", "auto", "", "", None, [], None)
@@ -60,6 +61,7 @@ def test_a_new_recording_gets_a_ticket_then_its_events_fill_the_page(handlers, s
     assert not session.folder.exists(), "the exports of the recording shown before are gone"
 
 
+@pytest.mark.slow  # seconds of work: in the full suite, not the fast tier
 def test_a_reload_brings_the_last_recording_and_its_conversation_back(handlers, server, short_talk):
     h, page = handlers, handlers.page
     final = _run(h, h.begin(str(short_talk[0]), None, "", "upload", "", "auto", "", "", None, [], None)[page.ticket])[-1]
@@ -104,6 +106,7 @@ def test_a_browser_value_that_the_server_did_not_seal_brings_nothing_back(handle
     assert page.state in h.restore(good, None), "the value the server sealed still brings it back"
 
 
+@pytest.mark.slow  # seconds of work: in the full suite, not the fast tier
 def test_a_question_streams_its_answer_into_the_conversation(handlers, server, short_talk):
     h, page = handlers, handlers.page
     final = _run(h, h.begin(str(short_talk[0]), None, "", "upload", "", "auto", "", "", None, [], None)[page.ticket])[-1]
@@ -124,6 +127,7 @@ def test_the_job_path_events_end_with_failed_for_a_bad_file(settings, tmp_path):
     assert isinstance(events[-1], Failed) and "notes.mp3" in str(events[-1].error)
 
 
+@pytest.mark.slow  # seconds of work: in the full suite, not the fast tier
 def test_the_job_path_reports_stages_progress_and_done(settings, server, short_talk):
     jobs = Jobs(settings)
     events = asyncio.run(_collect(jobs.run(jobs.prepare(Source(path=short_talk[0]), settings))))

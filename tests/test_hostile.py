@@ -159,6 +159,7 @@ def lying_mp3(path: Path, seconds: float, claimed: float) -> Path:
     return path
 
 
+@pytest.mark.slow  # seconds of work: in the full suite, not the fast tier
 def test_decoding_stops_at_the_limit_whatever_the_header_says(tmp_path):
     path = lying_mp3(tmp_path / "short, it says.mp3", seconds=300, claimed=30)
     assert decode.probe(path).duration < 31, "the header no longer lies: find another way"
@@ -213,6 +214,7 @@ def env_proxies(monkeypatch, sites):
         monkeypatch.setenv(name, "*")
 
 
+@pytest.mark.slow  # seconds of work: in the full suite, not the fast tier
 @pytest.mark.parametrize("lead", ["refresh", "redirect"])
 def test_yt_dlp_cannot_reach_internal_addresses(lead, settings, sites, public_loopback, any_page, env_proxies,
                                                 tmp_path):

@@ -169,6 +169,7 @@ def test_the_parts_join_into_the_known_model_once(tmp_path):
     assert found.path == str(folder) and found.name == "base" and not found.english_only
 
 
+@pytest.mark.slow  # seconds of work: in the full suite, not the fast tier
 def test_a_damaged_part_is_refused_and_never_loaded(parts, tmp_path, short_talk):
     with open(parts["model.bin.part2"], "r+b") as f:  # one byte changed in the middle of the weights
         f.seek(20_000_000)

@@ -222,6 +222,7 @@ PIECES = [*ALPHABET, "01:02", "1:02:03", "0:05", "75:30", "99:00", ", ", "; ", "
           "[01:02–01:40]", "[00:10, 99:00]", "](#t=5)", "[[", "word "]
 
 
+@pytest.mark.slow  # seconds of work: in the full suite, not the fast tier
 @pytest.mark.parametrize("pieces", [list(ALPHABET), PIECES], ids=["alphabet", "pieces"])
 def test_unlink_restores_any_text(pieces):
     rng = random.Random(20240601)

@@ -44,6 +44,7 @@ def private_ok(settings):
 
 # Media URLs
 
+@pytest.mark.slow  # seconds of work: in the full suite, not the fast tier
 def test_media_url_is_fetched_and_transcribed(private_ok, server, media, tmp_path):
     url = media.url("/redirect?" + "to=" + quote(media.url("/files/talk.mp3")) + "&hops=2")
     path = fetch.download(url, tmp_path, private_ok)
@@ -152,6 +153,7 @@ def test_every_redirect_is_checked(settings, media, tmp_path, monkeypatch):
             fetch.download(media.url("/redirect?to=" + quote(target)), tmp_path, settings)
 
 
+@pytest.mark.slow  # seconds of work: in the full suite, not the fast tier
 def test_download_limits(private_ok, media, tmp_path):
     small = private_ok.replace(max_file_mb=0.01)
     with pytest.raises(UrlRefused, match="limit is 0.01 MB"):  # said by Content-Length, before the body
@@ -178,6 +180,7 @@ def ffmpeg(*args: str) -> None:
     subprocess.run([speech.ffmpeg(), "-nostdin", "-loglevel", "error", "-y", *args], check=True)
 
 
+@pytest.mark.slow  # seconds of work: in the full suite, not the fast tier
 def test_bad_files_get_clear_messages(settings, server, tmp_path, short_talk):
     path, _ = short_talk
     cases = []

@@ -133,6 +133,7 @@ def owner_warnings(*args, **kwargs) -> list[str]:
     return [str(w) for w in models.warnings(*args, **kwargs)]
 
 
+@pytest.mark.slow  # seconds of work: in the full suite, not the fast tier
 def test_info_lists_the_models_with_the_servers_dates_and_successors(server_env, catalogue, short_talk):
     """The server's catalogue wins over the dates the SDK announced (whisper-1: 2027-02-26)."""
     c = catalogue({"whisper-1": "2027-06-30", "gpt-4o": "2027-01-14"})

@@ -52,6 +52,7 @@ def test_the_features_are_the_ones_the_encoder_was_trained_on():
     assert emb.shape == (1, voices.DIM) and abs(np.linalg.norm(emb) - 1) < 1e-5
 
 
+@pytest.mark.slow  # seconds of work: in the full suite, not the fast tier
 def test_two_espeak_voices_alternating_are_two_speakers_and_every_change_is_found(tmp_path):
     texts = ["Good morning everyone, let us start with the budget for the coming quarter.",
              "Thanks. I looked at the numbers yesterday and we are over by twenty thousand.",
@@ -186,6 +187,7 @@ def dialog(tmp_path):
     return _dialog(tmp_path)
 
 
+@pytest.mark.slow  # seconds of work: in the full suite, not the fast tier
 def test_speakers_come_with_the_transcript_and_stay_with_its_cache(dialog, settings, server):
     t = transcribe_file(dialog, settings)
     assert t.meta.speakers == {"S1": "Speaker 1", "S2": "Speaker 2"}

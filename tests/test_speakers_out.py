@@ -68,6 +68,7 @@ def test_write_exports_leaves_rttm_out_without_speakers(tmp_path):
     assert paths[-1].read_text(encoding="utf-8").startswith("SPEAKER board_meeting 1 0.000 ")
 
 
+@pytest.mark.slow  # seconds of work: in the full suite, not the fast tier
 def test_the_cli_says_in_one_line_that_there_is_no_rttm(server_env, short_talk, capsys):
     path, _ = short_talk  # transcribed by the test server, which finds no speakers
     assert cli.main(["transcribe", str(path), "-f", "rttm"]) == 1

@@ -158,6 +158,7 @@ class BuggyBackend(OpenAIBackend):
         raise TypeError("'NoneType' object is not subscriptable")
 
 
+@pytest.mark.slow  # seconds of work: in the full suite, not the fast tier
 def test_our_own_bugs_are_not_retried(settings, server, short_talk):
     with pytest.raises(AppError, match=r"internal error \(TypeError\)") as err:
         transcribe_file(short_talk[0], settings, backend=BuggyBackend(settings))

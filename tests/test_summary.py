@@ -62,6 +62,7 @@ def test_a_recording_that_fits_is_summarized_in_one_streamed_request_and_cached(
     assert "Summary:" in summary.as_text(s) and f"[00:00] {s.chapters[0].title}" in summary.as_text(s)
 
 
+@pytest.mark.slow  # seconds of work: in the full suite, not the fast tier
 def test_three_hours_are_read_in_parts_in_parallel_and_combined(settings, server, monkeypatch):
     t = speech_transcript(180)
     s = settings.replace(context_tokens=2_000, summary_concurrency=3)

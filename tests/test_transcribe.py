@@ -34,6 +34,7 @@ def assert_complete_in_order(transcript, spoken, tolerance=1.0):
     assert all(0 <= seg.start <= seg.end <= transcript.duration + 0.01 for seg in transcript.segments)
 
 
+@pytest.mark.slow  # seconds of work: in the full suite, not the fast tier
 def test_short_file_one_request(settings, server, short_talk):
     path, spoken = short_talk
     t = transcribe_file(path, settings)

@@ -73,6 +73,7 @@ def quick():
     server.stop()
 
 
+@pytest.mark.slow  # seconds of work: in the full suite, not the fast tier
 def test_a_lossy_format_keeps_to_the_byte_limit_too(settings, quick, long_talk):
     """With MAX_UPLOAD_MB at 0.05, even Opus chunks are cut short enough; the server refuses more."""
     path, spoken = long_talk
@@ -85,6 +86,7 @@ def test_a_lossy_format_keeps_to_the_byte_limit_too(settings, quick, long_talk):
     assert len(t.segments) == len(spoken), "each sentence heard once"
 
 
+@pytest.mark.slow  # seconds of work: in the full suite, not the fast tier
 def test_the_first_chunks_are_short_then_double_and_the_last_ones_short_again(settings, media_dir):
     """30, 60, 120, then CHUNK_SECONDS (180), and near the end each at most half of what is left,
     down to 30 again (the last answer is back soon after the decoding ends): a pause is found in
