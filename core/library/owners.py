@@ -23,7 +23,7 @@ from typing import Iterable
 from ..errors import AppError
 from ..seal import ServerKey, is_keyed, is_served_name
 from ..transcript import Transcript
-from . import LOCAL, ask, sync
+from . import ask, sync
 from .store import Hit, Library, Recording
 
 OWNER_PURPOSE = "library-owner"  # what a visitor's owner id is sealed for
