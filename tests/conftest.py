@@ -146,6 +146,15 @@ def browser(playwright):
     b.close()
 
 
+@pytest.fixture(scope="module")
+def chromium(playwright):
+    """A browser that plays media without a click: the tests that check the player hear it move."""
+    b = playwright.chromium.launch(executable_path=CHROMIUM,
+                                   args=CHROMIUM_ARGS + ["--autoplay-policy=no-user-gesture-required"])
+    yield b
+    b.close()
+
+
 @pytest.fixture
 def page(browser, app):
     context = browser.new_context(locale="en-US", viewport={"width": 1300, "height": 1000})

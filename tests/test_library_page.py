@@ -13,7 +13,7 @@ import pytest
 
 import speech
 from conftest import TEST_KEY
-from support import CHROMIUM, CHROMIUM_ARGS, process, start_app, wait_transcript
+from support import process, start_app, wait_transcript
 
 pytestmark = pytest.mark.slow
 
@@ -51,14 +51,6 @@ def local_app(fake_server, tmp_path_factory):
     yield url, tmp
     proc.terminate()
     proc.wait(timeout=20)
-
-
-@pytest.fixture(scope="module")
-def chromium(playwright):
-    b = playwright.chromium.launch(executable_path=CHROMIUM,
-                                   args=CHROMIUM_ARGS + ["--autoplay-policy=no-user-gesture-required"])
-    yield b
-    b.close()
 
 
 def visitor(chromium, url):

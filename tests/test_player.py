@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import speech
 from conftest import TEST_KEY
-from support import CHROMIUM, CHROMIUM_ARGS, free_port, process, send, start_app
+from support import free_port, process, send, start_app
 
 PLAYER = "document.querySelector('#player audio, #player video')"
 
@@ -54,14 +54,6 @@ def assert_unguessable(url: str, player_app, path: Path) -> None:
 
     assert re.fullmatch(r"media/[0-9a-f]{32}(\.\w+){1,2}", url), url
     assert file_digest(path) not in url and cache_key(player_app, path)[:32] not in url
-
-
-@pytest.fixture(scope="module")
-def chromium(playwright):
-    b = playwright.chromium.launch(executable_path=CHROMIUM,
-                                   args=CHROMIUM_ARGS + ["--autoplay-policy=no-user-gesture-required"])
-    yield b
-    b.close()
 
 
 def open_page(chromium, url, locale="en-US", **context):
