@@ -29,13 +29,14 @@ ASKING = "ask"  # answers and summaries share MAX_CONCURRENT_ASKS places (apart 
 
 def build_app(base: Settings, jobs: Jobs | None = None, single_user: bool | None = None) -> gr.Blocks:
     """The page over `jobs` (made from `base` if not given). Gradio's copies of uploads and
-    downloads go once SESSION_TTL_MINUTES old, like the work folder's files. `single_user`: the
+    downloads go once SESSION_TTL_MINUTES old, like the work folder's files, looked for every
+    quarter of that (so none outlives it by more than a quarter). `single_user`: the
     library is this machine's, not each visitor's (None: when the app listens on the loopback
     only and is not a Space, `owners.single_user`)."""
     jobs = jobs or Jobs(base)
     jobs.folders.start()
     ttl = max(1, int(base.session_ttl_minutes * 60))
-    with gr.Blocks(title="Talk to your Audio", delete_cache=(min(60, ttl), ttl)) as demo:
+    with gr.Blocks(title="Talk to your Audio", delete_cache=(max(1, min(60, ttl // 4)), ttl)) as demo:
         owner = library.owner_state()
         with gr.Tabs(elem_id="main-tabs") as tabs:
             with gr.Tab(I18N("recording_tab"), id="recording", elem_id="recording-tab"):
