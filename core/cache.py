@@ -12,7 +12,9 @@ file of the request that finds it.
 
 The cache stays under `max_bytes` (CACHE_MAX_MB): reading an entry marks it used (its mtime), and
 a write that takes the cache over the cap removes the least recently used entries, of both kinds,
-until it is under EVICT_TO of the cap. Writes do not list the folders each time: each process
+until it is under EVICT_TO of the cap. Transcripts a user's library keeps (`keep`: the local
+library, a signed-in user's) move to `kept/`, outside the cap: a cache limit must not take a
+recording out of someone's library. Writes do not list the folders each time: each process
 keeps a running estimate of the size, and counts the files again (one `scandir` per folder) when
 its estimate goes over the cap, and at the latest once it has written RESCAN_FRACTION of the cap
 since it last counted. Several processes may share the folder; that last count is when one sees
@@ -45,6 +47,8 @@ HASH_BLOCK = 1 << 20  # bytes read at a time when hashing a file
 
 # The cache's folders under the size cap; nothing else under the root is touched.
 KINDS = ("chunks", "transcripts", "media", "summaries", "aliases")
+PLAYER = "player-"  # an `aliases` entry: this + a recording's cache key -> the name of its player's copy
+KEPT = "kept"  # transcripts a user's library keeps: read like the others, never evicted
 TMP_PREFIX = ".tmp-"  # a write in progress, renamed into place when complete
 DEFAULT_MAX_BYTES = int(Settings.cache_max_mb * 2**20)  # the cap for callers that do not say
 EVICT_TO = 0.9  # of the cap: evicting a little more than needed spares a scan on the next writes
@@ -294,16 +298,17 @@ class Cache:
     def get_transcript(self, key: str, source: str | None = None) -> Transcript | None:
         """The cached transcript, as made from the file named `source` (the current request's):
         the name of whoever made the entry is not in it, and its notes are the current run's to add."""
-        payload = self._read("transcripts", key)
+        kind = self._transcript_kind(key)
+        payload = self._read(kind, key)
         if payload is None:
             return None
         try:
             hit = Transcript.from_dict(payload)
         except (KeyError, TypeError, ValueError, AttributeError) as e:  # the wrong shape
-            self._discard(self._path("transcripts", key), e)
+            self._discard(self._path(kind, key), e)
             return None
         if payload != _strip_run(payload):  # written before entries were kept anonymous
-            self._write("transcripts", key, _strip_run(payload))
+            self._write(kind, key, _strip_run(payload))
         hit.source, hit.meta.notes, hit.meta.summary = source, [], None
         return hit
 
@@ -311,11 +316,50 @@ class Cache:
         """Store the transcript without `source` (the uploader's file name) and without
         meta.notes (what happened in that run, naming the file). The rest of `meta` must be
         about the recording only."""
-        self._write("transcripts", key, _strip_run(transcript.to_dict()))
+        self._write(self._transcript_kind(key), key, _strip_run(transcript.to_dict()))
 
     def remove_transcript(self, key: str) -> None:
         """Delete a cached transcript (taken out of the last library that held it)."""
-        _remove(os.fspath(self._path("transcripts", key)))
+        for kind in ("transcripts", KEPT):
+            _remove(os.fspath(self._path(kind, key)))
+
+    def _transcript_kind(self, key: str) -> str:
+        return KEPT if self._path(KEPT, key).is_file() else "transcripts"
+
+    def keep(self, key: str, kept: bool = True) -> None:
+        """Take a cached transcript out of the cap (`kept`: a user's library holds it), or put
+        it back under the cap (no such library holds it any more)."""
+        src, dst = self._path("transcripts", key), self._path(KEPT, key)
+        if not kept:
+            src, dst = dst, src
+        try:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(src, dst)
+        except FileNotFoundError:
+            return  # not cached, or already where it belongs
+        except OSError as e:
+            log.warning("could not move cache entry %s: %s", src.name, e)
+            return
+        if not kept:
+            self._added(dst, _disk_bytes(dst.stat()))
+
+    def transcript_ids(self) -> list[str]:
+        """The ids of the cached transcripts, kept ones too, oldest first."""
+        found = []
+        for kind in ("transcripts", KEPT):
+            for p in (self.root / kind).glob("*.json"):
+                try:
+                    found.append((p.stat().st_mtime, p.stem))
+                except FileNotFoundError:  # evicted meanwhile
+                    continue
+        return [key for _, key in sorted(found) if len(key) == 64]
+
+    def made(self, key: str) -> float | None:
+        """When a cached transcript was last written or read (its file's mtime)."""
+        try:
+            return self._path(self._transcript_kind(key), key).stat().st_mtime
+        except OSError:
+            return None
 
     # Chunks: segments with times relative to the chunk
 
@@ -372,6 +416,18 @@ class Cache:
             return None
         payload = self._read("aliases", public_id)
         return payload if isinstance(payload, str) else None
+
+    def get_player(self, key: str) -> str | None:
+        """The name of the player's copy last made of a recording (it may have been evicted since)."""
+        name = self._read("aliases", PLAYER + key)
+        return name if isinstance(name, str) else None
+
+    def put_player(self, key: str, name: str) -> None:
+        self._write("aliases", PLAYER + key, name)
+
+    def discard(self, kind: str, key: str) -> None:
+        """Remove an entry, if there is one."""
+        _remove(os.fspath(self._path(kind, key)))
 
     def put_alias(self, public_id: str, key: str) -> None:
         """Record the way back from `public_id` to `key` (written once, read many times)."""

@@ -35,6 +35,7 @@ from .config import Settings
 from .errors import AppError
 from .exports import to_vtt, write_exports
 from .i18n import Text
+from .library import sync as library_sync
 from .seal import ServerKey, is_keyed, is_served_name
 from .service.budget import Budget, Visitor
 from .service.housekeeping import WorkFolders
@@ -181,6 +182,7 @@ class Jobs:
         self._by_session: dict[str, Job] = {}  # the running transcription of each browser session
         self.budget = Budget(base)  # what each visitor may spend (off but for a shared server)
         self.folders = WorkFolders(WORK_DIR, base.session_ttl_minutes * 60, int(base.max_session_mb * 2**20))
+        self.library_owner: str | None = None  # LOCAL on a single-user app: whatever the API or a tool transcribes joins it
 
     def prepare(self, source: Source, settings: Settings, *, player_copy: bool = True,
                 visitor: Visitor | None = None) -> Done | Ticket:
@@ -228,7 +230,12 @@ class Jobs:
             yield Failed(e)
             return
         async for event in self.run(work, player_copy=player_copy, visitor=visitor):
+            if isinstance(event, Done) and self.library_owner:
+                await anyio.to_thread.run_sync(self._to_library, event.transcript)
             yield event
+
+    def _to_library(self, transcript: Transcript) -> None:
+        library_sync.saved(self.base, transcript, self.library_owner, transcript.source, fresh=False)
 
     async def _transcribe(self, ticket: Ticket, session: str, player_copy: bool,
                           visitor: Visitor) -> AsyncIterator[Event]:

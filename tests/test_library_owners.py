@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import re
+from pathlib import Path
 
 import pytest
 
 from core.config import Settings
 from core.errors import AppError
 from core.job import Jobs
+from core.library import LOCAL, sync
 from core.library.owners import TOOLS, Shelf, single_user, visitor_owner
 from core.seal import ServerKey
 from core.transcript import Meta, Segment, Transcript
@@ -107,6 +109,58 @@ def test_removing_deletes_the_cached_files_only_when_no_one_else_holds_the_recor
     assert bob.remove(public)
     assert jobs.cache.get_transcript(alpha.meta.id) is None and not media.exists() and not captions.exists()
     assert jobs.recording(public) is None
+
+
+def test_a_kept_library_outlives_the_cache_cap_and_an_anonymous_one_lives_with_it(tmp_path):
+    """The local library's transcript moves out of the cap and stays while the cache evicts;
+    an anonymous visitor's goes with the cap, and leaves their library and its index."""
+    jobs = Jobs(Settings(cache_dir=tmp_path / "cache", api_key=None, diarization="off", cache_max_mb=0.05))
+    mine = cached(jobs, 1, ["The budget is over by twenty thousand."])
+    theirs = cached(jobs, 2, ["The concert starts at seven."])
+    local, ana = Shelf(jobs, LOCAL), Shelf(jobs, ANA)
+    local.hold(mine, "Weekly sync")
+    ana.hold(theirs, "Coffee podcast")
+    assert (jobs.cache.root / "kept" / f"{mine.meta.id}.json").is_file()
+    for n in range(3, 40):  # 37 transcripts of ~2 kB each: twice the 50 kB cap
+        cached(jobs, n, [f"Filler sentence number {n} of a long day, " * 10])
+    assert jobs.cache.get_transcript(mine.meta.id) is not None and jobs.cache.get_transcript(theirs.meta.id) is None
+    assert jobs.cache.size() <= 0.05 * 2**20
+    assert [e.recording.title for e in local.entries()] == ["Weekly sync"]
+    assert ana.entries() == [] and theirs.meta.id not in ana.library.indexed()
+    assert [f.hit.title for f in local.search("budget")] == ["Weekly sync"]
+    assert sync.rebuild(jobs.base).indexed == jobs.cache.transcript_ids().__len__() and local.entries()
+
+
+def test_removing_the_last_holder_forgets_everything_kept_of_the_recording(jobs):
+    """Its transcript, summaries, voice prints, speakers' names, player's copy, captions and
+    public id: none of it is left once no library holds it; while another does, all of it stays."""
+    from core.answer.summary import cache_key
+    from core.speakers.attach import every_names_key, names_key, voices_key
+    from core.speakers.cluster import Count
+
+    alpha = cached(jobs, 1, ["The budget is over by twenty thousand."])
+    key, cache = alpha.meta.id, jobs.cache
+    media = cache.media_folder / f"{jobs.key.name('media', 'file digest')}.mp3"
+    captions = cache.media_folder / f"{jobs.key.name('captions', key)}.vtt"
+    for path in (media, captions):
+        path.write_bytes(b"x")
+    summary = cache_key(alpha, jobs.base, jobs.base.chat_model)
+    cache.put_summary(summary, {"bullets": ["Over budget."]})
+    cache.put_voices(voices_key(key), b"prints")
+    cache.put_names(names_key(key, Count(2, 2)), {"S1": "Ana"})
+    assert names_key(key, Count(2, 2)) in every_names_key(key) and names_key(key, Count()) in every_names_key(key)
+    local, ana = Shelf(jobs, LOCAL), Shelf(jobs, ANA)
+    local.hold(alpha, "Weekly sync", media.name)
+    ana.hold(alpha, "Budget")
+    public = local.entries()[0].id
+    assert local.internal(public) == key  # the way back from the public id, recorded
+    before = {p.relative_to(cache.root) for p in cache.root.rglob("*") if p.is_file()}
+    assert local.remove(public)  # Ana still holds it: nothing goes, and it is under the cap again
+    assert {p.relative_to(cache.root) for p in cache.root.rglob("*") if p.is_file()} == {
+        p if p.parts[0] != "kept" else Path("transcripts", *p.parts[1:]) for p in before}
+    assert ana.remove(public)
+    assert [p for p in cache.root.rglob("*") if p.is_file() and p.parent != cache.root] == []
+    assert jobs.recording(public) is None and sync.cached_ids(jobs.base) == []
 
 
 def test_an_answer_links_its_citations_and_renders_nothing_of_the_models_markup():

@@ -200,14 +200,14 @@ def test_rename_and_remove_from_the_library(chromium, local_app, talks):
     page.wait_for_function("() => [...document.querySelectorAll('#library-list td')].some(t => t.innerText === 'Weekly sync')")
     assert search(page, "revenue")[0].startswith("Weekly sync · ")
 
-    cached = sorted(p.name for p in (tmp / "cache" / "transcripts").glob("*.json"))
+    cached = sorted(p.name for p in (tmp / "cache").glob("[tk]*/*.json"))
     page.locator("#library-pick input").first.click()
     page.get_by_role("option", name=re.compile("^beta talk.wav")).click()
     page.locator("#library-remove").click()
     page.locator("#library-status .status-done").wait_for()
     assert library(page) == ["Weekly sync"]
     assert search(page, "concert") == []
-    left = sorted(p.name for p in (tmp / "cache" / "transcripts").glob("*.json"))
+    left = sorted(p.name for p in (tmp / "cache").glob("[tk]*/*.json"))
     assert len(left) == len(cached) - 1  # no one else held it: its transcript is gone too
     page.reload()  # and the page does not bring it back from the browser's recent recordings
     page.locator("#status .status").wait_for()
@@ -224,6 +224,19 @@ def test_the_tools_search_and_ask_the_local_library(local_app, fake_server):
     assert "[Weekly sync · 00:" in reply["answer"] and reply["sources"] == {"Weekly sync": found[0]["recording_id"]}
     with pytest.raises(Exception, match="No recording has that id here"):
         client.predict("revenue", ["f" * 32], api_name="/ask_across_recordings")
+
+
+def test_what_a_tool_transcribes_on_a_local_app_joins_its_library(local_app, media_dir):
+    """Everything this machine transcribed is its library: a recording sent by an agent too."""
+    from gradio_client import Client
+
+    gamma = media_dir / "gamma talk.wav"
+    speech.recording(gamma, [speech.SENTENCES[7], speech.SENTENCES[8]])
+    client = Client(local_app[0], verbose=False)
+    made = json.loads(client.predict(data_url(gamma), "", "", api_name="/transcribe_recording"))
+    found = json.loads(client.predict("mountain trail", [], api_name="/search_recordings"))
+    assert made["id"] in [f["recording_id"] for f in found]
+    assert (local_app[1] / "cache" / "kept").is_dir(), "the local library's transcripts are out of the cache's cap"
 
 
 @pytest.mark.filterwarnings("ignore:Use `streamable_http_client`:DeprecationWarning")

@@ -89,6 +89,7 @@ class LibraryHandlers:
                  local: bool | None = None):
         self.jobs, self.page, self.tab, self.tabs, self.shown = jobs, page, tab, tabs, shown
         self.local = single_user() if local is None else local
+        jobs.library_owner = LOCAL if self.local else None  # what the API and tools transcribe joins it too
         self.library = open_library(jobs.base)
 
     def shelf(self, owner_value) -> tuple[Shelf, str | None]:

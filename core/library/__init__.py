@@ -9,3 +9,11 @@ shared server), and every listing, search and answer goes through the owner's me
 """
 
 LOCAL = "local"  # the owner of everything this machine transcribed, for a single-user app and the CLI
+USER = "user:"  # a signed-in user's owner id: this, then their name
+
+
+def keeps(owner: str) -> bool:
+    """Whether the owner's library keeps its transcripts out of the cache's cap: the local
+    library and a signed-in user's do; an anonymous visitor's on a shared server lives with the
+    cache (a recording evicted from it leaves their library)."""
+    return owner == LOCAL or owner.startswith(USER)

@@ -29,7 +29,6 @@ from .store import Hit, Library, Recording
 OWNER_PURPOSE = "library-owner"  # what a visitor's owner id is sealed for
 VISITOR = "visitor:"  # a visitor's owner id: this, then 32 random hex digits
 TOOLS = "tools"  # the owner of what agents reached: read only through the ids they give
-PLAYERS = "player-"  # an `aliases` cache entry: "player-" + a recording's cache key -> its player's copy
 SORTS = ("newest", "oldest", "title", "longest")
 NO_SUCH_ID = "No recording has that id here: transcribe it first."
 
@@ -114,7 +113,7 @@ class Shelf:
         title = title or transcript.source or f"Recording of {datetime.now():%Y-%m-%d %H:%M}"  # never its cache key
         sync.saved(self.jobs.base, transcript, self.owner, title, fresh=False)
         if media and is_served_name(media):
-            self.jobs.cache._write("aliases", PLAYERS + key, media)  # under the cache's cap, like aliases
+            self.jobs.cache.put_player(key, media)  # under the cache's cap, like aliases
 
     def recording(self, public_id: str) -> Recording | None:
         """The recording as this owner's library lists it (its title, their own)."""
@@ -124,8 +123,8 @@ class Shelf:
     def player(self, public_id: str) -> str | None:
         """The name of the player's copy last made of the recording (it may have been evicted since)."""
         key = self.internal(public_id)
-        name = self.jobs.cache._read("aliases", PLAYERS + key) if key else None
-        return name if isinstance(name, str) and is_served_name(name) else None
+        name = self.jobs.cache.get_player(key) if key else None
+        return name if name and is_served_name(name) else None
 
     def reach(self, public_ids: Iterable[str]) -> list[str]:
         """The cache keys of recordings an agent names by their public ids, held under this
@@ -146,12 +145,23 @@ class Shelf:
     def entries(self, text: str = "", sort: str = "newest") -> list[Entry]:
         """The owner's recordings whose title, summary, speakers or language hold `text`, sorted."""
         words = (text or "").casefold().split()
-        found = [r for r in self.library.recordings(self.owner)
+        found = [r for r in self._still_cached(self.library.recordings(self.owner))
                  if all(w in " ".join([r.title, r.summary, r.language or "", *r.speakers]).casefold()
                         for w in words)]
         order = {"oldest": lambda r: r.added, "title": lambda r: r.title.casefold(),
                  "longest": lambda r: -r.duration}.get(sort, lambda r: -r.added)
         return [Entry(self.public(r.id, keep=False), r) for r in sorted(found, key=order)]
+
+    def _still_cached(self, recordings: list[Recording]) -> list[Recording]:
+        """The recordings whose transcripts the cache still has; the others (evicted from an
+        anonymous visitor's library, or deleted by hand) leave the index, having nothing to open."""
+        kept = []
+        for r in recordings:
+            if self.jobs.cache.made(r.id) is None:
+                self.library.forget(r.id)
+            else:
+                kept.append(r)
+        return kept
 
     def search(self, text: str, ids: Iterable[str] | None = None, limit: int = 20) -> list[Found]:
         """The owner's sentences that match `text` (words, and meaning where the library has vectors)."""
@@ -172,17 +182,7 @@ class Shelf:
         return bool(key) and self.library.retitle(self.owner, key, title.strip()[:200])
 
     def remove(self, public_id: str) -> bool:
-        """Take a recording out of this owner's library; when no one else's holds it, its cached
-        transcript, player's copy and captions go too. False if the owner did not hold it."""
+        """Take a recording out of this owner's library; when no one else's holds it, what the
+        server keeps of it goes too (`sync.forget`). False if the owner did not hold it."""
         key = self.internal(public_id)
-        if key is None:
-            return False
-        media = self.player(public_id)
-        held, orphan = self.library.drop(self.owner, key)
-        if orphan:
-            cache = self.jobs.cache
-            cache.remove_transcript(key)
-            names = [media, f"{self.jobs.key.name('captions', key)}.vtt"]
-            for path in [cache.root / "aliases" / f"{PLAYERS}{key}.json", *(cache.media_folder / n for n in names if n)]:
-                path.unlink(missing_ok=True)
-        return held
+        return key is not None and sync.remove(self.jobs.base, self.owner, key, self.library)

@@ -268,6 +268,13 @@ class Library:
             return con.execute("SELECT 1 FROM members WHERE recording = ?", (recording_id,)).fetchone() is not None
 
     @_recovering
+    def holders(self, recording_id: str) -> list[str]:
+        """The owners whose libraries hold the recording (for the cache: whether one keeps it)."""
+        with self._db() as con:
+            rows = con.execute("SELECT owner FROM members WHERE recording = ?", (recording_id,)).fetchall()
+            return [r[0] for r in rows]
+
+    @_recovering
     def retitle(self, owner: str, recording_id: str, title: str) -> bool:
         """Rename a recording in the owner's library; False if the owner does not hold it."""
         if not title.strip():

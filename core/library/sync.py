@@ -18,10 +18,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
-from ..cache import Cache
+from ..cache import PLAYER, Cache
 from ..config import Settings
 from ..transcript import Transcript
-from . import LOCAL
+from . import LOCAL, keeps
 from .store import FILE_NAME, Library, Sentence
 
 log = logging.getLogger(__name__)
@@ -77,6 +77,8 @@ def saved(settings: Settings, transcript: Transcript, owner: str | None = None, 
             index_transcript(library, transcript)
         if owner:
             library.hold(owner, transcript.meta.id, title or transcript.source or "")
+            if keeps(owner):
+                _cache(settings).keep(transcript.meta.id)
     _quietly("update", update)
 
 
@@ -108,10 +110,8 @@ class Rebuilt:
 
 
 def cached_ids(settings: Settings) -> list[str]:
-    """The ids of the transcripts in the cache folder, oldest first."""
-    folder = Path(settings.cache_dir) / "transcripts"
-    files = [p for p in folder.glob("*.json") if len(p.stem) == 64] if folder.is_dir() else []
-    return [p.stem for p in sorted(files, key=lambda p: p.stat().st_mtime)]
+    """The ids of the cached transcripts (kept ones too), oldest first."""
+    return _cache(settings).transcript_ids()
 
 
 def rebuild(settings: Settings, library: Library | None = None, adopt: str | None = LOCAL,
@@ -126,15 +126,15 @@ def rebuild(settings: Settings, library: Library | None = None, adopt: str | Non
         library.forget(gone)
         done.dropped += 1
     for n, key in enumerate(ids, 1):
-        made = (Path(settings.cache_dir) / "transcripts" / f"{key}.json").stat().st_mtime
-        transcript = cache.get_transcript(key)
+        made, transcript = cache.made(key), cache.get_transcript(key)
         if transcript is not None:
             transcript.meta.id = key
             index_transcript(library, with_speakers(transcript, cache, settings.diarization))
             done.indexed += 1
             if adopt and not library.held_by_anyone(key):
-                library.hold(adopt, key, f"Recording of {datetime.fromtimestamp(made):%Y-%m-%d %H:%M}", made)
+                library.hold(adopt, key, f"Recording of {datetime.fromtimestamp(made or 0):%Y-%m-%d %H:%M}", made)
                 done.adopted += 1
+            cache.keep(key, any(keeps(o) for o in library.holders(key)))
         if on_progress:
             on_progress(n, len(ids))
     return done
@@ -177,10 +177,41 @@ def search(library: Library, owner: str, text: str, limit: int = 20, **scope) ->
     return library.search(owner, text, limit, meaning=vector, **scope)
 
 
-def remove(settings: Settings, owner: str, transcript_id: str) -> bool:
-    """Take a recording out of the owner's library; when no one else holds it, its cached
-    transcript goes too. False when the owner did not hold it."""
-    held, orphan = open_library(settings).drop(owner, transcript_id)
+def remove(settings: Settings, owner: str, transcript_id: str, library: Library | None = None) -> bool:
+    """Take a recording out of the owner's library; False when the owner did not hold it. When
+    no one else holds it, everything the server keeps of it goes (`forget`); when no library that
+    keeps its transcripts holds it any more, its transcript goes back under the cache's cap."""
+    library = library or open_library(settings)
+    held, orphan = library.drop(owner, transcript_id)
     if orphan:
-        _cache(settings).remove_transcript(transcript_id)
+        forget(settings, transcript_id)
+    elif held and not any(keeps(o) for o in library.holders(transcript_id)):
+        _cache(settings).keep(transcript_id, False)
     return held
+
+
+def forget(settings: Settings, key: str) -> None:
+    """Remove what the cache holds of a recording: its transcript, its summaries (for the chat
+    models of these settings), voice prints, speakers' names, player's copy, captions and the way
+    from its public id. The audio's chunks stay: they are keyed by the audio, not the recording,
+    and go with the cap."""
+    from ..answer.summary import cache_key
+    from ..seal import ServerKey
+    from ..speakers.attach import every_names_key, voices_key, with_speakers
+
+    cache, server = _cache(settings), ServerKey.kept(Path(settings.cache_dir))
+    transcript = cache.get_transcript(key)
+    if transcript is not None:
+        transcript.meta.id = key
+        models = {settings.chat_model, settings.chat_fallback_model}
+        summaries = [cache_key(transcript, settings, m) for m in models]  # made without speakers, or with
+        labelled = with_speakers(transcript, cache, settings.diarization)
+        for entry in [*summaries, *(cache_key(labelled, settings, m) for m in models)]:
+            cache.discard("summaries", entry)
+    for name in (cache.get_player(key) or "", f"{server.name('captions', key)}.vtt"):
+        if path := cache.media(name):
+            path.unlink(missing_ok=True)
+    for kind, entry in [("voices", voices_key(key)), ("aliases", PLAYER + key), ("aliases", server.public_id(key)),
+                        *(("names", k) for k in every_names_key(key))]:
+        cache.discard(kind, entry)
+    cache.remove_transcript(key)

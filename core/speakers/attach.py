@@ -23,7 +23,7 @@ from ..i18n import Note, Text
 from ..transcript import Transcript, default_name, format_timestamp
 from . import cluster
 from .assign import assign, label_of
-from .cluster import Count
+from .cluster import MAX_SPEAKERS, Count
 from .listen import Heard, listen
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,14 @@ def voices_key(transcript_id: str) -> str:
 
 def names_key(transcript_id: str, count: Count) -> str:
     return make_key("names", transcript_id, VOICES, str(count))
+
+
+def every_names_key(transcript_id: str) -> list[str]:
+    """The keys the speakers' names of a transcript may be kept under, one for each count a
+    setting can ask for (to remove them all with the transcript)."""
+    counts = [Count(), *(Count(low, high) for low in range(1, MAX_SPEAKERS + 1)
+                         for high in range(low, MAX_SPEAKERS + 1))]
+    return [names_key(transcript_id, c) for c in counts]
 
 
 def clean_name(name: str) -> str:
