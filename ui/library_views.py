@@ -109,3 +109,9 @@ def answer(text: str, sources: dict[str, str], notices: list[str] | None = None)
 def choices(entries: list[Entry]) -> list[tuple[str, str]]:
     """The recordings for the rename/remove menu: "title (date)", by public id."""
     return [(f"{e.recording.title} ({datetime.fromtimestamp(e.recording.added):%Y-%m-%d})", e.id) for e in entries]
+
+
+def still_there(chosen, entries: list[Entry]) -> list[str]:
+    """Of the recordings chosen (public ids), those the library still lists, in the order chosen."""
+    ids = {e.id for e in entries}
+    return [c for c in ([chosen] if isinstance(chosen, str) else chosen or []) if c in ids]
