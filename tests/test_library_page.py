@@ -214,6 +214,7 @@ def test_search_and_ask_cover_only_the_recordings_chosen(chromium, local_app, ta
     hits_only_from(page, "alpha talk.wav")  # the new scope searched again
     assert all(h.startswith("alpha talk.wav · ") for h in search(page, "concert revenue museum"))
     assert search(page, "concert museum") == []
+    assert page.locator("#library-hits").inner_text() == "Nothing in the recordings chosen matches."
     choose(page, "library-span", "Last 7 days")
     answer = ask(page, "Why was the mountain trail closed?")
     data = sent_to_model(fake_server)

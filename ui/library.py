@@ -158,7 +158,7 @@ class LibraryHandlers:
         if not (text or "").strip():
             return ""
         shelf, _ = self.shelf(owner_value)
-        return views.hits(shelf.search(text, **shelf.scope(chosen, span)), lang, text)
+        return views.hits(shelf.search(text, **shelf.scope(chosen, span)), lang, text, bool(chosen) or span != "any")
 
     def ask(self, question, chosen, span, owner_value, api_key, request: gr.Request):
         """An answer from the visitor's recordings in scope (as for `search`), streamed, citing
