@@ -482,6 +482,7 @@ ES: dict[str, str] = {
     "Your library is empty: the recordings you transcribe on this page come here.":
         "Tu biblioteca está vacía: aquí llegan las grabaciones que transcribes en esta página.",
     "Nothing in your library matches.": "Nada de tu biblioteca coincide.",
+    "Nothing in the recordings chosen matches.": "Nada de las grabaciones elegidas coincide.",
     "That recording is not in your library.": "Esa grabación no está en tu biblioteca.",
     "That recording is no longer on this server.": "Esa grabación ya no está en este servidor.",
     "Choose a recording of your library first.": "Elige primero una grabación de tu biblioteca.",

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -36,6 +38,12 @@ def cached(jobs: Jobs, n: int, lines: list[str]) -> Transcript:
                    meta=Meta(id=key))
     jobs.cache.put_transcript(key, t)
     return t
+
+
+def placed(shelf: Shelf, transcript: Transcript, title: str, added: float) -> None:
+    """A cached transcript in the shelf's library as if it joined it at `added` (Unix time)."""
+    sync.index_transcript(shelf.library, transcript)
+    shelf.library.hold(shelf.owner, transcript.meta.id, title, added)
 
 
 @pytest.mark.parametrize("host, env, share, alone", [
@@ -171,3 +179,62 @@ def test_an_answer_links_its_citations_and_renders_nothing_of_the_models_markup(
     assert re.findall(r'data-rec="(\w+)" data-t="([\d.]+)"', shown) == [("f" * 32, "90.00"), ("f" * 32, "3723.00")]
     assert "[Not given · 00:10]" in shown and "<strong>to March</strong>" in shown and "data-done" in shown
     assert "data-done" not in views.answer("streaming", {})
+
+
+def test_a_search_covers_only_the_recordings_chosen_and_added_in_the_span(jobs):
+    """Chosen by public ids (none: all), added today, in the last 7 or 30 days, this year; an id
+    of another owner's recording, a cache key or a made-up id reaches nothing."""
+    now = datetime(2026, 6, 15, 12, 0).timestamp()
+    ana, bob = Shelf(jobs, ANA), Shelf(jobs, BOB)
+    ages = {"Standup": 1 / 24, "Review": 3, "Planning": 20, "Offsite": 100, "Kickoff": 400}  # days before now
+    for n, (title, days) in enumerate(ages.items()):
+        placed(ana, cached(jobs, n, [f"The launch was discussed at the {title.lower()}."]), title, now - days * 86400)
+    bobs = cached(jobs, 9, ["The launch is cancelled."])
+    placed(bob, bobs, "Launch", now)
+    theirs = bob.public(bobs.meta.id)  # the way from its public id is recorded, as when Bob opens it
+    ids = {e.recording.title: e.id for e in ana.entries()}
+
+    def titles(*chosen, span="any"):
+        return sorted(f.hit.title for f in ana.search("launch", **ana.scope(chosen, span, now)))
+
+    assert titles() == sorted(ages)
+    assert [titles(span=s) for s in ("today", "week", "month", "year", "no such span")] == [
+        ["Standup"], ["Review", "Standup"], ["Planning", "Review", "Standup"],
+        ["Offsite", "Planning", "Review", "Standup"], sorted(ages)]
+    assert titles(ids["Kickoff"], ids["Review"]) == ["Kickoff", "Review"]
+    assert titles(ids["Kickoff"], ids["Review"], span="month") == ["Review"]
+    assert titles(theirs, ids["Review"]) == ["Review"]
+    for nothing_of_ana in (theirs, bobs.meta.id, "0" * 32, ""):
+        assert titles(nothing_of_ana) == [] and ana.scope([nothing_of_ana])["ids"] == []
+    assert [f.hit.title for f in bob.search("launch", **bob.scope([ids["Review"]]))] == []
+    assert views.still_there([ids["Review"], theirs, ids["Kickoff"]], ana.entries()) == [ids["Review"], ids["Kickoff"]]
+
+
+def test_a_question_is_answered_only_from_the_recordings_in_scope(settings, server):
+    """What reaches the model: the passages of the recordings chosen, or of those added in the
+    span; of none of another owner's, even when their id is chosen."""
+    jobs = Jobs(settings.replace(diarization="off"))
+    now = time.time()
+    ana, bob = Shelf(jobs, ANA), Shelf(jobs, BOB)
+    placed(ana, cached(jobs, 1, ["The budget is over by twenty thousand."]), "Weekly sync", now - 3600)
+    placed(ana, cached(jobs, 2, ["The concert starts at seven."]), "Coffee podcast", now - 40 * 86400)
+    placed(ana, cached(jobs, 3, ["The museum opens in May."]), "Old tour", now - 400 * 86400)
+    bobs = cached(jobs, 4, ["The secret budget of the garden party."])
+    placed(bob, bobs, "Garden", now)
+    ids = {e.recording.title: e.id for e in ana.entries()}
+
+    def sent(*chosen, span="any"):
+        reply = ana.ask("What was said?", jobs.base, **ana.scope(chosen, span))
+        "".join(reply.stream)
+        return server.requests("chat")[-1].info["messages"][1]["content"], reply.sources
+
+    data, sources = sent(ids["Coffee podcast"])
+    assert "Recording: Coffee podcast" in data and "budget" not in data and "museum" not in data
+    assert sources == {"Coffee podcast": ids["Coffee podcast"]}
+    data, sources = sent(span="month")
+    assert "Recording: Weekly sync" in data and "concert" not in data and "museum" not in data
+    assert "garden" not in data and set(sources) == {"Weekly sync"}
+    data, sources = sent(bob.public(bobs.meta.id))
+    assert "Recording:" not in data and "garden" not in data and sources == {}
+    data, _ = sent()
+    assert all(f"Recording: {t}" in data for t in ids) and "garden" not in data

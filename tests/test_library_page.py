@@ -185,6 +185,50 @@ def test_the_library_tab_opens_recordings_at_the_moment_found_or_cited(chromium,
     assert sorted(library(other)) == ["alpha talk.wav", "beta talk.wav"]
 
 
+def choose(page, box: str, option: str) -> None:
+    """Choose an option of one of the tab's menus (`box`: its elem_id), by the start of its label."""
+    page.locator(f"#{box} input").first.click()
+    page.get_by_role("option", name=re.compile("^" + re.escape(option))).click()
+    page.keyboard.press("Escape")
+
+
+def hits_only_from(page, title: str) -> None:
+    """Wait until the sentences found are all of the recording `title`."""
+    page.wait_for_function("t => { const h = [...document.querySelectorAll('#library-hits li')]; "
+                           "return h.length && h.every(li => li.innerText.startsWith(t + ' · ')) }", arg=title)
+
+
+def test_search_and_ask_cover_only_the_recordings_chosen(chromium, local_app, talks, fake_server, artifacts):
+    """One recording chosen: the words searched are searched again in it alone, and a question
+    sends the model passages of it alone; the choice outlives the listing being refreshed."""
+    url, tmp = local_app
+    (alpha, _), (beta, _) = talks
+    page = visitor(chromium, url)
+    transcribe(page, alpha, "budget")  # from the cache when an earlier test made them
+    transcribe(page, beta, "concert")
+    assert sorted(library(page)) == ["alpha talk.wav", "beta talk.wav"]
+    both = search(page, "revenue concert")  # no sentence has both words: those with either
+    assert {h.split(" · ")[0] for h in both} == {"alpha talk.wav", "beta talk.wav"}
+
+    choose(page, "library-scope", "alpha talk.wav")
+    hits_only_from(page, "alpha talk.wav")  # the new scope searched again
+    assert all(h.startswith("alpha talk.wav · ") for h in search(page, "concert revenue museum"))
+    assert search(page, "concert museum") == []
+    assert page.locator("#library-hits").inner_text() == "Nothing in the recordings chosen matches."
+    choose(page, "library-span", "Last 7 days")
+    answer = ask(page, "Why was the mountain trail closed?")
+    data = sent_to_model(fake_server)
+    assert "Recording: alpha talk.wav" in data and "beta talk.wav" not in data and "mountain" not in data.lower()
+    assert "don't know" in answer
+    page.screenshot(path=str(artifacts / "library-scope.png"), full_page=True)
+
+    assert sorted(library(page)) == ["alpha talk.wav", "beta talk.wav"]  # the tab selected again: listed anew
+    assert page.locator("#library-scope .token").all_inner_texts()[0].startswith("alpha talk.wav")
+    page.locator("#library-scope .token-remove").first.click()  # none chosen: all of them again
+    page.wait_for_function("() => [...document.querySelectorAll('#library-hits li')].some(li => "
+                           "li.innerText.startsWith('beta talk.wav · '))")
+
+
 def test_rename_and_remove_from_the_library(chromium, local_app, talks):
     url, tmp = local_app
     (alpha, _), (beta, _) = talks

@@ -44,6 +44,9 @@ I18N = gr.I18n(
         "library_sort_newest": "Newest", "library_sort_oldest": "Oldest", "library_sort_title": "Title",
         "library_sort_longest": "Longest",
         "library_pick": "Recording to rename or remove", "library_title": "Title", "library_remove": "Remove",
+        "library_scope": "Search and ask only these recordings (none: all of them)", "library_span": "Added",
+        "library_span_any": "Any time", "library_span_today": "Today", "library_span_week": "Last 7 days",
+        "library_span_month": "Last 30 days", "library_span_year": "This year",
     },
     es={
         "title": "# Habla con tu audio\nSube una grabación, obtén una transcripción con marcas de tiempo y "
@@ -76,6 +79,9 @@ I18N = gr.I18n(
         "library_sort_newest": "Más recientes", "library_sort_oldest": "Más antiguas", "library_sort_title": "Título",
         "library_sort_longest": "Más largas",
         "library_pick": "Grabación que renombrar o quitar", "library_title": "Título", "library_remove": "Quitar",
+        "library_scope": "Busca y pregunta solo en estas grabaciones (ninguna: en todas)", "library_span": "Añadidas",
+        "library_span_any": "Cuando sea", "library_span_today": "Hoy", "library_span_week": "Últimos 7 días",
+        "library_span_month": "Últimos 30 días", "library_span_year": "Este año",
     },
 )
 

@@ -15,7 +15,7 @@ import gradio as gr
 
 from core.job import Jobs, visitor_settings
 from core.library import LOCAL
-from core.library.owners import SORTS, TOOLS, Shelf, single_user, visitor_owner
+from core.library.owners import SORTS, SPANS, TOOLS, Shelf, single_user, visitor_owner
 from core.library.sync import open_library
 from core.i18n import to_visitor, tr
 from core.transcript import format_timestamp
@@ -43,6 +43,8 @@ class LibraryTab:
     title: gr.Textbox
     rename: gr.Button
     remove: gr.Button
+    chosen: gr.Dropdown  # the recordings a search or a question covers (none: all)
+    span: gr.Dropdown  # when they were added (`owners.SPANS`)
     query: gr.Textbox
     hits: gr.HTML
     question: gr.Textbox
@@ -60,6 +62,11 @@ def owner_state() -> gr.BrowserState:
 def lay_out(owner: gr.BrowserState) -> LibraryTab:
     """The tab's components (called inside its `gr.Tab`)."""
     status = gr.HTML("", elem_id="library-status")
+    with gr.Row(equal_height=True, elem_id="library-scope-row"):
+        chosen = gr.Dropdown([], value=[], multiselect=True, label=I18N("library_scope"), elem_id="library-scope",
+                             scale=3)
+        span = gr.Dropdown([(I18N(f"library_span_{s}"), s) for s in SPANS], value="any", label=I18N("library_span"),
+                           elem_id="library-span", scale=1, min_width=160)
     with gr.Row(equal_height=True):
         query = gr.Textbox(label=I18N("library_search"), max_length=500, submit_btn=True, elem_id="library-search",
                            scale=1)
@@ -80,8 +87,8 @@ def lay_out(owner: gr.BrowserState) -> LibraryTab:
         remove = gr.Button(I18N("library_remove"), size="sm", variant="stop", elem_id="library-remove", scale=0,
                            min_width=90)
     seek = gr.Textbox(visible=False)
-    return LibraryTab(owner, filter_, sort, listing, pick, title, rename, remove, query, hits, question, answer,
-                      status, seek)
+    return LibraryTab(owner, filter_, sort, listing, pick, title, rename, remove, chosen, span, query, hits, question,
+                      answer, status, seek)
 
 
 class LibraryHandlers:
@@ -99,14 +106,16 @@ class LibraryHandlers:
         owner, new = visitor_owner(self.jobs.key, owner_value)
         return Shelf(self.jobs, owner, self.library), new
 
-    def listed(self, shelf: Shelf, text: str, sort: str, lang: str) -> dict:
+    def listed(self, shelf: Shelf, text: str, sort: str, lang: str, chosen=None) -> dict:
+        """The recordings as listed, and the menus that name them (those `chosen` still there stay chosen)."""
         entries = shelf.entries(text, sort if sort in SORTS else "newest")
         everything = entries if not (text or "").strip() else shelf.entries()
+        menu = views.choices(everything)
         return {self.tab.listing: views.listing(entries, lang, filtered=bool((text or "").strip())),
-                self.tab.pick: gr.update(choices=views.choices(everything), value=None),
-                self.tab.title: ""}
+                self.tab.pick: gr.update(choices=menu, value=None), self.tab.title: "",
+                self.tab.chosen: gr.update(choices=menu, value=views.still_there(chosen, everything))}
 
-    def held(self, current, remembered, owner_value, text, sort, request: gr.Request):
+    def held(self, current, remembered, owner_value, text, sort, chosen, request: gr.Request):
         """The recording the page shows joins the visitor's library, titled by its file's name,
         with its player's copy: when it is the last of their recent recordings (one removed from
         the library is no longer there); then the library as listed."""
@@ -114,11 +123,11 @@ class LibraryHandlers:
         entries = recent_entries(self.jobs, remembered)
         if current is not None and entries and self.jobs.public_id(current.transcript) == entries[-1].id:
             shelf.hold(current.transcript, media=current.media.path.name if current.media else entries[-1].media)
-        return {**self.listed(shelf, text, sort, lang_of(request)), **({self.tab.owner: new} if new else {})}
+        return {**self.listed(shelf, text, sort, lang_of(request), chosen), **({self.tab.owner: new} if new else {})}
 
-    def refresh(self, owner_value, text, sort, request: gr.Request):
+    def refresh(self, owner_value, text, sort, chosen, request: gr.Request):
         shelf, new = self.shelf(owner_value)
-        return {**self.listed(shelf, text, sort, lang_of(request)), **({self.tab.owner: new} if new else {})}
+        return {**self.listed(shelf, text, sort, lang_of(request), chosen), **({self.tab.owner: new} if new else {})}
 
     def opened(self, owner_value, remembered, current, evt: gr.EventData, request: gr.Request):
         """A recording opened from the library (a title, a sentence found, a citation): its player,
@@ -143,21 +152,23 @@ class LibraryHandlers:
                 self.tabs: gr.Tabs(selected="recording"), self.tab.status: "",
                 self.tab.seek: json.dumps({"src": file_url(done.media.path) if done.media else "", "t": seconds})}
 
-    def search(self, text, owner_value, request: gr.Request):
+    def search(self, text, chosen, span, owner_value, request: gr.Request):
+        """The sentences found in the recordings chosen (none: all) added in the span chosen."""
         lang = lang_of(request)
         if not (text or "").strip():
             return ""
         shelf, _ = self.shelf(owner_value)
-        return views.hits(shelf.search(text), lang, text)
+        return views.hits(shelf.search(text, **shelf.scope(chosen, span)), lang, text, bool(chosen) or span != "any")
 
-    def ask(self, question, owner_value, api_key, request: gr.Request):
-        """An answer from the visitor's recordings, streamed, citing recording and moment."""
+    def ask(self, question, chosen, span, owner_value, api_key, request: gr.Request):
+        """An answer from the visitor's recordings in scope (as for `search`), streamed, citing
+        recording and moment."""
         lang = lang_of(request)
         shelf, _ = self.shelf(owner_value)
         try:
             settings = visitor_settings(self.jobs.base, api_key)
             self.jobs.asking(visitor_of(request, self.jobs.base), settings, question)  # the visitor's budget
-            reply = shelf.ask(question, settings)
+            reply = shelf.ask(question, settings, **shelf.scope(chosen, span))
             text = ""
             for piece in reply.stream:
                 text += piece
@@ -171,16 +182,16 @@ class LibraryHandlers:
         shelf, _ = self.shelf(owner_value)
         return next((e.recording.title for e in shelf.entries() if e.id == public_id), "")
 
-    def retitled(self, public_id, title, owner_value, text, sort, request: gr.Request):
+    def retitled(self, public_id, title, owner_value, text, sort, chosen, request: gr.Request):
         lang = lang_of(request)
         shelf, _ = self.shelf(owner_value)
         try:
             shelf.rename(public_id, title)
         except Exception as e:
             return {self.tab.status: status_html(failure(e, lang), "error")}
-        return {**self.listed(shelf, text, sort, lang), self.tab.status: ""}
+        return {**self.listed(shelf, text, sort, lang, chosen), self.tab.status: ""}
 
-    def removed(self, public_id, owner_value, remembered, text, sort, request: gr.Request):
+    def removed(self, public_id, owner_value, remembered, text, sort, chosen, request: gr.Request):
         """Out of the visitor's library (and of their recent recordings, so that a reload does
         not bring it back); its cached files go when no one else's library holds it."""
         lang = lang_of(request)
@@ -188,15 +199,16 @@ class LibraryHandlers:
         if not public_id or not shelf.remove(public_id):
             return {self.tab.status: status_html(tr(lang, "Choose a recording of your library first."), "error")}
         kept = [e for e in recent_entries(self.jobs, remembered) if e.id != public_id]
-        return {**self.listed(shelf, text, sort, lang), self.page.recent: sealed(self.jobs, kept),
+        return {**self.listed(shelf, text, sort, lang, chosen), self.page.recent: sealed(self.jobs, kept),
                 self.tab.status: status_html(tr(lang, "Removed from your library."), "done")}
 
 
 def held_step(h: LibraryHandlers) -> dict:
     """The step chained after each event that shows a recording (see `page.build_app`)."""
     t = h.tab
-    return {"fn": h.held, "inputs": [h.page.state, h.page.recent, t.owner, t.filter, t.sort],
-            "outputs": [t.owner, t.listing, t.pick, t.title], "show_progress": "hidden", "concurrency_limit": None,
+    return {"fn": h.held, "inputs": [h.page.state, h.page.recent, t.owner, t.filter, t.sort, t.chosen],
+            "outputs": [t.owner, t.listing, t.pick, t.title, t.chosen], "show_progress": "hidden",
+            "concurrency_limit": None,
             **PRIVATE}
 
 
@@ -204,25 +216,28 @@ def wire(h: LibraryHandlers, tab_item: gr.Tab, summary_step: dict, asking: dict)
     """The tab's events; opening a recording also runs the page's summary step; a question
     waits for one of the `asking` places (MAX_CONCURRENT_ASKS)."""
     t, p = h.tab, h.page
-    listed = [t.listing, t.pick, t.title, t.owner]
+    listed = [t.listing, t.pick, t.title, t.chosen, t.owner]
     for trigger in (tab_item.select, t.filter.change, t.sort.change):
-        trigger(h.refresh, [t.owner, t.filter, t.sort], listed, concurrency_limit=None, show_progress="hidden",
-                **PRIVATE)
+        trigger(h.refresh, [t.owner, t.filter, t.sort, t.chosen], listed, concurrency_limit=None,
+                show_progress="hidden", **PRIVATE)
     for html_view in (t.listing, t.hits, t.answer):
         html_view.click(h.opened, [t.owner, p.recent, p.state],
                         [*p.shown, h.tabs, t.status, t.seek], concurrency_limit=None,
                         show_progress="hidden", **PRIVATE
                         ).then(None, [t.seek], None, js=views.SEEK_JS, **PRIVATE).then(**summary_step)
-    t.query.submit(h.search, [t.query, t.owner], t.hits, concurrency_limit=None, show_progress="minimal", **PRIVATE)
-    t.question.submit(h.ask, [t.question, t.owner, p.user_key], [t.answer, t.status], **asking,
+    for trigger in (t.query.submit, t.chosen.input, t.span.input):  # a new scope: the words searched again
+        trigger(h.search, [t.query, t.chosen, t.span, t.owner], t.hits, concurrency_limit=None,
+                show_progress="minimal", **PRIVATE)
+    t.question.submit(h.ask, [t.question, t.chosen, t.span, t.owner, p.user_key], [t.answer, t.status], **asking,
                       show_progress="minimal", **PRIVATE)
     t.pick.change(h.picked, [t.pick, t.owner], t.title, queue=False, show_progress="hidden", **PRIVATE)
     for trigger in (t.rename.click, t.title.submit):
-        trigger(h.retitled, [t.pick, t.title, t.owner, t.filter, t.sort], [t.listing, t.pick, t.title, t.status],
-                concurrency_limit=None, show_progress="hidden", **PRIVATE)
-    t.remove.click(h.removed, [t.pick, t.owner, p.recent, t.filter, t.sort],
-                   [t.listing, t.pick, t.title, t.status, p.recent], concurrency_limit=None, show_progress="hidden",
-                   **PRIVATE)
+        trigger(h.retitled, [t.pick, t.title, t.owner, t.filter, t.sort, t.chosen],
+                [t.listing, t.pick, t.title, t.chosen, t.status], concurrency_limit=None, show_progress="hidden",
+                **PRIVATE)
+    t.remove.click(h.removed, [t.pick, t.owner, p.recent, t.filter, t.sort, t.chosen],
+                   [t.listing, t.pick, t.title, t.chosen, t.status, p.recent], concurrency_limit=None,
+                   show_progress="hidden", **PRIVATE)
 
 
 class LibraryTools:

@@ -67,12 +67,13 @@ def listing(entries: list[Entry], lang: str, filtered: bool = False) -> str:
     return f'<table class="lib-list"><thead><tr>{heads}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
 
-def hits(found: list[Found], lang: str, query: str = "") -> str:
+def hits(found: list[Found], lang: str, query: str = "", narrowed: bool = False) -> str:
     """Each sentence found as "recording · [mm:ss] · speaker · sentence", opening it there
-    (`data-query`: what was searched for)."""
+    (`data-query`: what was searched for; `narrowed`: in some of the recordings only)."""
     asked = f' data-query="{html.escape(query)}"'
     if not found:
-        return f'<p class="lib-empty"{asked}>{html.escape(tr(lang, "Nothing in your library matches."))}</p>'
+        empty = "Nothing in the recordings chosen matches." if narrowed else "Nothing in your library matches."
+        return f'<p class="lib-empty"{asked}>{html.escape(tr(lang, empty))}</p>'
     items = []
     for f in found:
         h = f.hit
@@ -107,5 +108,12 @@ def answer(text: str, sources: dict[str, str], notices: list[str] | None = None)
 
 
 def choices(entries: list[Entry]) -> list[tuple[str, str]]:
-    """The recordings for the rename/remove menu: "title (date)", by public id."""
+    """The recordings for the menus that name them (to rename or remove; to search and ask):
+    "title (date)", by public id."""
     return [(f"{e.recording.title} ({datetime.fromtimestamp(e.recording.added):%Y-%m-%d})", e.id) for e in entries]
+
+
+def still_there(chosen, entries: list[Entry]) -> list[str]:
+    """Of the recordings chosen (public ids), those the library still lists, in the order chosen."""
+    ids = {e.id for e in entries}
+    return [c for c in ([chosen] if isinstance(chosen, str) else chosen or []) if c in ids]

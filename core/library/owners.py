@@ -16,8 +16,9 @@ import hmac
 import ipaddress
 import os
 import secrets
+import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Iterable
 
 from ..errors import AppError
@@ -30,6 +31,7 @@ OWNER_PURPOSE = "library-owner"  # what a visitor's owner id is sealed for
 VISITOR = "visitor:"  # a visitor's owner id: this, then 32 random hex digits
 TOOLS = "tools"  # the owner of what agents reached: read only through the ids they give
 SORTS = ("newest", "oldest", "title", "longest")
+SPANS = ("any", "today", "week", "month", "year")  # when the recordings a search or a question covers were added
 NO_SUCH_ID = "No recording has that id here: transcribe it first."
 
 
@@ -56,6 +58,17 @@ def visitor_owner(key: ServerKey, value) -> tuple[str, str | None]:
         return owner, None
     owner = VISITOR + secrets.token_hex(16)
     return owner, key.seal(owner, OWNER_PURPOSE)
+
+
+def added_since(span: str, now: float | None = None) -> float | None:
+    """The start (Unix time) of a span of `SPANS` that ends `now`, in this server's time zone
+    (the one the listing's dates are in): today from midnight, the last 7 or the last 30 days,
+    this year from 1 January; None for any time, or a span that is not one of them."""
+    at = datetime.fromtimestamp(time.time() if now is None else now)
+    midnight = at.replace(hour=0, minute=0, second=0, microsecond=0)
+    start = {"today": midnight, "week": at - timedelta(days=7), "month": at - timedelta(days=30),
+             "year": midnight.replace(month=1, day=1)}.get(span)
+    return start.timestamp() if start else None
 
 
 @dataclass(frozen=True)
@@ -142,6 +155,14 @@ class Shelf:
 
     # Reading
 
+    def scope(self, public_ids: Iterable[str] | None = None, span: str = "any", now: float | None = None) -> dict:
+        """What a search or a question of the page covers, as `search` and `ask` take it: the
+        recordings chosen by their public ids (none chosen: all of them; an id this owner does
+        not hold is left out, so a choice of none of theirs covers nothing), added in `span`."""
+        chosen = [public_ids] if isinstance(public_ids, str) else list(public_ids or [])
+        ids = [k for k in (self.internal(p) for p in dict.fromkeys(chosen)) if k] if chosen else None
+        return {"ids": ids, "since": added_since(span, now), "until": None}
+
     def entries(self, text: str = "", sort: str = "newest") -> list[Entry]:
         """The owner's recordings whose title, summary, speakers or language hold `text`, sorted."""
         words = (text or "").casefold().split()
@@ -163,13 +184,17 @@ class Shelf:
                 kept.append(r)
         return kept
 
-    def search(self, text: str, ids: Iterable[str] | None = None, limit: int = 20) -> list[Found]:
-        """The owner's sentences that match `text` (words, and meaning where the library has vectors)."""
-        return [Found(self.public(h.recording), h) for h in sync.search(self.library, self.owner, text, limit, ids=ids)]
+    def search(self, text: str, ids: Iterable[str] | None = None, limit: int = 20, since: float | None = None,
+               until: float | None = None) -> list[Found]:
+        """The owner's sentences that match `text` (words, and meaning where the library has
+        vectors), of the recordings `ids` (cache keys; None: all) added from `since` to `until`."""
+        return [Found(self.public(h.recording), h)
+                for h in sync.search(self.library, self.owner, text, limit, ids=ids, since=since, until=until)]
 
-    def ask(self, question: str, settings, ids: Iterable[str] | None = None) -> ask.Answer:
-        """The answer from the owner's recordings; its `sources` name public ids."""
-        answer = ask.ask(self.library, self.owner, question, settings, ids=ids)
+    def ask(self, question: str, settings, ids: Iterable[str] | None = None, since: float | None = None,
+            until: float | None = None) -> ask.Answer:
+        """The answer from the owner's recordings (in scope as for `search`); its `sources` name public ids."""
+        answer = ask.ask(self.library, self.owner, question, settings, ids=ids, since=since, until=until)
         answer.sources = {title: self.public(key) for title, key in answer.sources.items()}
         return answer
 
