@@ -298,9 +298,10 @@ class Cache:
     def get_transcript(self, key: str, source: str | None = None) -> Transcript | None:
         """The cached transcript, as made from the file named `source` (the current request's):
         the name of whoever made the entry is not in it, and its notes are the current run's to add."""
-        kind = self._transcript_kind(key)
-        payload = self._read(kind, key)
-        if payload is None:
+        for kind in (KEPT, "transcripts", KEPT):  # the last: moved to `kept/` while this looked
+            if (payload := self._read(kind, key)) is not None:
+                break
+        else:
             return None
         try:
             hit = Transcript.from_dict(payload)
