@@ -38,6 +38,8 @@ def build_app(base: Settings, jobs: Jobs | None = None, single_user: bool | None
     ttl = max(1, int(base.session_ttl_minutes * 60))
     with gr.Blocks(title="Talk to your Audio", delete_cache=(max(1, min(60, ttl // 4)), ttl)) as demo:
         owner = library.owner_state()
+        if base.sign_in == "huggingface":  # a signed-in visitor's library is theirs from any browser
+            gr.LoginButton(elem_id="sign-in", size="sm")
         with gr.Tabs(elem_id="main-tabs") as tabs:
             with gr.Tab(I18N("recording_tab"), id="recording", elem_id="recording-tab"):
                 page = lay_out(base)
