@@ -79,11 +79,12 @@ def checker(users: dict[str, str]) -> Callable[[str, str], bool]:
 
 
 def huggingface_ready(environ=None) -> None:
-    """An `AppError` unless Hugging Face sign-in can work here: on a Space with OAuth on (it
-    sets OAUTH_CLIENT_ID and the rest) and with gradio's OAuth extra installed. Off a Space,
-    Gradio would sign everyone in as this machine's own Hugging Face account."""
+    """An `AppError` unless Hugging Face sign-in can work here: on a Space (as Gradio tells one:
+    SYSTEM=spaces and SPACE_ID) with OAuth on (it sets OAUTH_CLIENT_ID and the rest) and with
+    gradio's OAuth extra installed. Off a Space, Gradio would sign everyone in as this machine's
+    own Hugging Face account."""
     env = os.environ if environ is None else environ
-    if not env.get("SPACE_ID"):
+    if env.get("SYSTEM") != "spaces" or not env.get("SPACE_ID"):
         raise AppError("SIGN_IN=huggingface works on a Hugging Face Space; on this machine, use APP_USERS.")
     if not all(env.get(v) for v in ("OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET", "OAUTH_SCOPES", "OPENID_PROVIDER_URL")):
         raise AppError("SIGN_IN=huggingface needs `hf_oauth: true` in the front matter of the Space's README.")

@@ -107,11 +107,13 @@ def test_the_settings_that_turn_sign_in_on(tmp_path):
 def test_hugging_face_sign_in_works_only_on_a_space_with_oauth_on():
     oauth = {"OAUTH_CLIENT_ID": "id", "OAUTH_CLIENT_SECRET": "secret", "OAUTH_SCOPES": "openid profile",
              "OPENID_PROVIDER_URL": "https://huggingface.co"}
-    with pytest.raises(AppError, match="works on a Hugging Face Space; on this machine, use APP_USERS"):
-        huggingface_ready(oauth)
+    space = {"SYSTEM": "spaces", "SPACE_ID": "someone/app"}
+    for elsewhere in ({}, {"SPACE_ID": "someone/app"}, {"SYSTEM": "spaces"}):
+        with pytest.raises(AppError, match="works on a Hugging Face Space; on this machine, use APP_USERS"):
+            huggingface_ready({**elsewhere, **oauth})
     with pytest.raises(AppError, match="hf_oauth: true"):
-        huggingface_ready({"SPACE_ID": "someone/app", **oauth, "OAUTH_CLIENT_SECRET": ""})
-    huggingface_ready({"SPACE_ID": "someone/app", **oauth})
+        huggingface_ready({**space, **oauth, "OAUTH_CLIENT_SECRET": ""})
+    huggingface_ready({**space, **oauth})
 
 
 def request_with(session: dict | None = None, username: str | None = None) -> gr.Request:
