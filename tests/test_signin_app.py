@@ -141,6 +141,8 @@ def test_a_signed_in_browser_shows_its_users_library_and_the_next_user_none_of_i
     anonymous = chromium.new_context().new_page()
     anonymous.goto(url)
     anonymous.get_by_role("button", name="Login").wait_for()
+    anonymous.get_by_text("Inicia sesión para llegar a tu biblioteca de grabaciones.").wait_for()
+    anonymous.screenshot(path=str(artifacts / "signin-login-page.png"))
     assert anonymous.locator("#library-tab").count() == 0
 
     ana = login(chromium, url, "ana")
