@@ -152,3 +152,18 @@ def test_the_app_refuses_to_start_on_a_malformed_accounts_file_in_one_line(tmp_p
     errors = [line for line in run.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and run.stderr.strip().endswith(errors[0]), run.stderr
     assert "APP_USERS" in run.stderr and SECRET not in run.stdout + run.stderr
+
+
+def test_a_browsers_recent_recordings_open_only_for_whoever_signed_in_when_they_were_kept(tmp_path):
+    from ui.state import recent_entries, remember
+
+    jobs = Jobs(Settings(cache_dir=tmp_path / "cache", api_key=None, diarization="off"))
+    key = hashlib.sha256(b"recent").hexdigest()
+    t = Transcript([Segment(0.0, 5.0, "The budget is over.")], 5.0, "en", meta=Meta(id=key))
+    jobs.cache.put_transcript(key, t)
+    ana, bob = user_owner("ana"), user_owner("bob")
+    kept = remember(jobs, None, t, None, user=ana)
+    assert [e.id for e in recent_entries(jobs, kept, ana)] == [jobs.public_id(t)]
+    assert recent_entries(jobs, kept, bob) == [] and recent_entries(jobs, kept) == []  # nor anonymously
+    anonymous = remember(jobs, None, t, None)
+    assert recent_entries(jobs, anonymous) and recent_entries(jobs, anonymous, ana) == []
