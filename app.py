@@ -12,7 +12,9 @@ import gradio as gr
 from starlette.middleware import Middleware
 
 from core.config import Settings
+from core import signin
 from core.errors import AppError
+from core.i18n import LANGUAGES, tr
 from core.job import Jobs
 from core.service import budget, models
 from ui.bodies import limited_bodies
@@ -40,6 +42,19 @@ def launch_options(settings: Settings, jobs: Jobs) -> dict:
                            "lifespan": forgetting_sessions(settings.session_ttl_minutes * 60)}}
 
 
+def sign_in_options(settings: Settings) -> dict:
+    """`launch()`'s sign-in: APP_USERS' accounts through Gradio's login page (its message in
+    every language of the page); Hugging Face's needs nothing here (the page's LoginButton),
+    but an `AppError` when it cannot work on this machine."""
+    if settings.sign_in == "huggingface":
+        signin.huggingface_ready()
+    if not settings.users_file:
+        return {}
+    message = "".join(f'<p lang="{lang}">{tr(lang, "Sign in to reach your library of recordings.")}</p>'
+                      for lang in LANGUAGES)
+    return {"auth": signin.checker(signin.read_users(settings.users_file)), "auth_message": message}
+
+
 def quiet_loggers() -> None:
     """Requests to the service are not worth a line each (the OpenAI client logs through `httpx2`)."""
     for noisy in ("httpx", "httpx2", "httpcore", "openai"):
@@ -58,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     quiet_loggers()
     try:
         settings = budget.resolved(Settings.from_env(), args.host or os.environ.get("GRADIO_SERVER_NAME"), os.environ)
+        signed = sign_in_options(settings)
     except AppError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -68,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     demo = build_app(settings, jobs, single_user(args.host, args.share))  # whose library: this machine's, or each visitor's
     _, local_url, share_url = demo.launch(server_name=args.host, server_port=args.port, share=args.share,
                                           mcp_server=True if args.mcp else None,  # None: GRADIO_MCP_SERVER
-                                          prevent_thread_lock=True, **launch_options(settings, jobs))
+                                          prevent_thread_lock=True, **launch_options(settings, jobs), **signed)
     if args.share and not share_url:
         print("Could not create a public link (no internet access, or the tunnel is blocked). "
               f"The app is still running locally at {local_url}", file=sys.stderr, flush=True)

@@ -23,6 +23,7 @@ APP_NAME = "talk-to-your-audio"
 
 BACKEND_CHOICES = ("auto", "openai", "local")
 SUMMARY_CHOICES = ("auto", "off")  # SUMMARY: "off" spends nothing on a summary nobody asked for
+SIGN_IN_CHOICES = ("off", "huggingface")  # SIGN_IN: Hugging Face accounts on a Space (APP_USERS: this server's own)
 BUDGET_CHOICES = ("auto", "on", "off")  # BUDGET: auto is on when the app is open to others (budget.shared)
 
 
@@ -83,6 +84,8 @@ ENV = {
     "trusted_proxies": "TRUSTED_PROXIES",
     "max_asks": "MAX_CONCURRENT_ASKS",
     "queue_size": "QUEUE_SIZE",
+    "users_file": "APP_USERS",
+    "sign_in": "SIGN_IN",
 }
 
 
@@ -94,6 +97,7 @@ visitor_forms({
     **{template: _SERVER_SETTINGS for template in (
         "{var} cannot be negative.", "{var} must be at least {minimum}.", "{var} must be between {low} and {high}.",
         "{var} must be one of {choices}.", "{var} must be positive.", "{var} must be true or false, not {raw!r}.",
+        "Choose one way to sign in: {var} or {other}.",
         "{var} must be a number, not {raw!r}.")},
 })
 
@@ -155,6 +159,8 @@ class Settings:
     trusted_proxies: int | None = None  # proxies in front that add to X-Forwarded-For; None: 1 on a Space, else 0
     max_asks: int = 8  # answers and summaries being written at once in the app; more wait in the queue
     queue_size: int = 100  # requests waiting in the app's queue at most; more are turned away
+    users_file: Path | None = None  # name:password lines: sign-in through Gradio's login page (core/signin.py)
+    sign_in: str = "off"  # "huggingface": a Sign-in button for Hugging Face accounts, on a Space
     silence_window: float = 30.0  # seconds before a cut point searched for a pause
     min_silence_ms: int = 300  # a pause at least this long is a place to cut
     overlap_seconds: float = 5.0  # kept on both sides of a hard cut (no pause found)
@@ -222,6 +228,10 @@ class Settings:
              Text("{var} cannot be negative.", var="TRUSTED_PROXIES")),
             (self.max_asks >= 1, at_least("MAX_CONCURRENT_ASKS", 1)),
             (self.queue_size >= 1, at_least("QUEUE_SIZE", 1)),
+            (self.sign_in in SIGN_IN_CHOICES,
+             Text("{var} must be one of {choices}.", var="SIGN_IN", choices=", ".join(SIGN_IN_CHOICES))),
+            (not (self.users_file and self.sign_in != "off"),
+             Text("Choose one way to sign in: {var} or {other}.", var="APP_USERS", other="SIGN_IN")),
         ]
         for ok, message in checks:
             if not ok:

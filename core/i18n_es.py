@@ -490,4 +490,23 @@ ES: dict[str, str] = {
     "A title cannot be empty.": "Un título no puede estar vacío.",
     "Give the ids of the recordings to search (transcribe_recording returns them).":
         "Da los ids de las grabaciones en las que buscar (los devuelve transcribe_recording).",
+    # signin.py and config.py: sign-in (the owner's own messages at start; the login page's)
+    "Choose one way to sign in: {var} or {other}.": "Elige una forma de iniciar sesión: {var} o {other}.",
+    "APP_USERS: {path} is over 1 MB; it should hold name:password lines.":
+        "APP_USERS: {path} pasa de 1 MB; debería tener líneas nombre:contraseña.",
+    "APP_USERS: cannot read {path} ({why}).": "APP_USERS: no se puede leer {path} ({why}).",
+    "APP_USERS: line {n} of {path} is not name:password.": "APP_USERS: la línea {n} de {path} no es nombre:contraseña.",
+    "APP_USERS: the name on line {n} of {path} must be at most {max} printable characters.":
+        "APP_USERS: el nombre de la línea {n} de {path} debe tener como mucho {max} caracteres imprimibles.",
+    "APP_USERS: line {n} of {path} names someone already named above.":
+        "APP_USERS: la línea {n} de {path} nombra a alguien ya nombrado antes.",
+    "APP_USERS: {path} names nobody; write one name:password line per person.":
+        "APP_USERS: {path} no nombra a nadie; escribe una línea nombre:contraseña por persona.",
+    "SIGN_IN=huggingface works on a Hugging Face Space; on this machine, use APP_USERS.":
+        "SIGN_IN=huggingface funciona en un Space de Hugging Face; en esta máquina, usa APP_USERS.",
+    "SIGN_IN=huggingface needs `hf_oauth: true` in the front matter of the Space's README.":
+        "SIGN_IN=huggingface necesita `hf_oauth: true` en la cabecera del README del Space.",
+    "SIGN_IN=huggingface needs gradio's OAuth extra: pip install 'gradio[oauth]'.":
+        "SIGN_IN=huggingface necesita el extra OAuth de gradio: pip install 'gradio[oauth]'.",
+    "Sign in to reach your library of recordings.": "Inicia sesión para llegar a tu biblioteca de grabaciones.",
 }

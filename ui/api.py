@@ -1,6 +1,7 @@
 """The app's endpoints for programs: `/transcribe` and `/ask` for API clients (gradio_client),
 which keep a session; and the tools for AI agents (MCP, and any API client), which are
-stateless: the recording's id carries the context. All go through the same job path as the page."""
+stateless: the recording's id carries the context. All go through the same job path as the page.
+What a signed-in caller transcribes joins their library, as on the page (`kept`)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,12 @@ from core.answer import summary as summaries
 from core.exports import to_lines, to_txt
 from core.i18n import piece_to_visitor, to_visitor, tr
 from core.job import Done, Failed, Jobs, Source, job_settings, visitor_settings
+from core.library.owners import Shelf
 from core.transcript import Transcript, speaker_stats
 
 from .state import Session, forget
 from .status import failure, lang_of, summary_line
-from .visitor import visitor_of
+from .visitor import user_of, visitor_of
 
 
 async def _finished(jobs: Jobs, source: Source, settings, request: gr.Request | None, lang: str) -> Transcript:
@@ -29,6 +31,14 @@ async def _finished(jobs: Jobs, source: Source, settings, request: gr.Request | 
         if isinstance(event, Done):
             return event.transcript
     raise gr.Error(failure(RuntimeError("the job ended without a transcript"), lang))
+
+
+def kept(jobs: Jobs, transcript: Transcript, request: gr.Request | None) -> Transcript:
+    """A signed-in caller's transcript joins their library; an anonymous caller's joins none
+    (their ids reach it: `LibraryTools`)."""
+    if user := user_of(request):
+        Shelf(jobs, user).hold(transcript)
+    return transcript
 
 
 class ApiHandlers:
@@ -47,7 +57,7 @@ class ApiHandlers:
             settings = job_settings(self.base, api_key, language_code, vocabulary_hint)
         except Exception as e:
             raise gr.Error(failure(e, lang)) from None
-        transcript = await _finished(self.jobs, source, settings, request, lang)
+        transcript = kept(self.jobs, await _finished(self.jobs, source, settings, request, lang), request)
         forget(current)
         folder = self.jobs.folders.new("session-", owner=getattr(request, "session_hash", None))
         files = self.jobs.exports(transcript, folder)
@@ -119,7 +129,7 @@ class Tools:
             except Exception as e:
                 raise gr.Error(failure(e, lang)) from None
             settings = job_settings(self.base, None, language, vocabulary)
-            transcript = await _finished(self.jobs, source, settings, request, lang)
+            transcript = kept(self.jobs, await _finished(self.jobs, source, settings, request, lang), request)
         finally:
             self.jobs.folders.remove(folder)
         result = {"id": self.jobs.public_id(transcript), "transcript": to_lines(transcript),

@@ -21,7 +21,7 @@ from .labels import I18N
 from .layout import Page
 from .state import Session, forget, plain_history, recent_entries, remember, sealed
 from .status import describe, failure, lang_of, language_choices, loaded_line, status_html, summary_line
-from .visitor import visitor_of
+from .visitor import user_of, visitor_of
 
 
 def session_of(request: gr.Request | None) -> str | None:
@@ -78,7 +78,7 @@ class PageHandlers:
             return {**self.show(work, current, lang, message=message, speakers=settings.diarization,
                                 session=session_of(request)),
                     self.page.recent: remember(self.jobs, remembered, work.transcript, work.media,
-                                               speakers=settings.diarization)}
+                                               speakers=settings.diarization, user=user_of(request))}
         return {self.page.ticket: work, self.page.process: gr.update(interactive=False),
                 self.page.status: status_html(tr(lang, "Waiting for a free slot…"), "progress")}
 
@@ -89,17 +89,19 @@ class PageHandlers:
         lang = lang_of(request)
         try:
             async for event in self.jobs.run(ticket, session=session_of(request), visitor=visitor_of(request, self.base)):
-                yield self.on_event(event, current, remembered, lang, ticket.settings.diarization, session_of(request))
+                yield self.on_event(event, current, remembered, lang, ticket.settings.diarization, session_of(request),
+                                    user_of(request))
         except Exception as e:
             yield self.failed(e, lang)
 
     def on_event(self, event: Event, current, remembered, lang: str, speakers: str | None = None,
-                 session: str | None = None) -> dict:
+                 session: str | None = None, user: str | None = None) -> dict:
         p = self.page
         if isinstance(event, Done):
             speakers = speakers or self.base.diarization
             return {**self.show(event, current, lang, speakers=speakers, session=session),
-                    p.recent: remember(self.jobs, remembered, event.transcript, event.media, speakers=speakers)}
+                    p.recent: remember(self.jobs, remembered, event.transcript, event.media, speakers=speakers,
+                                       user=user)}
         if isinstance(event, Failed):
             return self.failed(event.error, lang)
         if isinstance(event, Stage):
@@ -130,13 +132,14 @@ class PageHandlers:
         does not unseal (forged, edited, from an older version) is replaced by an empty list."""
         lang = lang_of(request)
         idle = {self.page.status: status_html(tr(lang, "Choose a recording and press Process."), "info")}
-        entries = recent_entries(self.jobs, remembered)
+        user = user_of(request)
+        entries = recent_entries(self.jobs, remembered, user)
         if not entries:
-            return {**idle, self.page.recent: sealed(self.jobs, [])}
+            return {**idle, self.page.recent: sealed(self.jobs, [], user)}
         last = entries[-1]
         done = self.jobs.reopen(last.id, last.media, last.speakers)
         if done is None:  # gone from the cache (evicted, or another server)
-            return {**idle, self.page.recent: sealed(self.jobs, entries[:-1])}
+            return {**idle, self.page.recent: sealed(self.jobs, entries[:-1], user)}
         return self.show(done, None, lang, history=list(last.chat), speakers=last.speakers or None,
                          session=session_of(request),
                          message=tr(lang, "Your last recording is back: ask away, or choose another above."))
@@ -148,7 +151,8 @@ class PageHandlers:
             return {}
         t = self.jobs.relabel(current.transcript, speakers)
         return {**self.relabelled(current, t, speakers, lang_of(request)),
-                self.page.recent: remember(self.jobs, remembered, t, current.media, speakers=speakers)}
+                self.page.recent: remember(self.jobs, remembered, t, current.media, speakers=speakers,
+                                           user=user_of(request))}
 
     def picked(self, label: str | None, current: Session | None):
         """A speaker chosen for renaming: their name, ready to edit."""
@@ -172,10 +176,10 @@ class PageHandlers:
                 **dict(zip(p.speaker_parts, views.speaker_parts(t, selected))),
                 **views.downloads(p.downloads, files)}
 
-    def cleared(self, current: Session | None, remembered):
+    def cleared(self, current: Session | None, remembered, request: gr.Request):
         if not current:
             return gr.update()
-        return remember(self.jobs, remembered, current.transcript, current.media, [])
+        return remember(self.jobs, remembered, current.transcript, current.media, [], user=user_of(request))
 
     def language_menu(self, key, chosen):
         """A pasted key brings the API, and with it every language (an English-only local model has two)."""
@@ -242,7 +246,8 @@ class PageHandlers:
                 yield history + turn, "", shown, gr.update()
             if notice := answer.notice_in(lang):
                 turn[1]["content"] = views.linked(f"{text}\n\n*{notice}*", t)
-            yield history + turn, "", shown, remember(self.jobs, remembered, t, current.media, history + turn)
+            yield history + turn, "", shown, remember(self.jobs, remembered, t, current.media, history + turn,
+                                                      user=user_of(request))
         except Exception as e:
             yield history, question_text, status_html(failure(e, lang), "error"), gr.update()
 

@@ -1,8 +1,9 @@
 """The Library tab: the visitor's recordings listed, opened, renamed and removed; searched and
 asked across, each result and citation opening its recording at its moment, playing.
 
-Whose library (`core.library.owners`): on a single-user app, this machine's; on a shared
-server, the visitor's own, under an owner id their browser keeps sealed (`owner`). A recording
+Whose library (`core.library.owners`): a signed-in user's own, from any browser; else, on a
+single-user app, this machine's; on a shared server, the visitor's own, under an owner id their
+browser keeps sealed (`owner`). A recording
 joins it when the page shows it (`held`, chained after every event that shows one).
 """
 
@@ -27,7 +28,7 @@ from .layout import BROWSER_WRAPPING, Page
 from .state import recent_entries, remember, sealed
 from .status import failure, lang_of, status_html
 from .views import file_url
-from .visitor import visitor_of
+from .visitor import user_of, visitor_of
 
 OWNER_KEY = "talk-to-your-audio-library"  # the browser's storage key for the visitor's sealed owner id
 PRIVATE = {"api_visibility": "private"}
@@ -99,8 +100,12 @@ class LibraryHandlers:
         jobs.library_owner = LOCAL if self.local else None  # what the API and tools transcribe joins it too
         self.library = open_library(jobs.base)
 
-    def shelf(self, owner_value) -> tuple[Shelf, str | None]:
-        """The visitor's library, and the sealed owner id to keep in their browser when it is new."""
+    def shelf(self, owner_value, request: gr.Request | None) -> tuple[Shelf, str | None]:
+        """The visitor's library, and the sealed owner id to keep in their browser when it is new.
+        Signed in, theirs wherever they sign in (on a single-user app too: sign-in means several
+        people); the sealed id of an anonymous visitor is kept for when they are one again."""
+        if user := user_of(request):
+            return Shelf(self.jobs, user, self.library), None
         if self.local:
             return Shelf(self.jobs, LOCAL, self.library), None
         owner, new = visitor_owner(self.jobs.key, owner_value)
@@ -119,25 +124,25 @@ class LibraryHandlers:
         """The recording the page shows joins the visitor's library, titled by its file's name,
         with its player's copy: when it is the last of their recent recordings (one removed from
         the library is no longer there); then the library as listed."""
-        shelf, new = self.shelf(owner_value)
-        entries = recent_entries(self.jobs, remembered)
+        shelf, new = self.shelf(owner_value, request)
+        entries = recent_entries(self.jobs, remembered, user_of(request))
         if current is not None and entries and self.jobs.public_id(current.transcript) == entries[-1].id:
             shelf.hold(current.transcript, media=current.media.path.name if current.media else entries[-1].media)
         return {**self.listed(shelf, text, sort, lang_of(request), chosen), **({self.tab.owner: new} if new else {})}
 
     def refresh(self, owner_value, text, sort, chosen, request: gr.Request):
-        shelf, new = self.shelf(owner_value)
+        shelf, new = self.shelf(owner_value, request)
         return {**self.listed(shelf, text, sort, lang_of(request), chosen), **({self.tab.owner: new} if new else {})}
 
     def opened(self, owner_value, remembered, current, evt: gr.EventData, request: gr.Request):
         """A recording opened from the library (a title, a sentence found, a citation): its player,
         transcript, summary and chat on the Recording tab, playing from the moment clicked."""
         lang, data = lang_of(request), getattr(evt, "_data", None) or {}
-        shelf, _ = self.shelf(owner_value)
+        shelf, _ = self.shelf(owner_value, request)
         rec = data.get("rec") if isinstance(data, dict) else None
         if (listed := shelf.recording(rec)) is None:
             return {self.tab.status: status_html(tr(lang, "That recording is not in your library."), "error")}
-        entry = next((e for e in recent_entries(self.jobs, remembered) if e.id == rec), None)
+        entry = next((e for e in recent_entries(self.jobs, remembered, user_of(request)) if e.id == rec), None)
         done = self.jobs.reopen(rec, (entry and entry.media) or shelf.player(rec), entry.speakers if entry else None)
         if done is None:
             return {self.tab.status: status_html(tr(lang, "That recording is no longer on this server."), "error")}
@@ -148,7 +153,7 @@ class LibraryHandlers:
             seconds = 0.0
         speakers = (entry.speakers or None) if entry else None
         return {**self.shown.show(done, current, lang, history=list(entry.chat) if entry else [], speakers=speakers),
-                self.page.recent: remember(self.jobs, remembered, done.transcript, done.media),
+                self.page.recent: remember(self.jobs, remembered, done.transcript, done.media, user=user_of(request)),
                 self.tabs: gr.Tabs(selected="recording"), self.tab.status: "",
                 self.tab.seek: json.dumps({"src": file_url(done.media.path) if done.media else "", "t": seconds})}
 
@@ -157,14 +162,14 @@ class LibraryHandlers:
         lang = lang_of(request)
         if not (text or "").strip():
             return ""
-        shelf, _ = self.shelf(owner_value)
+        shelf, _ = self.shelf(owner_value, request)
         return views.hits(shelf.search(text, **shelf.scope(chosen, span)), lang, text, bool(chosen) or span != "any")
 
     def ask(self, question, chosen, span, owner_value, api_key, request: gr.Request):
         """An answer from the visitor's recordings in scope (as for `search`), streamed, citing
         recording and moment."""
         lang = lang_of(request)
-        shelf, _ = self.shelf(owner_value)
+        shelf, _ = self.shelf(owner_value, request)
         try:
             settings = visitor_settings(self.jobs.base, api_key)
             self.jobs.asking(visitor_of(request, self.jobs.base), settings, question)  # the visitor's budget
@@ -178,13 +183,13 @@ class LibraryHandlers:
         except Exception as e:
             yield {self.tab.status: status_html(failure(e, lang), "error")}
 
-    def picked(self, public_id, owner_value):
-        shelf, _ = self.shelf(owner_value)
+    def picked(self, public_id, owner_value, request: gr.Request):
+        shelf, _ = self.shelf(owner_value, request)
         return next((e.recording.title for e in shelf.entries() if e.id == public_id), "")
 
     def retitled(self, public_id, title, owner_value, text, sort, chosen, request: gr.Request):
         lang = lang_of(request)
-        shelf, _ = self.shelf(owner_value)
+        shelf, _ = self.shelf(owner_value, request)
         try:
             shelf.rename(public_id, title)
         except Exception as e:
@@ -195,11 +200,12 @@ class LibraryHandlers:
         """Out of the visitor's library (and of their recent recordings, so that a reload does
         not bring it back); its cached files go when no one else's library holds it."""
         lang = lang_of(request)
-        shelf, _ = self.shelf(owner_value)
+        shelf, _ = self.shelf(owner_value, request)
         if not public_id or not shelf.remove(public_id):
             return {self.tab.status: status_html(tr(lang, "Choose a recording of your library first."), "error")}
-        kept = [e for e in recent_entries(self.jobs, remembered) if e.id != public_id]
-        return {**self.listed(shelf, text, sort, lang, chosen), self.page.recent: sealed(self.jobs, kept),
+        kept = [e for e in recent_entries(self.jobs, remembered, user_of(request)) if e.id != public_id]
+        return {**self.listed(shelf, text, sort, lang, chosen), self.page.recent: sealed(self.jobs, kept,
+                                                                                           user_of(request)),
                 self.tab.status: status_html(tr(lang, "Removed from your library."), "done")}
 
 
@@ -242,20 +248,23 @@ def wire(h: LibraryHandlers, tab_item: gr.Tab, summary_step: dict, asking: dict)
 
 class LibraryTools:
     """Search and ask across recordings, for AI agents: scoped to the recordings whose ids the
-    caller gives (those `transcribe_recording` returned); on a single-user app, no ids means
-    this machine's whole library. Their docstrings are what the agents read."""
+    caller gives (those `transcribe_recording` returned); no ids means a signed-in caller's own
+    library, or on a single-user app this machine's. Their docstrings are what the agents read."""
 
     def __init__(self, jobs: Jobs, local: bool):
         self.jobs, self.local = jobs, local
         self.library = open_library(jobs.base)
 
-    def _scope(self, recording_ids, lang: str) -> tuple[Shelf, list[str] | None]:
+    def _scope(self, recording_ids, request, lang: str) -> tuple[Shelf, list[str] | None]:
+        """A signed-in caller's own library (the ids given join it); else the local one on a
+        single-user app when no ids are given; else only the recordings of the ids given."""
         ids = [recording_ids] if isinstance(recording_ids, str) else list(recording_ids or [])
-        if not ids and self.local:
-            return Shelf(self.jobs, LOCAL, self.library), None
+        user = user_of(request)
+        if not ids and (user or self.local):
+            return Shelf(self.jobs, user or LOCAL, self.library), None
         if not ids:
             raise gr.Error(tr(lang, "Give the ids of the recordings to search (transcribe_recording returns them)."))
-        shelf = Shelf(self.jobs, TOOLS, self.library)
+        shelf = Shelf(self.jobs, user or TOOLS, self.library)
         try:
             return shelf, shelf.reach(ids)
         except Exception as e:
@@ -274,7 +283,7 @@ class LibraryTools:
             starts), "time" ("mm:ss"), "speaker" (or null), "text"}.
         """
         lang = lang_of(request)
-        shelf, ids = self._scope(recording_ids, lang)
+        shelf, ids = self._scope(recording_ids, request, lang)
         return json.dumps([{"recording_id": f.id, "title": f.hit.title, "seconds": round(f.hit.start, 2),
                             "time": format_timestamp(f.hit.start), "speaker": f.hit.speaker, "text": f.hit.text}
                            for f in shelf.search(query or "", ids)], ensure_ascii=False)
@@ -292,7 +301,7 @@ class LibraryTools:
             "sources": {each title cited: its recording_id}}.
         """
         lang = lang_of(request)
-        shelf, ids = self._scope(recording_ids, lang)
+        shelf, ids = self._scope(recording_ids, request, lang)
         try:
             self.jobs.asking(visitor_of(request, self.jobs.base, page=False), self.jobs.base, question)
             reply = shelf.ask(question, self.jobs.base, ids)

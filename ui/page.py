@@ -38,6 +38,7 @@ def build_app(base: Settings, jobs: Jobs | None = None, single_user: bool | None
     ttl = max(1, int(base.session_ttl_minutes * 60))
     with gr.Blocks(title="Talk to your Audio", delete_cache=(max(1, min(60, ttl // 4)), ttl)) as demo:
         owner = library.owner_state()
+        _sign_in_row(base)
         with gr.Tabs(elem_id="main-tabs") as tabs:
             with gr.Tab(I18N("recording_tab"), id="recording", elem_id="recording-tab"):
                 page = lay_out(base)
@@ -57,6 +58,20 @@ def build_app(base: Settings, jobs: Jobs | None = None, single_user: bool | None
         _wire_chat(page, handlers, base)
         _wire_speakers(page, handlers)
     return demo.queue(max_size=base.queue_size)  # more waiting than QUEUE_SIZE are turned away
+
+
+def _sign_in_row(base: Settings) -> None:
+    """With sign-in on (a signed-in user's library is theirs from any browser): Hugging Face's
+    button, which signs in and out; or, after Gradio's login page (APP_USERS), a way out of this
+    browser only (Gradio's /logout would sign the user out of every browser)."""
+    if base.sign_in == "off" and not base.users_file:
+        return
+    with gr.Row(elem_id="sign-in-row"):
+        if base.sign_in == "huggingface":
+            gr.LoginButton(elem_id="sign-in", size="sm", scale=0, min_width=220)
+        else:
+            gr.Button(I18N("sign_out"), link="logout?all_session=false", size="sm", scale=0, min_width=120,
+                      elem_id="sign-out")
 
 
 def _wire_input(page: Page, h: PageHandlers) -> None:

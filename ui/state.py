@@ -1,7 +1,9 @@
 """What the page keeps per browser tab (`Session`, on the server), and what a visitor's own browser
 keeps of their recent recordings (`Recent`: public ids and conversations only). The browser holds
 them sealed by the server (`core.seal`, with a key the page never sees): it can neither read nor
-change them, and a value that does not unseal counts as nothing. What unseals is still checked."""
+change them, and a value that does not unseal counts as nothing. What unseals is still checked.
+A signed-in user's list is sealed for them (`user`): on a browser people share, one user's
+recent recordings do not open for the next."""
 
 from __future__ import annotations
 
@@ -54,11 +56,16 @@ class Recent:
         return {"id": self.id, "media": self.media, "chat": list(self.chat), "speakers": self.speakers}
 
 
-def recent_entries(jobs: Jobs, value) -> list[Recent]:
+def _purpose(user: str | None) -> str:
+    """What the list is sealed for: a signed-in user's (their owner id), or an anonymous visitor's."""
+    return f"{RECENT_PURPOSE}\0{user}" if user else RECENT_PURPOSE
+
+
+def recent_entries(jobs: Jobs, value, user: str | None = None) -> list[Recent]:
     """What the browser sent, unsealed and checked; nothing when it does not unseal (forged,
-    edited, from another server, or from a version that did not seal it)."""
+    edited, from another server or another signed-in user, or from a version that did not seal it)."""
     entries = []
-    value = jobs.key.unseal(value, RECENT_PURPOSE)
+    value = jobs.key.unseal(value, _purpose(user))
     for e in value if isinstance(value, list) else []:
         if isinstance(e, dict) and is_keyed(e.get("id")):
             turns = [m for m in e.get("chat") or [] if isinstance(m, dict) and m.get("role") in
@@ -69,18 +76,18 @@ def recent_entries(jobs: Jobs, value) -> list[Recent]:
     return entries[-RECENT_KEEP:]
 
 
-def sealed(jobs: Jobs, entries: list[Recent]) -> str:
-    """The value the browser keeps: the entries sealed by the server."""
-    return jobs.key.seal([e.to_json() for e in entries], RECENT_PURPOSE)
+def sealed(jobs: Jobs, entries: list[Recent], user: str | None = None) -> str:
+    """The value the browser keeps: the entries sealed by the server (for `user`, signed in)."""
+    return jobs.key.seal([e.to_json() for e in entries], _purpose(user))
 
 
 def remember(jobs: Jobs, value, transcript: Transcript, media: Playback | None, history=None,
-             speakers: str | None = None) -> str:
+             speakers: str | None = None, user: str | None = None) -> str:
     """The browser's list with this recording last (and its conversation, when given), sealed."""
-    entries = recent_entries(jobs, value)
+    entries = recent_entries(jobs, value, user)
     tid = jobs.public_id(transcript)
     if not tid:
-        return sealed(jobs, entries)
+        return sealed(jobs, entries, user)
     old = next((e for e in entries if e.id == tid), None)
     turns = old.chat if old else ()
     if history is not None:
@@ -88,7 +95,7 @@ def remember(jobs: Jobs, value, transcript: Transcript, media: Playback | None, 
                       for m in plain_history(history))[-RECENT_CHAT_TURNS:]
     entry = Recent(tid, media.path.name if media else (old.media if old else ""), turns,
                    speakers if speakers is not None else (old.speakers if old else ""))
-    return sealed(jobs, [e for e in entries if e.id != tid][-(RECENT_KEEP - 1):] + [entry])
+    return sealed(jobs, [e for e in entries if e.id != tid][-(RECENT_KEEP - 1):] + [entry], user)
 
 
 def plain_history(history) -> list[dict]:

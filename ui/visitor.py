@@ -1,5 +1,6 @@
-"""Who a request comes from, for the budget (`core.service.budget`): a page's session, or an API
-or tool caller's address (behind TRUSTED_PROXIES proxies, as X-Forwarded-For says).
+"""Who a request comes from: for the budget (`core.service.budget`), a page's session, or an API
+or tool caller's address (behind TRUSTED_PROXIES proxies, as X-Forwarded-For says); for the
+library, the name they signed in with, if they did (`signed_in`).
 
 Gradio runs an MCP tool call as a second request from this machine that copies the caller's
 headers, and uvicorn takes X-Forwarded-For from a request from this machine as the caller's
@@ -10,9 +11,12 @@ header of the MCP request itself, which the tool's request then carries.
 
 from __future__ import annotations
 
+import time
+
 import gradio as gr
 
 from core.config import Settings
+from core.library.owners import user_owner
 from core.service.budget import Visitor, client_address
 
 MCP_PATH = "/gradio_api/mcp"
@@ -26,6 +30,30 @@ def visitor_of(request: gr.Request | None, base: Settings, *, page: bool = True)
     address = client_address(getattr(client, "host", None), headers.get("x-forwarded-for") if headers else None,
                              base.trusted_proxies or 0)
     return Visitor(getattr(request, "session_hash", None) if page else None, address)
+
+
+def signed_in(request: gr.Request | None) -> str | None:
+    """The name the request's user signed in with: at Gradio's login page (`launch(auth=...)`,
+    API clients too), or with Hugging Face (the LoginButton's session, until it expires, read
+    as Gradio reads it for a `gr.OAuthProfile`); None when they did not."""
+    if request is None:
+        return None
+    if name := getattr(request, "username", None):
+        return name
+    scope = getattr(getattr(request, "request", None), "scope", None)
+    session = scope.get("session") if isinstance(scope, dict) else None
+    info = session.get("oauth_info") if isinstance(session, dict) else None
+    if not isinstance(info, dict) or not isinstance(info.get("userinfo"), dict):
+        return None
+    expires = info.get("expires_at")
+    if isinstance(expires, (int, float)) and expires < time.time():
+        return None
+    return info["userinfo"].get("preferred_username")
+
+
+def user_of(request: gr.Request | None) -> str | None:
+    """The owner id of the signed-in user's library (`owners.user_owner`); None when anonymous."""
+    return user_owner(signed_in(request))
 
 
 class McpCaller:

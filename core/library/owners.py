@@ -7,7 +7,8 @@ browser keeps a random owner id sealed by the server (`visitor_owner`): nobody c
 or change it, and the recordings their browser transcribes or opens are held under it. An agent
 (MCP, gradio_client) has no owner: it reaches the recordings whose public ids it gives
 (`Shelf.reach`), held under `TOOLS`, and only those; on a single-user app, no ids means the
-local library.
+local library. When the owner turns sign-in on, a signed-in user's library is theirs from any
+browser or client (`user_owner`): on a single-user app too, since sign-in means several people.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import ipaddress
 import os
 import secrets
 import time
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Iterable
@@ -24,11 +26,12 @@ from typing import Iterable
 from ..errors import AppError
 from ..seal import ServerKey, is_keyed, is_served_name
 from ..transcript import Transcript
-from . import ask, sync
+from . import USER, ask, sync
 from .store import Hit, Library, Recording
 
 OWNER_PURPOSE = "library-owner"  # what a visitor's owner id is sealed for
 VISITOR = "visitor:"  # a visitor's owner id: this, then 32 random hex digits
+MAX_NAME = 128  # characters of a signed-in name; a longer one is no one's
 TOOLS = "tools"  # the owner of what agents reached: read only through the ids they give
 SORTS = ("newest", "oldest", "title", "longest")
 SPANS = ("any", "today", "week", "month", "year")  # when the recordings a search or a question covers were added
@@ -48,6 +51,19 @@ def single_user(host: str | None = None, share: bool = False, environ=None) -> b
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def user_owner(name) -> str | None:
+    """The owner id of the library of whoever signed in as `name`: the same from every browser
+    and client. The prefix keeps it apart from `LOCAL`, `TOOLS` and visitors' ids. None (not
+    signed in) for anything a sign-in does not give: not a string, empty, over `MAX_NAME`
+    characters, or with control characters."""
+    if not isinstance(name, str):
+        return None
+    name = unicodedata.normalize("NFC", name.strip())
+    if not name or len(name) > MAX_NAME or not name.isprintable():
+        return None
+    return USER + name
 
 
 def visitor_owner(key: ServerKey, value) -> tuple[str, str | None]:
