@@ -99,6 +99,22 @@ def encode_pcm(pcm: bytes, fmt: UploadFormat = LOSSLESS) -> bytes:
             return _encode_with_ffmpeg(pcm, fmt)
 
 
+def warm() -> None:
+    """Start an encoder process now, in the background, so that the first chunk does not wait
+    for one (about 0.3 s: Python and PyAV starting)."""
+
+    def start() -> None:
+        if not _slots.acquire(blocking=False):
+            return  # encoding already: the workers are up
+        try:
+            if _idle.empty() and (worker := _worker()) is not None:
+                _idle.put(worker)
+        finally:
+            _slots.release()
+
+    threading.Thread(target=start, name="encoder-start", daemon=True).start()
+
+
 class _Worker:
     """One `encode_worker` process, used by one thread at a time."""
 

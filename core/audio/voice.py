@@ -8,6 +8,8 @@ where to cut or where speech starts, never what to leave out: only silence by lo
 
 from __future__ import annotations
 
+import threading
+
 import warnings
 
 import numpy as np
@@ -92,6 +94,18 @@ def voice_spans(pcm: bytes, min_silence_ms: int = VAD_PAUSE_MS) -> list[tuple[fl
     options = VadOptions(min_speech_duration_ms=VAD_MIN_SPEECH_MS, min_silence_duration_ms=min_silence_ms,
                          speech_pad_ms=0)
     return [(t["start"] / SAMPLE_RATE, t["end"] / SAMPLE_RATE) for t in get_speech_timestamps(audio, options)]
+
+
+def warm() -> None:
+    """Load Silero in the background now, so that the first answer's start check does not wait
+    for it (about half a second)."""
+
+    def load() -> None:
+        from faster_whisper.vad import get_vad_model
+
+        get_vad_model()
+
+    threading.Thread(target=load, name="voice-model", daemon=True).start()
 
 
 def first_voice(pcm: bytes) -> float | None:

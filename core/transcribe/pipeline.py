@@ -296,6 +296,10 @@ class _Run:
 
     def send(self) -> None:
         self.report(Progress("decoding", 0.0, self.info.duration, 0, None))
+        if warm := getattr(self.backend, "warm", None):
+            warm()  # beside the decoder's start, not after the first chunk is cut
+        if self.fix_starts:
+            voice.warm()
         pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="chunk")
         grow = {} if self.utterances else {"at_least": self.at_least}  # pieces stay short: their times are their text's
         chunks = split(self.path, self.settings, self.utterances, self.info.duration, on_damage=self.damage.append,

@@ -22,6 +22,8 @@ class Backend(Protocol):
     # requests a minute. A backend without a rate limit never calls it.
     on_budget: Callable[[Budget], None] | None
 
+    # Optional: `warm()`, called as a job starts, readies what the first chunk will need.
+
     def cache_params(self) -> dict:
         """Everything about this backend that changes what a chunk transcribes to."""
 

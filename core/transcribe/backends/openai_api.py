@@ -76,6 +76,12 @@ class OpenAIBackend:
         # Told what is left of the account's requests a minute, with each answer (InFlight.budget).
         self.on_budget: Callable[[Budget], None] | None = None
 
+    def warm(self) -> None:
+        """Get ready to encode before the first chunk is cut (an encoder process starting)."""
+        from ...audio import encode
+
+        encode.warm()
+
     def _use(self, model: str) -> None:
         self.model = model
         self.timestamps = model_has_timestamps(model)  # False: text only, one segment per chunk
