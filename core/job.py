@@ -35,7 +35,6 @@ from .config import Settings
 from .errors import AppError
 from .exports import to_vtt, write_exports
 from .i18n import Text
-from .library import sync as library_sync
 from .seal import ServerKey, is_keyed, is_served_name
 from .service.budget import Budget, Visitor
 from .service.housekeeping import WorkFolders
@@ -221,8 +220,10 @@ class Jobs:
             self.budget.question(visitor, settings)
 
     async def transcribe(self, source: Source, settings: Settings, *, player_copy: bool = False,
-                         visitor: Visitor | None = None) -> AsyncIterator[Event]:
-        """`prepare` then `run`, for callers that wait in their own queue (the API, the tools)."""
+                         visitor: Visitor | None = None, owner: str | None = None) -> AsyncIterator[Event]:
+        """`prepare` then `run`, for callers that wait in their own queue (the API, the tools).
+        The transcript joins `owner`'s library (a signed-in caller's), else `library_owner`'s."""
+        owner = owner or self.library_owner
         try:
             work = await anyio.to_thread.run_sync(lambda: self.prepare(source, settings, player_copy=player_copy,
                                                                        visitor=visitor))
@@ -230,12 +231,14 @@ class Jobs:
             yield Failed(e)
             return
         async for event in self.run(work, player_copy=player_copy, visitor=visitor):
-            if isinstance(event, Done) and self.library_owner:
-                await anyio.to_thread.run_sync(self._to_library, event.transcript)
+            if isinstance(event, Done) and owner:
+                await anyio.to_thread.run_sync(self._to_library, event.transcript, owner)
             yield event
 
-    def _to_library(self, transcript: Transcript) -> None:
-        library_sync.saved(self.base, transcript, self.library_owner, transcript.source, fresh=False)
+    def _to_library(self, transcript: Transcript, owner: str) -> None:
+        from .library.owners import Shelf
+
+        Shelf(self, owner).hold(transcript)  # titled by its file's name, never its cache key
 
     async def _transcribe(self, ticket: Ticket, session: str, player_copy: bool,
                           visitor: Visitor) -> AsyncIterator[Event]:

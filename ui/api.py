@@ -1,7 +1,7 @@
 """The app's endpoints for programs: `/transcribe` and `/ask` for API clients (gradio_client),
 which keep a session; and the tools for AI agents (MCP, and any API client), which are
 stateless: the recording's id carries the context. All go through the same job path as the page.
-What a signed-in caller transcribes joins their library, as on the page (`kept`)."""
+What a signed-in caller transcribes joins their library, as on the page (`_finished`)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from core.answer import summary as summaries
 from core.exports import to_lines, to_txt
 from core.i18n import piece_to_visitor, to_visitor, tr
 from core.job import Done, Failed, Jobs, Source, job_settings, visitor_settings
-from core.library.owners import Shelf
 from core.transcript import Transcript, speaker_stats
 
 from .state import Session, forget
@@ -24,21 +23,16 @@ from .visitor import user_of, visitor_of
 
 async def _finished(jobs: Jobs, source: Source, settings, request: gr.Request | None, lang: str) -> Transcript:
     """The transcript of a source through the job path (no player's copy), or a `gr.Error`; the
-    caller, known by their address, is charged for it."""
-    async for event in jobs.transcribe(source, settings, visitor=visitor_of(request, jobs.base, page=False)):
+    caller, known by their address, is charged for it. A signed-in caller's transcript joins their
+    library; an anonymous caller's joins none but the local one of a single-user app (their ids
+    reach it: `LibraryTools`)."""
+    async for event in jobs.transcribe(source, settings, visitor=visitor_of(request, jobs.base, page=False),
+                                       owner=user_of(request)):
         if isinstance(event, Failed):
             raise gr.Error(failure(event.error, lang))
         if isinstance(event, Done):
             return event.transcript
     raise gr.Error(failure(RuntimeError("the job ended without a transcript"), lang))
-
-
-def kept(jobs: Jobs, transcript: Transcript, request: gr.Request | None) -> Transcript:
-    """A signed-in caller's transcript joins their library; an anonymous caller's joins none
-    (their ids reach it: `LibraryTools`)."""
-    if user := user_of(request):
-        Shelf(jobs, user).hold(transcript)
-    return transcript
 
 
 class ApiHandlers:
@@ -57,7 +51,7 @@ class ApiHandlers:
             settings = job_settings(self.base, api_key, language_code, vocabulary_hint)
         except Exception as e:
             raise gr.Error(failure(e, lang)) from None
-        transcript = kept(self.jobs, await _finished(self.jobs, source, settings, request, lang), request)
+        transcript = await _finished(self.jobs, source, settings, request, lang)
         forget(current)
         folder = self.jobs.folders.new("session-", owner=getattr(request, "session_hash", None))
         files = self.jobs.exports(transcript, folder)
@@ -129,7 +123,7 @@ class Tools:
             except Exception as e:
                 raise gr.Error(failure(e, lang)) from None
             settings = job_settings(self.base, None, language, vocabulary)
-            transcript = kept(self.jobs, await _finished(self.jobs, source, settings, request, lang), request)
+            transcript = await _finished(self.jobs, source, settings, request, lang)
         finally:
             self.jobs.folders.remove(folder)
         result = {"id": self.jobs.public_id(transcript), "transcript": to_lines(transcript),
