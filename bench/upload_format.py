@@ -161,10 +161,15 @@ def candidates() -> list[Candidate]:
     """The UPLOAD_FORMAT choices, libopus's defaults at 24k, and the control."""
     formats = encode.UPLOAD_FORMATS
     defaults = replace(formats["opus-24k"], options=())
+    def opus_at(level: int) -> Candidate:
+        return Candidate(f"opus-24k, complexity {level}",
+                         replace(formats["opus-24k"], options=(("vbr", "constrained"), ("compression_level", str(level)))))
+
     return [Candidate("flac", formats["flac"]),
             Candidate("flac, ±1 LSB of noise added (control)", formats["flac"], dither=True),
             *(Candidate(name, fmt) for name, fmt in formats.items() if name != "flac"),
-            Candidate("opus-24k, libopus defaults (VBR, complexity 10)", defaults)]
+            Candidate("opus-24k, libopus defaults (VBR, complexity 10)", defaults),
+            *(opus_at(level) for level in (5, 1, 0))]
 
 
 def round_trip(pcm: bytes, fmt: encode.UploadFormat) -> tuple[np.ndarray, int, float]:
@@ -306,6 +311,8 @@ def talk_rates(minutes: float = 10.0) -> dict[str, float]:
     step = decode.pcm_bytes(CHUNK_SECONDS)
     out = {}
     for c in candidates():
+        if args.only and c.label not in args.only.split(";"):
+            continue
         if not c.dither:
             size = sum(len(encode.encode_pcm(pcm[at:at + step], c.fmt)) for at in range(0, len(pcm), step))
             out[c.label] = size * 8 / (len(pcm) / decode.BYTES_PER_SECOND) / 1000
@@ -318,6 +325,7 @@ HEADING = "## Upload format: word error rate and bytes (issue 14)"
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--write", action="store_true", help="put the table in bench/RESULTS.md")
+    parser.add_argument("--only", default="", help="the candidates to measure, by label, ';'-separated")
     args = parser.parse_args()
     started = time.time()
     items = utterances()
@@ -327,6 +335,8 @@ def main() -> None:
     print(f"programme: {seconds:.0f} s, {len(placed)} utterances, {words.sum()} words", flush=True)
     rows = []
     for c in candidates():
+        if args.only and c.label not in args.only.split(";"):
+            continue
         row = measure(c, pcm, placed)
         rows.append(row)
         print(f"  {c.label}: {row.kbps:.1f} kbit/s, WER {row.wer(words):.2f}%, encode {row.cpu_x:.0f}x", flush=True)

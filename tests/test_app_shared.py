@@ -3,11 +3,11 @@ many sessions at once, and errors nobody planned for."""
 
 from __future__ import annotations
 
+import http.client
 import itertools
 import time
-import urllib.error
-import urllib.request
 import uuid
+from urllib.parse import urlparse
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -97,16 +97,35 @@ def test_a_cached_recording_does_not_wait_for_a_slot(browser, shared_app, fake_s
         fake_server.latency = None
 
 
+def _post_upload(url: str, body: bytes) -> int | None:
+    """The status of an upload; None when the server closed the connection before the client
+    could read its answer (it refuses by the Content-Length, while the body is still being sent)."""
+    address = urlparse(url)
+    conn = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
+    try:
+        conn.putrequest("POST", "/gradio_api/upload")
+        conn.putheader("Content-Type", "multipart/form-data; boundary=B")
+        conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders()
+        try:
+            conn.send(body)
+        except OSError:  # refused before the body was taken: the answer may still be there
+            pass
+        try:
+            return conn.getresponse().status
+        except OSError:
+            return None
+    finally:
+        conn.close()
+
+
 def test_an_oversized_upload_is_refused_before_it_reaches_the_disk(shared_app):
     url, tmp = shared_app
     marker = uuid.uuid4().hex.encode()
     body = b"".join([b"--B\r\nContent-Disposition: form-data; name=\"files\"; filename=\"big.mp3\"\r\n",
                      b"Content-Type: audio/mpeg\r\n\r\n", marker, b"\0" * (3 * 2**20), b"\r\n--B--\r\n"])
-    request = urllib.request.Request(f"{url}gradio_api/upload", data=body, method="POST",
-                                     headers={"Content-Type": "multipart/form-data; boundary=B"})
-    with pytest.raises(urllib.error.HTTPError) as err:
-        urllib.request.urlopen(request, timeout=30)
-    assert err.value.code == 413
+    statuses = [_post_upload(url, body) for _ in range(3)]
+    assert 413 in statuses and set(statuses) <= {413, None}, statuses
     stored = [p for p in tmp.rglob("*") if p.is_file() and p.stat().st_size > 2**20]
     assert not [p for p in stored if marker in p.read_bytes()[:200]], "the upload was not written"
 
