@@ -18,7 +18,20 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import AppError
+from .i18n import visitor_forms
 from .library.owners import MAX_NAME, user_owner
+
+# Said at start to the owner; a visitor, should one ever be shown one, learns no setting or path.
+visitor_forms({template: "This server's settings are not valid; try again later." for template in (
+    "APP_USERS: {path} is over 1 MB; it should hold name:password lines.",
+    "APP_USERS: cannot read {path} ({why}).",
+    "APP_USERS: line {n} of {path} is not name:password.",
+    "APP_USERS: the name on line {n} of {path} must be at most {max} printable characters.",
+    "APP_USERS: line {n} of {path} names someone already named above.",
+    "APP_USERS: {path} names nobody; write one name:password line per person.",
+    "SIGN_IN=huggingface works on a Hugging Face Space; on this machine, use APP_USERS.",
+    "SIGN_IN=huggingface needs `hf_oauth: true` in the front matter of the Space's README.",
+    "SIGN_IN=huggingface needs gradio's OAuth extra: pip install 'gradio[oauth]'.")})
 
 MAX_FILE_BYTES = 1 << 20  # an accounts file is a few lines; a bigger one is a mistake
 NOBODY = os.urandom(32)  # what an unknown name's password is compared with, so it takes as long
