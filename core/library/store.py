@@ -263,11 +263,6 @@ class Library:
                                (check_owner(owner), recording_id)).fetchone() is not None
 
     @_recovering
-    def held_by_anyone(self, recording_id: str) -> bool:
-        with self._db() as con:
-            return con.execute("SELECT 1 FROM members WHERE recording = ?", (recording_id,)).fetchone() is not None
-
-    @_recovering
     def holders(self, recording_id: str) -> list[str]:
         """The owners whose libraries hold the recording (for the cache: whether one keeps it)."""
         with self._db() as con:

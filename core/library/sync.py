@@ -131,10 +131,12 @@ def rebuild(settings: Settings, library: Library | None = None, adopt: str | Non
             transcript.meta.id = key
             index_transcript(library, with_speakers(transcript, cache, settings.diarization))
             done.indexed += 1
-            if adopt and not library.held_by_anyone(key):
+            holders = library.holders(key)
+            if adopt and not holders:
                 library.hold(adopt, key, f"Recording of {datetime.fromtimestamp(made or 0):%Y-%m-%d %H:%M}", made)
                 done.adopted += 1
-            cache.keep(key, any(keeps(o) for o in library.holders(key)))
+                holders = [adopt]
+            cache.keep(key, any(keeps(o) for o in holders))
         if on_progress:
             on_progress(n, len(ids))
     return done
