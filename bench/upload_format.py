@@ -162,7 +162,7 @@ def candidates() -> list[Candidate]:
     formats = encode.UPLOAD_FORMATS
     defaults = replace(formats["opus-24k"], options=())
     def opus_at(level: int) -> Candidate:
-        return Candidate(f"opus-24k, complexity {level}",
+        return Candidate(f"opus-24k, complexity {level}, 20 ms frames",
                          replace(formats["opus-24k"], options=(("vbr", "constrained"), ("compression_level", str(level)))))
 
     return [Candidate("flac", formats["flac"]),
