@@ -90,11 +90,11 @@ ENV = {
 
 
 # A setting a visitor chose (the speakers to find), or the server's own, as a visitor is told it.
-_SERVER_SETTINGS = "This server's settings are not valid; try again later."
+SERVER_SETTINGS = "This server's settings are not valid; try again later."
 visitor_forms({
     "{var} must be auto, off, a number of speakers or a range like 2-4.":
         "The speakers to find must be auto, off, a number of speakers or a range like 2-4.",
-    **{template: _SERVER_SETTINGS for template in (
+    **{template: SERVER_SETTINGS for template in (
         "{var} cannot be negative.", "{var} must be at least {minimum}.", "{var} must be between {low} and {high}.",
         "{var} must be one of {choices}.", "{var} must be positive.", "{var} must be true or false, not {raw!r}.",
         "Choose one way to sign in: {var} or {other}.",

@@ -17,12 +17,13 @@ import stat
 from pathlib import Path
 from typing import Callable
 
+from .config import SERVER_SETTINGS
 from .errors import AppError
 from .i18n import visitor_forms
 from .library.owners import MAX_NAME, user_owner
 
 # Said at start to the owner; a visitor, should one ever be shown one, learns no setting or path.
-visitor_forms({template: "This server's settings are not valid; try again later." for template in (
+visitor_forms({template: SERVER_SETTINGS for template in (
     "APP_USERS: {path} is over 1 MB; it should hold name:password lines.",
     "APP_USERS: cannot read {path} ({why}).",
     "APP_USERS: line {n} of {path} is not name:password.",
