@@ -16,7 +16,7 @@ from core import signin
 from core.errors import AppError
 from core.i18n import LANGUAGES, tr
 from core.job import Jobs
-from core.service import budget, models
+from core.service import budget, models, sdk
 from ui.bodies import limited_bodies
 from ui.labels import I18N
 from core.library.owners import single_user
@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mcp", action="store_true", help="also serve the tools to AI agents over MCP "
                                                             "(or GRADIO_MCP_SERVER=true), at /gradio_api/mcp/")
     args = parser.parse_args(argv)
+    sdk.start()  # the openai package imports while the page is built (about a second)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     quiet_loggers()
     try:

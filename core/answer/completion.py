@@ -12,13 +12,12 @@ from __future__ import annotations
 import logging
 from typing import Iterator
 
-import openai
-
 from ..config import Settings
 from ..errors import AppError
 from ..i18n import Text
 from ..service.errors import explain
 from ..service.retirement import model_in_force, refuse_param, refused_params, take_over, unsupported_param
+from ..service.sdk import openai
 
 log = logging.getLogger(__name__)
 

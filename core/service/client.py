@@ -7,11 +7,10 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import openai
-
 from ..config import Settings
 from ..errors import MissingApiKey, redact
 from ..i18n import Text, visitor_forms
+from .sdk import openai
 
 MAX_RETRY_AFTER = 120.0  # seconds; a longer Retry-After is not waited for
 NO_KEY = "not-needed"  # sent to self-hosted servers that take no key (Ollama, llama.cpp)
@@ -35,10 +34,16 @@ visitor_forms({NO_KEY_MESSAGE: "This server has no OpenAI API key: paste yours i
                                "requests."})
 
 
-def make_client(settings: Settings, *, max_retries: int, chat: bool = False) -> openai.OpenAI:
+def check_key(settings: Settings, *, chat: bool = False) -> None:
+    """Raise `MissingApiKey` when there is neither a key nor a server of one's own to send to."""
     base_url, key = endpoint(settings, chat)
     if not key and not base_url:
         raise MissingApiKey(NO_KEY_MESSAGE)
+
+
+def make_client(settings: Settings, *, max_retries: int, chat: bool = False) -> openai.OpenAI:
+    check_key(settings, chat=chat)
+    base_url, key = endpoint(settings, chat)
     return openai.OpenAI(
         api_key=key or NO_KEY,
         base_url=base_url or None,

@@ -9,13 +9,12 @@ from __future__ import annotations
 import datetime
 import re
 
-import openai
-
 from ..config import ENV, Settings
 from ..errors import ServiceError
 from ..i18n import Text, visitor_forms
 from .catalogue import SHUTDOWN_DATES, successor
 from .client import by_whom, model_setting, retry_after, service_text
+from .sdk import openai
 
 
 class BadResponse(Exception):

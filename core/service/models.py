@@ -19,13 +19,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from urllib.parse import urlsplit
 
-import openai
-
 from ..config import ENV, Settings
 from .catalogue import SHUTDOWN_DATES, successor
 from ..i18n import Text, visitor_forms
 from .client import endpoint, make_client, service_name
 from .retirement import model_in_force
+from .sdk import openai
 
 log = logging.getLogger(__name__)
 

@@ -11,14 +11,13 @@ import re
 import threading
 from collections.abc import Iterable
 
-import openai
-
 from ..config import ENV, Settings
 from ..errors import ServiceError
 from ..i18n import Note, Text, visitor_forms
 from .catalogue import successor
 from .client import by_whom, endpoint, model_setting, service_text_first
 from .errors import error_code, error_message, is_retired, model_gone
+from .sdk import openai
 
 # (server, model) pairs no longer served, and the parameters each model refuses;
 # `forget_models` clears them (tests).

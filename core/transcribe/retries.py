@@ -8,7 +8,6 @@ import logging
 import threading
 from typing import Callable
 
-import openai
 from tenacity import (Retrying, retry_if_exception, stop_after_attempt, stop_when_event_set,
                       wait_exponential_jitter)
 
@@ -18,6 +17,7 @@ from ..errors import Cancelled, ServiceError
 from ..i18n import Text
 from ..service.client import MAX_RETRY_AFTER
 from ..service.errors import BadResponse, explain
+from ..service.sdk import openai
 from ..transcript import Segment, format_timestamp
 from .backends.base import Backend
 from .ratelimit import InFlight

@@ -12,12 +12,11 @@ import threading
 from dataclasses import replace
 from typing import Callable
 
-import openai
-
 from ...audio import chunking, decode, voice
-from ...service.client import Budget, budget, make_client
+from ...service.client import Budget, budget, check_key, make_client
 from ...service.errors import BadResponse
 from ...service.retirement import model_in_force, take_over
+from ...service.sdk import openai
 from ...config import Settings
 from ...service.catalogue import model_has_timestamps, model_takes_hints
 from ...errors import AppError
@@ -71,10 +70,21 @@ class OpenAIBackend:
         self.notify = notify or (lambda message: None)
         self._switching = threading.Lock()
         self._use(model_in_force(settings))
-        # Retries are ours (per chunk, with Retry-After); the client must not retry on top.
-        self.client = make_client(settings, max_retries=0)
+        check_key(settings)  # no key is said now, not at the first chunk
+        self._client = None
+        self._making = threading.Lock()
         # Told what is left of the account's requests a minute, with each answer (InFlight.budget).
         self.on_budget: Callable[[Budget], None] | None = None
+
+    @property
+    def client(self):
+        """The openai client, made at the first request: the openai package is imported beside the
+        job's start (`sdk.start`), and the decoder need not wait for it. Retries are ours (per
+        chunk, with Retry-After); the client must not retry on top."""
+        with self._making:
+            if self._client is None:
+                self._client = make_client(self.settings, max_retries=0)
+            return self._client
 
     def warm(self) -> None:
         """Get ready to encode before the first chunk is cut (an encoder process starting)."""
