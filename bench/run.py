@@ -33,6 +33,7 @@ Each pipeline runs in its own process; memory is the peak RSS of that process an
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import math
 import os
@@ -141,6 +142,7 @@ def _decoders():
         if not _pool:
             _pool.append(ProcessPoolExecutor(max_workers=os.cpu_count() or 2, initializer=os.nice, initargs=(19,),
                                              mp_context=multiprocessing.get_context("fork")))
+            atexit.register(_pool[0].shutdown)  # before the interpreter tears its modules down
         return _pool[0]
 
 

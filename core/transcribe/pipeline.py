@@ -369,6 +369,8 @@ class _Run:
         self.sent += 1
         self.report(Progress("sending", self.seconds, self.info.duration, self.saved, self.total,
                              sent=self.sent))
+        if self.sent == 1 and (ready := getattr(self.backend, "ready", None)):
+            ready()  # the first request waits for it, and cutting on would slow it down (the GIL)
         return True
 
     def afford(self, chunk: Chunk) -> bool:
