@@ -31,7 +31,6 @@ from ..errors import (
 )
 from ..i18n import Text
 from ..library import sync as library
-from ..service import sdk
 from ..speakers.attach import Beside, with_speakers
 from ..transcript import Meta, Segment, Transcript
 from .backends import get_backend
@@ -145,7 +144,6 @@ def transcribe_file(path: Path, settings: Settings, on_progress: Callable[[Progr
     job: nothing new is sent, what is in flight finishes and is cached, and `Cancelled` is raised.
     With an `allowance` (a visitor's budget), a recording whose header says it is longer than
     what is left is refused, and sending stops where the budget does (see `_Run.take`)."""
-    sdk.start()  # beside the probing, hashing and decoding, not before it
     path = decode.check_file(Path(path))
     info = decode.probe(path)
     expected = check_limits(path, info, settings)

@@ -16,6 +16,7 @@ from ...audio import chunking, decode, voice
 from ...service.client import Budget, budget, check_key, make_client
 from ...service.errors import BadResponse
 from ...service.retirement import model_in_force, take_over
+from ...service import sdk
 from ...service.sdk import openai
 from ...config import Settings
 from ...service.catalogue import model_has_timestamps, model_takes_hints
@@ -71,6 +72,7 @@ class OpenAIBackend:
         self._switching = threading.Lock()
         self._use(model_in_force(settings))
         check_key(settings)  # no key is said now, not at the first chunk
+        sdk.start()  # imported beside the hashing and decoding, not before them: see `client`
         self._client = None
         self._making = threading.Lock()
         # Told what is left of the account's requests a minute, with each answer (InFlight.budget).
@@ -79,7 +81,7 @@ class OpenAIBackend:
     @property
     def client(self):
         """The openai client, made at the first request: the openai package is imported beside the
-        job's start (`sdk.start`), and the decoder need not wait for it. Retries are ours (per
+        job's first work (`sdk.start`), and the decoder need not wait for it. Retries are ours (per
         chunk, with Retry-After); the client must not retry on top."""
         with self._making:
             if self._client is None:
