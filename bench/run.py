@@ -499,12 +499,13 @@ def compare_uplinks(minutes: int, links: list[float | None], rtf: float) -> None
 
 
 UPLINK_NOTES = (
-    "Unlimited, FLAC is a little faster: it costs almost no CPU to encode, where Opus takes about 14 s of "
-    "one core for 70 minutes, on 2 cores that also run the simulated service. Through a home uplink the "
-    "bytes decide: at 20 Mbit/s 55 MB of FLAC take 23 s of the pipe alone, 10 MB of Opus 4 s. Peak memory "
-    "is mostly the native libraries the pipeline loads (Silero voice detection in onnxruntime, CTranslate2 "
-    "through faster-whisper, libav) and the allocator's per-thread arenas: Python's own objects peak at "
-    "about 80 MB (tracemalloc), the chunks in flight included.")
+    "Unlimited and at 100 Mbit/s, FLAC is about as fast: it costs almost no CPU to encode, where Opus takes "
+    "about 6 s of CPU an hour of audio (in encoder processes of their own), on 2 cores that also run the "
+    "simulated service. Through a home uplink the bytes decide: at 20 Mbit/s 55 MB of FLAC take 23 s of the "
+    "pipe alone, 10 MB of Opus 4 s. Peak memory is mostly the native libraries the pipeline loads (Silero "
+    "voice detection in onnxruntime, CTranslate2 through faster-whisper, libav) and the allocator's arenas; "
+    "the chunks in flight hold only their uploads, and their PCM waits on disk where starts are checked "
+    "(issue 22).")
 
 
 def compare_rate_limit(minutes: int, rpm: int, rtf: float, mbps: float | None) -> None:
