@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import functools
 import json
 import math
 import os
@@ -127,23 +128,21 @@ def decode_niced(data: bytes) -> np.ndarray | None:
     return _decoders().submit(decode_in_process, data).result()
 
 
-_pool: list = []
-_pool_lock = threading.Lock()
-
-
+@functools.cache
 def _decoders():
     """The service's decoder processes: as many as the cores, at nice 19, so a decoding never waits
-    for another's turn, only for the cores the pipelines leave. Forked (all at once, on the first
-    call) from the bench's process before the service's threads start: see `Service`."""
+    for another's turn, only for the cores the pipelines leave. Forked all at once and warmed on the
+    first call, which `Service` makes before the server's threads start."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    with _pool_lock:
-        if not _pool:
-            _pool.append(ProcessPoolExecutor(max_workers=os.cpu_count() or 2, initializer=os.nice, initargs=(19,),
-                                             mp_context=multiprocessing.get_context("fork")))
-            atexit.register(_pool[0].shutdown)  # before the interpreter tears its modules down
-        return _pool[0]
+    workers = os.cpu_count() or 2
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=os.nice, initargs=(19,),
+                               mp_context=multiprocessing.get_context("fork"))
+    atexit.register(pool.shutdown)  # before the interpreter tears its modules down
+    for warming in [pool.submit(_warm_decoder) for _ in range(workers)]:
+        warming.result()
+    return pool
 
 
 def _warm_decoder() -> None:
@@ -162,9 +161,8 @@ class Service:
         import fakeopenai
 
         fakeopenai.decode = decode_in_process if fast_decode else decode_niced
-        if not fast_decode:  # forked and warm before the server's threads start and any pipeline runs
-            for warming in [_decoders().submit(_warm_decoder) for _ in range(os.cpu_count() or 2)]:
-                warming.result()
+        if not fast_decode:
+            _decoders()  # forked and warm before the server's threads start and any pipeline runs
         self.fake = FakeOpenAI(api_key=KEY, recognizer=energy_recognizer,
                                latency=lambda seconds: 0.5 + seconds / rtf, chat_delay=0.02)
         self.base_url = self.fake.start()

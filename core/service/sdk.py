@@ -3,10 +3,10 @@
 Importing openai takes about 1.2 s of one core (most of it building its pydantic types), longer
 than a job takes to probe its file, hash it and start its decoder, encoder and voice detection,
 which mostly wait for other processes. So core never imports it at the top of a module: `start()`
-begins the import on a thread of its own where a job begins, and `openai` here stands in for the
-module, waiting for that import the first time one of its names is read. Nothing in core reads
-one while a module of its own is being imported, so the wait never holds an import lock the
-thread could need.
+begins the import on a thread of its own where a job makes its OpenAI backend (and where the app
+starts), and `openai` here stands in for the module, waiting for that import the first time one of
+its names is read. Nothing in core reads one while a module of its own is being imported, so the
+wait never holds an import lock the thread could need.
 """
 
 from __future__ import annotations
